@@ -1,0 +1,231 @@
+"""The ``model-analyze`` command line (click).
+
+``model-analyze MODEL`` is short for ``model-analyze analyze MODEL``. Exit codes
+follow ruff: 0 analyzed and clean, 1 findings at/above ``--fail-on`` (or an
+analyzer failed), 2 could not analyze — always one line on stderr, never a
+traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import AnalyzeError, UsageError
+
+FAIL_ON = ("info", "warning", "error", "never")
+
+
+class DefaultGroup(click.Group):
+    """A group whose unknown first word is a MODEL for the default command."""
+
+    default_command = "analyze"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("model-analyze", "MODEL [OPTIONS] | COMMAND [ARGS]...")
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"model-analyze: error: {message}", err=True)
+    sys.exit(code)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command body turning every error into one line + exit 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False) or os.environ.get("MODEL_ANALYZE_DEBUG")
+        try:
+            return fn(*args, **kwargs)
+        except AnalyzeError as exc:
+            if debug:
+                raise
+            fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except MemoryError:
+            fail("out of memory while analyzing")
+        except Exception as exc:
+            if debug:
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
+
+    return wrapper
+
+
+def split_multi(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def dims_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--dim / --input-shape / --seq-len, shared by every command that analyzes."""
+    fn = click.option("--seq-len", type=int, default=None,
+                      help="Bind the model's sequence dim to N (alias of --dim SEQ=N).")(fn)
+    fn = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D1,D2,...",
+                      help="Fix a whole input's shape (for unnamed '?' dims), repeatable.")(fn)
+    fn = click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
+                      help="Bind a symbolic dim, e.g. --dim seq=4096 (repeatable).")(fn)
+    return fn
+
+
+def build_options(dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
+                  select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+                  params: dict[str, Any] | None = None) -> Any:
+    from .bindings import parse_dim_specs
+    from .runner import AnalyzeOptions
+    from .shapes import parse_input_shape
+
+    shapes = dict(parse_input_shape(s) for s in input_shapes)
+    if seq_len is not None and seq_len <= 0:
+        raise UsageError("--seq-len must be positive")
+    return AnalyzeOptions(parse_dim_specs(dims), shapes, seq_len, split_multi(select),
+                          split_multi(ignore), params or {})
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def formats() -> dict[str, Any]:
+    from .manager import get_plugin_manager
+
+    items, _ = get_plugin_manager().collect("model_analyze_formats")
+    return {f.name: f for _, f in items}
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="model-analyze")
+def cli() -> None:
+    """Static analysis of exported ONNX models: receptive field, attention span
+    and token reach, compute hotspots, architecture review.
+
+    Weights are never loaded. Run `model-analyze MODEL` for the full report.
+    """
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+@dims_options
+@click.option("--format", "fmt", default="text", show_default=True,
+              help="Output format (see `model-analyze plugins`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.option("--select", multiple=True, metavar="ANALYZER", help="Run only these analyzers.")
+@click.option("--ignore", multiple=True, metavar="ANALYZER", help="Skip these analyzers.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 1 when a finding of this severity or worse is reported.")
+@click.option("--top", type=int, default=10, show_default=True, help="Rows in top-k tables.")
+@click.option("--debug", is_flag=True, hidden=True)
+@guarded
+def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
+            fmt: str, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
+            fail_on: str, top: int, debug: bool) -> None:
+    """Analyze MODEL and print the report."""
+    from .report import Severity
+    from .runner import analyze as run_analysis
+
+    available = formats()
+    if fmt not in available:
+        raise UsageError(f"unknown format {fmt!r} (available: {', '.join(sorted(available))})")
+    options = build_options(dims, input_shapes, seq_len, select, ignore, {"top": top})
+    report = run_analysis(model, options)
+    write_output(available[fmt].render(report), output)
+    worst = report.max_severity()
+    if report.failed_sections():
+        sys.exit(1)
+    if fail_on != "never" and worst is not None and worst >= Severity.parse(fail_on):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@guarded
+def plugins(fmt: str) -> None:
+    """List installed plugins, their distribution, version and hooks."""
+    import json
+
+    from .manager import get_plugin_manager
+    from .runner import available_analyzers
+
+    pm = get_plugin_manager()
+    analyzers, _ = available_analyzers(pm)
+    rules, _ = pm.collect("model_analyze_op_rules")
+    fmts, _ = pm.collect("model_analyze_formats")
+    rows = []
+    for name, info in pm.infos.items():
+        provided = [a.name for a in analyzers.values() if a.plugin == name]
+        rows.append({
+            "name": name, "distribution": info.distribution, "version": info.version,
+            "hooks": info.hooks, "analyzers": provided,
+            "op_rules": [f"{r.domain + '::' if r.domain else ''}{r.op_type}" for p, r in rules if p == name],
+            "formats": [f.name for p, f in fmts if p == name],
+        })
+    failed = [{"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+              for f in pm.failures]
+    if fmt == "json":
+        click.echo(json.dumps({"plugins": rows, "failed": failed}, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']}  ({r['distribution']} {r['version']})")
+        click.echo(f"    hooks:     {', '.join(r['hooks']) or '-'}")
+        if r["analyzers"]:
+            click.echo(f"    analyzers: {', '.join(r['analyzers'])}")
+        if r["op_rules"]:
+            click.echo(f"    op rules:  {', '.join(r['op_rules'])}")
+        if r["formats"]:
+            click.echo(f"    formats:   {', '.join(r['formats'])}")
+    for f in failed:
+        click.echo(f"{f['name']}  ({f['distribution']} {f['version']})  FAILED TO LOAD: {f['error']}")
+
+
+_commands_registered = False
+
+
+def get_cli() -> click.Group:
+    """The CLI group with plugin-provided commands added (once)."""
+    global _commands_registered
+    if not _commands_registered:
+        _commands_registered = True
+        _register_plugin_commands()
+    return cli
+
+
+def _register_plugin_commands() -> None:
+    from .manager import get_plugin_manager
+
+    try:
+        pm = get_plugin_manager()
+    except Exception:  # never let plugin discovery break --help
+        return
+    for impl in pm.hook.model_analyze_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            click.echo(f"model-analyze: warning: plugin {pm.pm.get_name(impl.plugin)!r} failed "
+                       f"to add commands: {exc}", err=True)
+
+
+def main() -> None:
+    get_cli()(prog_name="model-analyze")

@@ -1,0 +1,69 @@
+"""The analysis context handed to every analyzer.
+
+It carries the loaded model, graph, shapes, op registry and dim bindings, plus a
+small cache that core services (token-flow engine, attention detection) use to
+compute their results once per run, and the results analyzers publish for the
+analyzers that ``require`` them. The context knows no analyzer by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import dims as D
+from .graph import ModelGraph
+from .loader import LoadedModel
+from .ops.registry import OpRegistry
+from .report import DimInfo
+from .shapes import ShapeTable
+
+T = TypeVar("T")
+
+
+@dataclass
+class AnalysisContext:
+    model: LoadedModel
+    graph: ModelGraph
+    shapes: ShapeTable
+    registry: OpRegistry
+    dims: DimInfo
+    options: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _results: dict[str, Any] = field(default_factory=dict)
+
+    # -- bindings -------------------------------------------------------------
+    @property
+    def bindings(self) -> dict[str, int]:
+        """Bound dims plus stated defaults: what concrete numbers are computed at."""
+        return {**self.dims.defaults, **self.dims.bound}
+
+    def evaluate(self, value: Any, bindings: dict[str, int] | None = None) -> Any:
+        """A dim/formula evaluated at the bindings (int/float when fully bound)."""
+        v = D.subs(value, self.bindings if bindings is None else bindings)
+        if v is None or D.is_int(v) or isinstance(v, float):
+            return v
+        if getattr(v, "is_number", False):
+            f = float(v)
+            return int(f) if f.is_integer() else f
+        return None
+
+    def is_bound(self, value: Any) -> bool:
+        """True when every symbol in ``value`` is bound by the user (not a default)."""
+        return D.free_symbols(value) <= set(self.dims.bound)
+
+    # -- caches and results -------------------------------------------------------
+    def cached(self, key: str, factory: Callable[[], T]) -> T:
+        """Compute ``factory()`` once per analysis (core services use this)."""
+        if key not in self._cache:
+            self._cache[key] = factory()
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    def publish(self, analyzer: str, result: Any) -> None:
+        """Make a structured result available to analyzers that require ``analyzer``."""
+        self._results[analyzer] = result
+
+    def result(self, analyzer: str) -> Any:
+        """The published result of ``analyzer`` (None if it did not run or failed)."""
+        return self._results.get(analyzer)

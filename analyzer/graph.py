@@ -1,0 +1,460 @@
+"""The model as a typed dependency graph over ``networkx.MultiDiGraph``.
+
+One graph node per ONNX node, one edge per tensor (the tensor name is the edge
+key). Graph inputs, initializers and outputs are nodes too (``input:x``,
+``init:w``, ``output:y``) so that every tensor edge has both ends. If/Loop/Scan
+bodies are nested :class:`ModelGraph` objects attached to their node; names a
+body reads from an enclosing scope are resolved there and become *implicit*
+edges into the owning node, so topological order and cycle checks see them.
+
+Analyzers use the small API here (``producer``, ``consumers``, ``topo_order``,
+``walk``, ``constant_value``) instead of raw protobuf.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+import onnx
+from onnx import helper
+
+from .dims import Dim, parse_dim_param
+from .errors import ModelError
+from .report import NodeRef
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .loader import LoadedModel
+
+DEFAULT_CONST_CAP = 1 << 16
+"""Largest constant (elements) read on demand for shapes; bigger stays unknown."""
+
+_BITS = {
+    onnx.TensorProto.FLOAT: 32, onnx.TensorProto.UINT8: 8, onnx.TensorProto.INT8: 8,
+    onnx.TensorProto.UINT16: 16, onnx.TensorProto.INT16: 16, onnx.TensorProto.INT32: 32,
+    onnx.TensorProto.INT64: 64, onnx.TensorProto.STRING: 0, onnx.TensorProto.BOOL: 8,
+    onnx.TensorProto.FLOAT16: 16, onnx.TensorProto.DOUBLE: 64, onnx.TensorProto.UINT32: 32,
+    onnx.TensorProto.UINT64: 64, onnx.TensorProto.COMPLEX64: 64,
+    onnx.TensorProto.COMPLEX128: 128, onnx.TensorProto.BFLOAT16: 16,
+}
+for _name, _bits in (("FLOAT8E4M3FN", 8), ("FLOAT8E4M3FNUZ", 8), ("FLOAT8E5M2", 8),
+                     ("FLOAT8E5M2FNUZ", 8), ("UINT4", 4), ("INT4", 4), ("FLOAT4E2M1", 4),
+                     ("FLOAT8E8M0", 8), ("UINT2", 2), ("INT2", 2)):
+    if hasattr(onnx.TensorProto, _name):
+        _BITS[getattr(onnx.TensorProto, _name)] = _bits
+
+
+def dtype_bits(dtype: int | None) -> int | None:
+    """Storage bits per element (4 for int4), None when unknown."""
+    return _BITS.get(dtype) if dtype is not None else None
+
+
+def dtype_name(dtype: int | None) -> str:
+    if dtype is None:
+        return "?"
+    try:
+        return onnx.TensorProto.DataType.Name(dtype).lower()
+    except ValueError:
+        return f"dtype{dtype}"
+
+
+Shape = tuple[Dim | None, ...]
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """Declared or inferred type of a value. ``shape is None``: rank unknown."""
+
+    dtype: int | None = None
+    shape: Shape | None = None
+    kind: str = "tensor"
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+
+def parse_type(tp: onnx.TypeProto, fresh: str = "") -> TensorType:
+    """TypeProto → TensorType. ``fresh``: prefix naming unnamed dims (graph inputs)."""
+    which = tp.WhichOneof("value")
+    if which == "tensor_type" or which == "sparse_tensor_type":
+        tt = tp.tensor_type if which == "tensor_type" else tp.sparse_tensor_type
+        dtype = tt.elem_type or None
+        if not tt.HasField("shape"):
+            return TensorType(dtype, None, "tensor" if which == "tensor_type" else "sparse")
+        dims: list[Dim | None] = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value >= 0:
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param") and d.dim_param.strip() not in ("", "?", "-1"):
+                dims.append(parse_dim_param(d.dim_param))
+            elif fresh:
+                dims.append(parse_dim_param(f"{fresh}_d{i}"))
+            else:
+                dims.append(None)
+        return TensorType(dtype, tuple(dims), "tensor" if which == "tensor_type" else "sparse")
+    if which is None:
+        return TensorType(None, None, "unknown")
+    return TensorType(None, None, which.replace("_type", ""))
+
+
+@dataclass
+class Initializer:
+    """Initializer metadata. The bytes are only touched by :meth:`ModelGraph.constant_value`."""
+
+    name: str
+    dtype: int
+    dims: tuple[int, ...]
+    external: bool
+    proto: onnx.TensorProto
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.dims:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self) -> int | None:
+        bits = dtype_bits(self.dtype)
+        return None if bits is None else (self.numel * bits + 7) // 8
+
+
+class Node:
+    """One ONNX node with parsed attributes (parsed lazily, cached)."""
+
+    __slots__ = ("_attrs", "domain", "graph", "id", "index", "inputs", "name", "op_type",
+                 "outputs", "proto", "subgraphs")
+
+    def __init__(self, proto: onnx.NodeProto, index: int, node_id: str, graph: ModelGraph) -> None:
+        self.proto = proto
+        self.index = index
+        self.id = node_id
+        self.graph = graph
+        self.op_type = proto.op_type
+        self.domain = "" if proto.domain in ("", "ai.onnx") else proto.domain
+        self.name = proto.name or node_id
+        self.inputs: tuple[str, ...] = tuple(proto.input)
+        self.outputs: tuple[str, ...] = tuple(proto.output)
+        self.subgraphs: dict[str, list[ModelGraph]] = {}
+        self._attrs: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Node {self.id} {self.domain + '.' if self.domain else ''}{self.op_type}>"
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        if self._attrs is None:
+            out: dict[str, Any] = {}
+            for a in self.proto.attribute:
+                if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                    continue
+                try:
+                    v = helper.get_attribute_value(a)
+                except Exception:
+                    continue
+                out[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+            self._attrs = out
+        return self._attrs
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def input(self, i: int) -> str:
+        """Name of input ``i`` or '' when absent (optional inputs)."""
+        return self.inputs[i] if i < len(self.inputs) else ""
+
+    def ref(self, tensor: str = "") -> NodeRef:
+        return NodeRef(self.name, self.op_type, self.graph.path, tensor)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.domain, self.op_type)
+
+
+_SUBGRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+
+class ModelGraph:
+    """A (sub)graph: nodes in file order, tensor producer/consumer maps, nx view."""
+
+    def __init__(self, proto: onnx.GraphProto, *, model_path: str = "<model>", path: str = "",
+                 outer: ModelGraph | None = None, fresh_input_dims: bool = True) -> None:
+        self.proto = proto
+        self.model_path = model_path
+        self.path = path
+        self.outer = outer
+        self.nx = nx.MultiDiGraph()
+        self.nodes: list[Node] = []
+        self.node_by_id: dict[str, Node] = {}
+        self.producers: dict[str, Node] = {}
+        self.consumers_map: dict[str, list[Node]] = {}
+        self.initializers: dict[str, Initializer] = {}
+        self.declared: dict[str, TensorType] = {}
+        self.outer_refs: set[str] = set()
+        self._topo: list[Node] | None = None
+        self._const_cache: dict[tuple[str, int], Any] = {}
+
+        for init in proto.initializer:
+            self.initializers[init.name] = Initializer(
+                init.name, init.data_type, tuple(int(d) for d in init.dims),
+                init.data_location == onnx.TensorProto.EXTERNAL, init)
+        for sp in proto.sparse_initializer:
+            self.initializers[sp.values.name] = Initializer(
+                sp.values.name, sp.values.data_type, tuple(int(d) for d in sp.dims),
+                sp.values.data_location == onnx.TensorProto.EXTERNAL, sp.values)
+        self.inputs: list[str] = [i.name for i in proto.input if i.name not in self.initializers]
+        self.outputs: list[str] = [o.name for o in proto.output]
+        for vi in proto.value_info:
+            self.declared[vi.name] = parse_type(vi.type)
+        for init in self.initializers.values():
+            self.declared[init.name] = TensorType(init.dtype, init.dims)
+        for vi in proto.input:
+            if vi.name not in self.initializers:
+                fresh = vi.name if (fresh_input_dims and outer is None) else ""
+                self.declared[vi.name] = parse_type(vi.type, fresh)
+        for vi in proto.output:
+            t = parse_type(vi.type)
+            if vi.name not in self.declared or t.shape is not None:
+                self.declared[vi.name] = t
+        self._build()
+
+    # -- construction ---------------------------------------------------
+    def _fail(self, problem: str) -> ModelError:
+        where = f" in subgraph {self.path}" if self.path else ""
+        return ModelError(self.model_path, problem + where)
+
+    def _build(self) -> None:
+        g = self.nx
+        local: set[str] = set(self.inputs) | set(self.initializers)
+        for name in self.inputs:
+            g.add_node(f"input:{name}", kind="input", tensor=name)
+        for name in self.initializers:
+            g.add_node(f"init:{name}", kind="initializer", tensor=name)
+        used_ids: set[str] = set()
+        for idx, proto in enumerate(self.proto.node):
+            nid = proto.name if proto.name and proto.name not in used_ids else ""
+            if not nid:
+                base = f"{proto.op_type or 'node'}_{idx}"
+                nid, k = base, 1
+                while nid in used_ids:
+                    nid, k = f"{base}_{k}", k + 1
+            used_ids.add(nid)
+            node = Node(proto, idx, nid, self)
+            self.nodes.append(node)
+            self.node_by_id[nid] = node
+            g.add_node(nid, kind="node", op_type=proto.op_type)
+            for out in node.outputs:
+                if not out:
+                    continue
+                if out in self.producers or out in local:
+                    other = self.producers.get(out)
+                    by = f"node {other.name!r}" if other else "a graph input/initializer"
+                    raise self._fail(f"tensor {out!r} is produced twice (by node {node.name!r} "
+                                     f"and {by})")
+                self.producers[out] = node
+            local.update(o for o in node.outputs if o)
+        for node in self.nodes:
+            for attr in node.proto.attribute:
+                if attr.type not in _SUBGRAPH_TYPES:
+                    continue
+                bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+                for k, body in enumerate(bodies):
+                    sub_path = f"{self.path + '/' if self.path else ''}{node.name}/{attr.name}"
+                    if len(bodies) > 1:
+                        sub_path += f"[{k}]"
+                    sub = ModelGraph(body, model_path=self.model_path, path=sub_path, outer=self)
+                    node.subgraphs.setdefault(attr.name, []).append(sub)
+        for node in self.nodes:
+            wanted = [t for t in node.inputs if t]
+            implicit = sorted({t for subs in node.subgraphs.values() for s in subs
+                               for t in s.outer_refs})
+            for tensor, is_implicit in [(t, False) for t in wanted] + [(t, True) for t in implicit]:
+                src = self._source(tensor, local)
+                if src is None:
+                    what = "uses outer-scope" if is_implicit else "reads"
+                    raise self._fail(f"node {node.name!r} ({node.op_type}) {what} tensor "
+                                     f"{tensor!r} that nothing produces")
+                g.add_edge(src, node.id, key=tensor, implicit=is_implicit)
+                self.consumers_map.setdefault(tensor, []).append(node)
+        for name in self.outputs:
+            src = self._source(name, local)
+            if src is None:
+                raise self._fail(f"graph output {name!r} is not produced by any node")
+            g.add_node(f"output:{name}", kind="output", tensor=name)
+            g.add_edge(src, f"output:{name}", key=name)
+
+    def _source(self, tensor: str, local: set[str]) -> str | None:
+        if tensor in self.producers:
+            return self.producers[tensor].id
+        if tensor in self.initializers:
+            return f"init:{tensor}"
+        if tensor in local:
+            return f"input:{tensor}"
+        scope = self.outer
+        while scope is not None:
+            if scope.defines(tensor):
+                self.outer_refs.add(tensor)
+                if not self.nx.has_node(f"outer:{tensor}"):
+                    self.nx.add_node(f"outer:{tensor}", kind="outer", tensor=tensor)
+                return f"outer:{tensor}"
+            scope = scope.outer
+        return None
+
+    def defines(self, tensor: str) -> bool:
+        return tensor in self.producers or tensor in self.initializers or tensor in self.inputs
+
+    # -- queries ----------------------------------------------------------
+    def producer(self, tensor: str) -> Node | None:
+        """The node that computes ``tensor`` in this graph (None for inputs/initializers)."""
+        return self.producers.get(tensor)
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return self.consumers_map.get(tensor, [])
+
+    def is_initializer(self, tensor: str) -> bool:
+        scope: ModelGraph | None = self
+        while scope is not None:
+            if tensor in scope.initializers:
+                return True
+            if scope.defines(tensor):
+                return False
+            scope = scope.outer
+        return False
+
+    def topo_order(self) -> list[Node]:
+        """Nodes in a topological order, file order where the file allows it."""
+        if self._topo is None:
+            self._topo = self._toposort()
+        return self._topo
+
+    def _toposort(self) -> list[Node]:
+        g = self.nx
+        indeg = {n.id: 0 for n in self.nodes}
+        for n in self.nodes:
+            indeg[n.id] = sum(1 for u, _ in g.in_edges(n.id) if g.nodes[u].get("kind") == "node")
+        heap = [(n.index, n.id) for n in self.nodes if indeg[n.id] == 0]
+        heapq.heapify(heap)
+        order: list[Node] = []
+        while heap:
+            _, nid = heapq.heappop(heap)
+            order.append(self.node_by_id[nid])
+            for _, v in g.out_edges(nid):
+                if v in indeg:
+                    indeg[v] -= 1
+                    if indeg[v] == 0:
+                        heapq.heappush(heap, (self.node_by_id[v].index, v))
+        if len(order) != len(self.nodes):
+            stuck = nx.DiGraph(g.subgraph([n for n, d in indeg.items() if d > 0]))
+            try:
+                cycle = [u for u, _v in nx.find_cycle(stuck)]
+            except nx.NetworkXNoCycle:
+                cycle = [n for n, d in indeg.items() if d > 0]
+            names = " -> ".join(self.node_by_id[c].name for c in cycle[:6])
+            more = " ..." if len(cycle) > 6 else ""
+            raise self._fail(f"graph has a cycle: {names}{more}")
+        return order
+
+    def walk(self) -> Iterator[Node]:
+        """Every node, depth-first into subgraphs (a body's nodes follow their owner)."""
+        for node in self.topo_order():
+            yield node
+            for subs in node.subgraphs.values():
+                for sub in subs:
+                    yield from sub.walk()
+
+    def subgraphs(self) -> Iterator[ModelGraph]:
+        for node in self.nodes:
+            for subs in node.subgraphs.values():
+                for sub in subs:
+                    yield sub
+                    yield from sub.subgraphs()
+
+    def declared_type(self, tensor: str) -> TensorType | None:
+        scope: ModelGraph | None = self
+        while scope is not None:
+            t = scope.declared.get(tensor)
+            if t is not None:
+                return t
+            scope = scope.outer
+        return None
+
+    # -- constants --------------------------------------------------------
+    def constant_value(self, tensor: str, max_elements: int = DEFAULT_CONST_CAP) -> np.ndarray | None:
+        """Value of a constant tensor (initializer or ``Constant`` output) if it is
+        small and stored inline; ``None`` otherwise. External data is never read,
+        and a declared size is checked before any allocation."""
+        key = (tensor, max_elements)
+        if key in self._const_cache:
+            return self._const_cache[key]
+        value = self._read_constant(tensor, max_elements)
+        self._const_cache[key] = value
+        return value
+
+    def _read_constant(self, tensor: str, cap: int) -> np.ndarray | None:
+        scope: ModelGraph | None = self
+        while scope is not None and not scope.defines(tensor):
+            scope = scope.outer
+        if scope is None:
+            return None
+        if tensor in scope.initializers:
+            return _tensor_value(scope.initializers[tensor].proto, cap)
+        node = scope.producers.get(tensor)
+        if node is None or node.op_type != "Constant" or node.domain:
+            return None
+        return _constant_node_value(node, cap)
+
+
+def _tensor_value(t: onnx.TensorProto, cap: int) -> np.ndarray | None:
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    numel = 1
+    for d in t.dims:
+        if d < 0:
+            return None
+        numel *= d
+    if numel > cap:
+        return None
+    bits = dtype_bits(t.data_type)
+    if t.HasField("raw_data") and bits and len(t.raw_data) * 8 < numel * bits:
+        return None
+    try:
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(t)
+    except Exception:
+        return None
+
+
+def _constant_node_value(node: Node, cap: int) -> np.ndarray | None:
+    import numpy as np
+
+    for a in node.proto.attribute:
+        if a.name == "value" and a.HasField("t"):
+            return _tensor_value(a.t, cap)
+        if a.name == "value_float":
+            return np.array(a.f, dtype=np.float32)
+        if a.name == "value_int":
+            return np.array(a.i, dtype=np.int64)
+        if a.name == "value_floats" and len(a.floats) <= cap:
+            return np.array(list(a.floats), dtype=np.float32)
+        if a.name == "value_ints" and len(a.ints) <= cap:
+            return np.array(list(a.ints), dtype=np.int64)
+    return None
+
+
+def build_graph(model: LoadedModel) -> ModelGraph:
+    """The main graph of a loaded model, validated (raises ModelError)."""
+    graph = ModelGraph(model.proto.graph, model_path=model.path)
+    graph.topo_order()
+    for sub in graph.subgraphs():
+        sub.topo_order()
+    if not graph.outputs:
+        raise ModelError(model.path, "graph declares no outputs")
+    return graph

@@ -1,0 +1,49 @@
+"""The public API for plugin authors, in one import.
+
+Everything a plugin needs — the analyzer and format descriptors, the report
+dataclasses and the analysis context — is re-exported here, so a plugin never
+depends on the core's internal module layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .hookspecs import hookimpl
+from .ops.registry import OpRule
+from .report import Column, Finding, Metric, NodeRef, Report, Section, Severity, Status, Table
+
+if TYPE_CHECKING:
+    from .context import AnalysisContext
+
+
+@dataclass
+class Analyzer:
+    """One analyzer: ``run(ctx)`` returns the :class:`Section` it owns."""
+
+    name: str
+    title: str
+    run: Callable[[AnalysisContext], Section]
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    """Analyzers whose results (``ctx.result(name)``) this one reads; run first."""
+    order: int = 100
+    """Position in the report (lower first)."""
+    plugin: str = ""
+    """Set by the core: the plugin that provided this analyzer."""
+
+
+@dataclass
+class Format:
+    """An output format: ``render(report) -> str``."""
+
+    name: str
+    render: Callable[[Report], str]
+    suffix: str = ""
+    description: str = ""
+
+
+__all__ = ["Analyzer", "Column", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Report",
+           "Section", "Severity", "Status", "Table", "hookimpl"]

@@ -1,0 +1,16 @@
+"""Core output formats, registered through the same hook plugins use."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..plugin_api import Format
+
+
+@hookimpl
+def model_analyze_formats() -> list[Format]:
+    from . import json, text
+
+    return [
+        Format("text", text.render, ".txt", "human-readable, 80 columns (default)"),
+        Format("json", json.render, ".json", "machine-readable; schema in schema/report.schema.json"),
+    ]

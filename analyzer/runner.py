@@ -1,0 +1,202 @@
+"""Run an analysis: load → graph → shapes → bindings → analyzers → Report.
+
+The runner is the only place that knows the order of things; it isolates each
+analyzer (one raising gives a ``failed`` section, the others still run) and
+collects unknown ops and core findings into the report.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from . import __version__
+from . import dims as D
+from .bindings import resolve_dims
+from .context import AnalysisContext
+from .errors import UsageError
+from .graph import ModelGraph, build_graph, dtype_name
+from .loader import load_model
+from .manager import PluginManager, get_plugin_manager
+from .ops.registry import OpRegistry, default_registry
+from .plugin_api import Analyzer
+from .report import Finding, ModelInfo, Report, Section, Severity, Status, TensorSummary
+from .shapes import infer_shapes, input_types
+
+
+@dataclass
+class AnalyzeOptions:
+    dims: dict[str, int] = field(default_factory=dict)
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    seq_len: int | None = None
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    """Free-form analyzer options (e.g. ``top``), available as ``ctx.options``."""
+
+
+def build_registry(pm: PluginManager) -> tuple[OpRegistry, list[Finding]]:
+    reg = default_registry()
+    findings: list[Finding] = []
+    items, errors = pm.collect("model_analyze_op_rules")
+    for plugin, rule in items:
+        rule.source = plugin
+        reg.add(rule)
+    for plugin, err in errors:
+        findings.append(Finding("P002", Severity.ERROR, f"plugin {plugin!r} failed to provide op rules: {err}",
+                                source=plugin))
+    return reg, findings
+
+
+def available_analyzers(pm: PluginManager) -> tuple[dict[str, Analyzer], list[Finding]]:
+    out: dict[str, Analyzer] = {}
+    findings: list[Finding] = []
+    items, errors = pm.collect("model_analyze_analyzers")
+    for plugin, an in items:
+        if an.name in out:
+            findings.append(Finding("P003", Severity.WARNING,
+                                    f"analyzer {an.name!r} from plugin {plugin!r} shadows another"))
+        an.plugin = plugin
+        out[an.name] = an
+    for plugin, err in errors:
+        findings.append(Finding("P002", Severity.ERROR,
+                                f"plugin {plugin!r} failed to list its analyzers: {err}", source=plugin))
+    for info in pm.failures:
+        findings.append(Finding("P001", Severity.ERROR,
+                                f"plugin {info.name!r} ({info.distribution}) could not be loaded: {info.error}",
+                                source=info.name))
+    return out, findings
+
+
+def plan(analyzers: dict[str, Analyzer], select: Iterable[str], ignore: Iterable[str]) -> tuple[list[str], set[str]]:
+    """Analyzers to run in dependency order, and which of them to show."""
+    select, ignore = list(select), list(ignore)
+    for name in [*select, *ignore]:
+        if name not in analyzers:
+            raise UsageError(f"no analyzer named {name!r} (available: {', '.join(sorted(analyzers))})")
+    shown = set(select or analyzers) - set(ignore)
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order or name not in analyzers:
+            return
+        if name in visiting:
+            raise UsageError(f"analyzers require each other in a cycle at {name!r}")
+        visiting.add(name)
+        for req in analyzers[name].requires:
+            visit(req)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in sorted(shown, key=lambda n: (analyzers[n].order, n)):
+        visit(name)
+    return order, shown
+
+
+def model_info(ctx: AnalysisContext) -> ModelInfo:
+    proto = ctx.model.proto
+
+    def summary(names: list[str]) -> list[TensorSummary]:
+        out = []
+        for n in names:
+            t = ctx.shapes.type(n)
+            shape = [D.fmt(d) for d in t.shape] if t and t.shape is not None else ["?"]
+            out.append(TensorSummary(n, dtype_name(t.dtype if t else None), shape))
+        return out
+
+    return ModelInfo(
+        path=ctx.model.path,
+        producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
+        ir_version=proto.ir_version,
+        opsets=ctx.model.opsets,
+        nodes=sum(1 for _ in ctx.graph.walk()),
+        initializers=len(ctx.graph.initializers),
+        inputs=summary(ctx.graph.inputs),
+        outputs=summary(ctx.graph.outputs),
+        file_bytes=ctx.model.file_bytes,
+    )
+
+
+def unknown_ops(graph: ModelGraph, registry: OpRegistry) -> dict[str, int]:
+    """Ops the registry knows nothing about: reported, and treated conservatively."""
+    out: dict[str, int] = {}
+    for node in graph.walk():
+        if registry.get(node.domain, node.op_type) is None:
+            key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
+            pm: PluginManager | None = None) -> AnalysisContext:
+    """Load and prepare a model for analysis; raises ModelError / UsageError."""
+    options = options or AnalyzeOptions()
+    pm = pm or get_plugin_manager()
+    model = load_model(path)
+    graph = build_graph(model)
+    registry, reg_findings = build_registry(pm)
+    types = input_types(graph, options.input_shapes)
+    table = infer_shapes(graph, registry, model.opsets, model.proto, options.input_shapes)
+    all_dims = table.symbols() | {s for t in types.values() if t.shape for d in t.shape
+                                  for s in D.free_symbols(d)}
+    dim_info = resolve_dims(graph, types, all_dims, options.dims, options.seq_len, options.input_shapes)
+    ctx = AnalysisContext(model, graph, table, registry, dim_info, dict(options.params))
+    model.findings.extend(reg_findings)
+    return ctx
+
+
+def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
+            pm: PluginManager | None = None) -> Report:
+    """Analyze the model at ``path`` and return the full report."""
+    t0 = time.perf_counter()
+    options = options or AnalyzeOptions()
+    pm = pm or get_plugin_manager()
+    analyzers, plugin_findings = available_analyzers(pm)
+    order, shown = plan(analyzers, options.select, options.ignore)
+    ctx = prepare(path, options, pm)
+    report = Report(model=model_info(ctx), dims=ctx.dims, version=__version__)
+    report.findings.extend(ctx.model.findings)
+    report.findings.extend(plugin_findings)
+    unknown = unknown_ops(ctx.graph, ctx.registry)
+    report.model.unknown_ops = unknown
+    for op, count in sorted(unknown.items()):
+        report.findings.append(Finding(
+            "U001", Severity.WARNING,
+            f"unknown op {op} ({count} node{'s' if count > 1 else ''}): no rules; treated "
+            "conservatively (every output position depends on every input position, zero cost)"))
+    if ctx.dims.free:
+        report.findings.append(Finding(
+            "D001", Severity.INFO,
+            "free dims evaluated at stated defaults: "
+            + ", ".join(f"{k}={v}" for k, v in ctx.dims.defaults.items())
+            + " (bind with --dim NAME=VALUE)"))
+    for name in order:
+        section = run_analyzer(analyzers[name], ctx)
+        if name in shown:
+            report.sections.append(section)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
+    t = time.perf_counter()
+    try:
+        section = an.run(ctx)
+        if not isinstance(section, Section):
+            raise TypeError(f"run() returned {type(section).__name__}, not Section")
+    except Exception as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
+        reason = f"{type(exc).__name__}: {exc}{where}"
+        section = Section(an.name, an.title, status=Status.FAILED, error=reason,
+                          summary=f"failed: {reason}")
+        section.findings.append(Finding("P010", Severity.ERROR,
+                                        f"analyzer {an.name!r} failed: {reason}", source=an.name))
+    section.elapsed_s = time.perf_counter() - t
+    return section

@@ -1,0 +1,371 @@
+"""Shape propagation that keeps symbolic dims symbolic.
+
+Order of trust for each node output:
+
+1. our own rule for the op (``ops.shape_rules``), which keeps exporter dims as
+   sympy expressions (``seq``, ``seq + 1``, ``floor((H - 1)/2) + 1``);
+2. the exporter's ``value_info`` (dims merged in where our rule left a dim unknown);
+3. ``onnx.shape_inference`` run once, lazily, on a weight-less copy of the model,
+   only if some output is still unknown.
+
+Unknown stays unknown (``None``) — never a crash. Small integer tensors that
+hold shapes (``Shape → Gather → Concat → Reshape``) are propagated as symbolic
+*values* so that ``Reshape`` targets computed in the graph resolve.
+
+``--input-shape`` overrides are applied to graph inputs before propagation;
+``--dim`` bindings are applied later, when numbers are evaluated, so that every
+report can show both the formula and its value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from . import dims as D
+from .dims import Dim
+from .errors import UsageError
+from .graph import ModelGraph, Node, Shape, TensorType, parse_type
+from .ops.registry import OpRegistry
+
+SymValue = tuple[Dim | None, ...]
+"""The content of a small integer tensor (rank 0 or 1), element-wise symbolic."""
+
+MAX_VALUE_LEN = 64
+
+
+@dataclass
+class ShapeTable:
+    """Inferred type of every tensor, and symbolic values of small int tensors."""
+
+    types: dict[str, TensorType] = field(default_factory=dict)
+    values: dict[str, SymValue] = field(default_factory=dict)
+    missing_rules: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Ops that had no shape rule (count of nodes), for the report."""
+    onnx_fallback_used: bool = False
+
+    def type(self, tensor: str) -> TensorType | None:
+        return self.types.get(tensor)
+
+    def shape(self, tensor: str) -> Shape | None:
+        t = self.types.get(tensor)
+        return t.shape if t else None
+
+    def dtype(self, tensor: str) -> int | None:
+        t = self.types.get(tensor)
+        return t.dtype if t else None
+
+    def rank(self, tensor: str) -> int | None:
+        s = self.shape(tensor)
+        return None if s is None else len(s)
+
+    def symbols(self) -> set[str]:
+        out: set[str] = set()
+        for t in self.types.values():
+            if t.shape:
+                for d in t.shape:
+                    out |= D.free_symbols(d)
+        return out
+
+
+class ShapeCtx:
+    """What a shape rule sees: one node, its input types, values and constants."""
+
+    def __init__(self, node: Node, engine: ShapeEngine) -> None:
+        self.node = node
+        self.engine = engine
+        self.table = engine.table
+        self.graph = node.graph
+        self.out_values: dict[int, SymValue] = {}
+
+    # inputs ------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def has(self, i: int) -> bool:
+        return bool(self.node.input(i))
+
+    def type(self, i: int) -> TensorType | None:
+        name = self.node.input(i)
+        return self.table.types.get(name) if name else None
+
+    def shape(self, i: int) -> Shape | None:
+        t = self.type(i)
+        return t.shape if t else None
+
+    def rank(self, i: int) -> int | None:
+        s = self.shape(i)
+        return None if s is None else len(s)
+
+    def dtype(self, i: int) -> int | None:
+        t = self.type(i)
+        return t.dtype if t else None
+
+    def const(self, i: int, cap: int = 1 << 16) -> Any:
+        """Concrete numpy value of input ``i`` if it is a small constant."""
+        name = self.node.input(i)
+        return self.graph.constant_value(name, cap) if name else None
+
+    def value(self, i: int) -> SymValue | None:
+        """Symbolic integer content of input ``i`` (rank 0/1), if known."""
+        name = self.node.input(i)
+        return self.engine.value_of(name, self.graph) if name else None
+
+    def ints(self, i: int) -> list[int] | None:
+        """Input ``i`` as a list of concrete ints, if fully known."""
+        v = self.value(i)
+        if v is None:
+            return None
+        out = [D.as_int(x) for x in v]
+        return None if any(x is None for x in out) else out  # type: ignore[return-value]
+
+    # attributes ----------------------------------------------------------
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.node.attr(name, default)
+
+    @property
+    def opset(self) -> int:
+        return self.engine.opset(self.node.domain)
+
+    # outputs ---------------------------------------------------------------
+    def set_value(self, out_index: int, value: Sequence[Dim | None]) -> None:
+        if len(value) <= MAX_VALUE_LEN:
+            self.out_values[out_index] = tuple(D.normalize(v) if v is not None else None
+                                               for v in value)
+
+    def infer_subgraph(self, sub: ModelGraph, inputs: Sequence[TensorType | None]) -> list[TensorType | None]:
+        """Propagate through a body graph; returns the body's output types."""
+        for name, t in zip(sub.inputs, inputs, strict=False):
+            if t is not None:
+                declared = sub.declared.get(name)
+                self.table.types[name] = merge_types(t, declared)
+        for name in sub.inputs:
+            if name not in self.table.types and name in sub.declared:
+                self.table.types[name] = sub.declared[name]
+        self.engine.run_graph(sub)
+        return [self.table.types.get(o) for o in sub.outputs]
+
+
+def merge_types(ours: TensorType | None, other: TensorType | None) -> TensorType | None:
+    """Ours first; fill unknown dtype / rank / dims from ``other``."""
+    if ours is None:
+        return other
+    if other is None:
+        return ours
+    dtype = ours.dtype if ours.dtype is not None else other.dtype
+    shape = ours.shape
+    if shape is None:
+        shape = other.shape
+    elif other.shape is not None and len(other.shape) == len(shape):
+        shape = tuple(_pick_dim(a, b) for a, b in zip(shape, other.shape, strict=True))
+    return TensorType(dtype, shape, ours.kind if ours.kind != "unknown" else other.kind)
+
+
+def _pick_dim(ours: Dim | None, declared: Dim | None) -> Dim | None:
+    """Our dim, unless unknown — or a ``Min(512, seq)`` whose branch the exporter
+    declared (``seq``): the exporter states the regime the model is used in."""
+    if ours is None:
+        return declared
+    if declared is not None and getattr(ours, "func", None) is not None and \
+            type(ours).__name__ in ("Min", "Max") and declared in ours.args:
+        return declared
+    return ours
+
+
+class ShapeEngine:
+    def __init__(self, graph: ModelGraph, registry: OpRegistry, opsets: dict[str, int],
+                 model_proto: onnx.ModelProto | None = None) -> None:
+        self.graph = graph
+        self.registry = registry
+        self.opsets = opsets
+        self.model_proto = model_proto
+        self.table = ShapeTable()
+        self._onnx_types: dict[str, TensorType] | None = None
+
+    def opset(self, domain: str) -> int:
+        key = "ai.onnx" if domain in ("", "ai.onnx") else domain
+        return self.opsets.get(key, 0) or (onnx.defs.onnx_opset_version() if key == "ai.onnx" else 1)
+
+    def value_of(self, tensor: str, graph: ModelGraph) -> SymValue | None:
+        v = self.table.values.get(tensor)
+        if v is not None:
+            return v
+        arr = graph.constant_value(tensor, 4096)
+        if arr is None or arr.ndim > 1 or arr.size > MAX_VALUE_LEN or arr.dtype.kind not in "iubf":
+            return None
+        flat = arr.reshape(-1).tolist()
+        if arr.dtype.kind == "f" and not all(float(x).is_integer() for x in flat):
+            return None  # a float that is not a whole number never feeds a shape
+        value = tuple(int(x) for x in flat)
+        self.table.values[tensor] = value
+        return value
+
+    def run(self, input_types: dict[str, TensorType]) -> ShapeTable:
+        g = self.graph
+        for name, init in g.initializers.items():
+            self.table.types[name] = TensorType(init.dtype, init.dims)
+        for name in g.inputs:
+            self.table.types[name] = input_types.get(name) or g.declared.get(name) or TensorType()
+        self.run_graph(g)
+        return self.table
+
+    def run_graph(self, g: ModelGraph) -> None:
+        if g is not self.graph:
+            for name, init in g.initializers.items():
+                self.table.types[name] = TensorType(init.dtype, init.dims)
+        for node in g.topo_order():
+            self._infer_node(node)
+
+    def _infer_node(self, node: Node) -> None:
+        fn = self.registry.fn("shape", node.domain, node.op_type)
+        results: list[TensorType | None] = []
+        ctx = ShapeCtx(node, self)
+        if fn is None:
+            key = node.key
+            self.table.missing_rules[key] = self.table.missing_rules.get(key, 0) + 1
+        else:
+            try:
+                results = list(fn(ctx) or [])
+            except Exception:  # a rule must never sink the analysis
+                results = []
+        for k, out in enumerate(node.outputs):
+            if not out:
+                continue
+            ours = results[k] if k < len(results) else None
+            t = merge_types(ours, node.graph.declared_type(out))
+            if t is None or t.shape is None or any(d is None for d in t.shape):
+                t = merge_types(t, self._onnx_type(out))
+            self.table.types[out] = t or TensorType()
+            if k in ctx.out_values:
+                self.table.values[out] = ctx.out_values[k]
+
+    # -- onnx.shape_inference fallback ----------------------------------
+    def _onnx_type(self, tensor: str) -> TensorType | None:
+        if self._onnx_types is None:
+            self._onnx_types = self._run_onnx_inference()
+        return self._onnx_types.get(tensor)
+
+    def _run_onnx_inference(self) -> dict[str, TensorType]:
+        if self.model_proto is None:
+            return {}
+        self.table.onnx_fallback_used = True
+        try:
+            model = _weightless_copy(self.model_proto, self.table, self.graph.inputs)
+            inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
+                                                         strict_mode=False, data_prop=True)
+        except Exception:
+            return {}
+        out: dict[str, TensorType] = {}
+        for g in _all_graphs(inferred.graph):
+            for vi in list(g.value_info) + list(g.output):
+                t = parse_type(vi.type)
+                if t.shape is not None:
+                    t = TensorType(t.dtype, tuple(None if _is_unk(d) else d for d in t.shape), t.kind)
+                out[vi.name] = t
+        return out
+
+
+_UNK = re.compile(r"^unk__\d+$")
+
+
+def _is_unk(d: Any) -> bool:
+    return d is not None and not D.is_int(d) and any(_UNK.match(s) for s in D.free_symbols(d))
+
+
+def _all_graphs(g: onnx.GraphProto) -> Iterable[onnx.GraphProto]:
+    yield g
+    for n in g.node:
+        for a in n.attribute:
+            if a.HasField("g"):
+                yield from _all_graphs(a.g)
+            for sub in a.graphs:
+                yield from _all_graphs(sub)
+
+
+def type_proto(t: TensorType) -> onnx.TypeProto:
+    """TensorType → TypeProto (symbolic dims written as their formula)."""
+    tp = onnx.TypeProto()
+    tt = tp.tensor_type
+    tt.elem_type = t.dtype or 0
+    if t.shape is not None:
+        shape = tt.shape
+        for d in t.shape:
+            dim = shape.dim.add()
+            if D.is_int(d):
+                dim.dim_value = d  # type: ignore[assignment]
+            elif d is not None:
+                dim.dim_param = D.fmt(d)
+    return tp
+
+
+def _weightless_copy(model: onnx.ModelProto, table: ShapeTable, inputs: list[str]) -> onnx.ModelProto:
+    """A copy for onnx.shape_inference: large initializers become typed inputs
+    (their values are never needed for shapes), input overrides applied."""
+    src = model.graph
+    g = onnx.GraphProto(name=src.name)
+    g.node.extend(src.node)
+    for init in src.initializer:
+        numel = 1
+        for d in init.dims:
+            numel *= d
+        if init.data_location != onnx.TensorProto.EXTERNAL and numel <= 4096:
+            g.initializer.append(init)
+        else:
+            g.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    for vi in src.input:
+        if vi.name in inputs and vi.name in table.types:
+            g.input.append(onnx.helper.make_value_info(vi.name, type_proto(table.types[vi.name])))
+        elif vi.name not in {i.name for i in src.initializer}:
+            g.input.append(vi)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    out = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name)
+    out.opset_import.extend(model.opset_import)
+    out.graph.CopyFrom(g)
+    return out
+
+
+def parse_input_shape(spec: str) -> tuple[str, list[int]]:
+    """``NAME=1,3,48,320`` → ("NAME", [1, 3, 48, 320])."""
+    name, sep, rest = spec.rpartition("=")
+    if not sep or not name:
+        raise UsageError(f"--input-shape {spec!r}: expected NAME=D1,D2,...")
+    try:
+        values = [int(x) for x in rest.replace("x", ",").split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--input-shape {spec!r}: dims must be integers") from None
+    if any(v < 0 for v in values):
+        raise UsageError(f"--input-shape {spec!r}: dims must be non-negative")
+    return name, values
+
+
+def input_types(graph: ModelGraph, overrides: dict[str, list[int]]) -> dict[str, TensorType]:
+    """Declared input types with ``--input-shape`` overrides applied."""
+    out: dict[str, TensorType] = {}
+    for name in overrides:
+        if name not in graph.inputs:
+            raise UsageError(f"--input-shape {name}: the model has no input {name!r} "
+                             f"(inputs: {', '.join(graph.inputs) or 'none'})")
+    for name in graph.inputs:
+        declared = graph.declared.get(name) or TensorType()
+        if name in overrides:
+            dims = overrides[name]
+            if declared.shape is not None and len(declared.shape) != len(dims):
+                raise UsageError(f"--input-shape {name}: the input has rank {len(declared.shape)}, "
+                                 f"got {len(dims)} dims")
+            declared = TensorType(declared.dtype, tuple(dims), declared.kind)
+        out[name] = declared
+    return out
+
+
+def infer_shapes(graph: ModelGraph, registry: OpRegistry, opsets: dict[str, int],
+                 model_proto: onnx.ModelProto | None = None,
+                 overrides: dict[str, list[int]] | None = None) -> ShapeTable:
+    """Propagate shapes through ``graph`` (see module docstring)."""
+    engine = ShapeEngine(graph, registry, opsets, model_proto)
+    return engine.run(input_types(graph, overrides or {}))

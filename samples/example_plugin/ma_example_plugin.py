@@ -1,0 +1,70 @@
+"""An example third-party model-analyze plugin.
+
+It shows the two things plugins usually do:
+
+* an analyzer (``op-allowlist``): fail the review when the model uses an op the
+  deployment runtime does not support;
+* op rules for a custom op (``example.com::Swish2``): shape, token flow and cost,
+  so the engines treat it precisely instead of as unknown.
+
+Install it next to model-analyze (``pip install samples/example_plugin``) and it
+shows up in ``model-analyze plugins`` and in every report.
+"""
+
+from __future__ import annotations
+
+from model_analyze.plugin_api import (
+    Analyzer,
+    Column,
+    Metric,
+    OpRule,
+    Section,
+    Severity,
+    Table,
+    hookimpl,
+)
+
+# A conservative set of ops a hypothetical mobile runtime supports.
+DEFAULT_ALLOWLIST = frozenset({
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Conv", "Flatten", "Gather", "Gemm",
+    "GlobalAveragePool", "LayerNormalization", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Shape",
+    "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+})
+
+
+def run(ctx) -> Section:
+    allowed = set(ctx.options.get("allowlist") or DEFAULT_ALLOWLIST)
+    section = Section("op-allowlist", "Deployment op allowlist")
+    bad: dict[str, list] = {}
+    for node in ctx.graph.walk():
+        key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+        if key not in allowed:
+            bad.setdefault(key, []).append(node)
+    section.metrics.append(Metric("unsupported_ops", "Unsupported op types", len(bad)))
+    table = Table("unsupported", "Ops outside the allowlist",
+                  [Column("op", "op"), Column("nodes", "nodes", "right"), Column("first", "first node")])
+    for key, nodes in sorted(bad.items()):
+        table.rows.append([key, len(nodes), nodes[0].name])
+        section.add("X001", Severity.ERROR, f"op {key} is not supported by the target runtime "
+                    f"({len(nodes)} nodes)", nodes[0].ref())
+    if bad:
+        section.tables.append(table)
+    section.summary = "all ops supported" if not bad else f"{len(bad)} unsupported op types"
+    return section
+
+
+def swish2_shape(ctx):
+    t = ctx.type(0)
+    return [t]
+
+
+@hookimpl
+def model_analyze_analyzers():
+    return [Analyzer("op-allowlist", "Deployment op allowlist", run,
+                     "ops the deployment runtime does not support", order=900)]
+
+
+@hookimpl
+def model_analyze_op_rules():
+    return [OpRule("Swish2", "example.com", shape=swish2_shape, category="elementwise",
+                   flops_per_element=5)]

@@ -1,0 +1,68 @@
+"""Report rendering: JSON validates against the schema; text fits 80 columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import SAMPLES, SHARED_MODELS
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "analyzer" / "schema" /
+                     "report.schema.json").read_text())
+
+
+def models():
+    out = [SAMPLES / "convnet.onnx", SAMPLES / "tiny_transformer.onnx"]
+    # Shared models are parametrized only when present; test_shared_models_present
+    # fails in CI if they are not.
+    out += [SHARED_MODELS / n for n in ("tiny-llama.onnx", "tiny-mistral-swa.onnx", "tiny-bert.onnx")
+            if (SHARED_MODELS / n).exists()]
+    return out
+
+
+@pytest.mark.parametrize("path", models(), ids=lambda p: p.name)
+def test_json_matches_schema(path, cli_run):
+    result = cli_run(path, "--format", "json")
+    assert result.exit_code in (0, 1)
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["model"]["path"] == str(path)
+
+
+@pytest.mark.parametrize("path", models(), ids=lambda p: p.name)
+def test_text_fits_80_columns(path, cli_run):
+    result = cli_run(path)
+    too_wide = [ln for ln in result.stdout.splitlines() if len(ln) > 80]
+    assert too_wide == []
+
+
+def test_output_file(tmp_path, cli_run):
+    out = tmp_path / "report.json"
+    result = cli_run(SAMPLES / "convnet.onnx", "--format", "json", "-o", out)
+    assert result.exit_code == 0 and result.stdout == ""
+    jsonschema.validate(json.loads(out.read_text()), SCHEMA)
+
+
+def test_schema_rejects_a_broken_report(cli_run):
+    report = json.loads(cli_run(SAMPLES / "convnet.onnx", "--format", "json").stdout)
+    report["findings"].append({"code": "bad code", "severity": "fatal", "message": "", "node": None,
+                               "source": "x"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, SCHEMA)
+
+
+def test_fail_on_threshold(cli_run):
+    # The D001 info finding (defaults used) trips --fail-on info, not the default.
+    assert cli_run(SAMPLES / "convnet.onnx").exit_code == 0
+    assert cli_run(SAMPLES / "convnet.onnx", "--fail-on", "info").exit_code == 1
+    assert cli_run(SAMPLES / "convnet.onnx", "--dim", "batch=1", "--fail-on", "info").exit_code == 0
+
+
+def test_shared_models_present():
+    from conftest import shared_model
+
+    for name in ("tiny-llama.onnx", "tiny-mistral-swa.onnx", "tiny-bert.onnx", "mistral-7b.onnx"):
+        assert shared_model(name).exists()
