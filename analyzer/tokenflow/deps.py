@@ -1,0 +1,530 @@
+"""Dependency families: which source positions one position depends on.
+
+A *dependency* maps a position ``i`` (of some tensor axis) to the set of
+positions of a source axis that can influence it. Two kinds exist:
+
+:class:`Band` — the affine-band family ``i ↦ [min_k(s_k·i + c_k), max_k(s_k·i + c_k)]``
+with either bound possibly infinite. Conv/pool/slice/resize (``[S·i + a, S·i + b]``),
+causal attention (``(-∞, i]``), a sliding window (``[i - W + 1, i]``) and
+bidirectional attention (``(-∞, ∞)``) are all bands, and bands are closed under
+composition and union, so L layers of anything affine compose *symbolically* in
+microseconds: L windows of W → ``[i - L(W-1), i]``. The hull of a band is the
+Distill receptive field: size ``b - a + 1``, stride ``S``, offset ``(a + b)/2``.
+
+:class:`Pattern` — key sets that are not bands (chunked, global+local, dilated,
+block-sparse, a concrete evaluated mask). They are evaluated at a concrete
+length ``n`` through :meth:`Dep.image`, the set of source positions reachable
+from a whole *interval* of positions, so composing L layers costs O(L · pieces)
+per query and never materialises an n×n matrix. Each pattern also carries a
+sound band ``hull`` for symbolic summaries.
+
+Compositions and unions that involve a pattern become :class:`Chain` and
+:class:`Union` nodes. Everything here is immutable and hashable.
+
+Positions outside ``[0, n)`` are clamped; an empty result is an empty list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+Interval = tuple[int, int]
+Num = Any  # Fraction or a sympy expression in dims (e.g. ``seq - 1``)
+
+MAX_TERMS = 6
+
+
+def _num(x: Any) -> Num:
+    if isinstance(x, (int, Fraction)):
+        return Fraction(x)
+    if isinstance(x, float):
+        return Fraction(x).limit_denominator(1 << 20)
+    return x  # sympy expression
+
+
+def _is_const(x: Any) -> bool:
+    return isinstance(x, (int, Fraction))
+
+
+def _eval(x: Num, env: dict[str, int] | None) -> Fraction:
+    if isinstance(x, Fraction):
+        return x
+    if env is None:
+        raise ValueError(f"symbolic offset {x} needs dim bindings")
+    from .. import dims as D
+
+    v = D.subs(x, env)
+    if isinstance(v, int):
+        return Fraction(v)
+    if getattr(v, "is_Rational", False):
+        return Fraction(int(v.p), int(v.q))
+    raise ValueError(f"offset {x} is not fully bound by {env}")
+
+
+@dataclass(frozen=True)
+class Lin:
+    """``s·i + c``."""
+
+    s: Fraction
+    c: Num
+
+    def at(self, i: Num) -> Num:
+        return self.s * i + self.c
+
+
+def lin(s: Any = 1, c: Any = 0) -> Lin:
+    return Lin(Fraction(s), _num(c))
+
+
+def merge_intervals(items: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in sorted(i for i in items if i[0] <= i[1]):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def count(intervals: Sequence[Interval]) -> int:
+    return sum(hi - lo + 1 for lo, hi in intervals)
+
+
+class Dep:
+    """Base class: a position → source-positions family."""
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        """Source positions (merged intervals, within ``[0, n)``) that any position
+        in ``[lo, hi]`` depends on, at source length ``n``."""
+        raise NotImplementedError
+
+    def at(self, i: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        return self.image(i, i, n, env)
+
+    def image_set(self, intervals: Sequence[Interval], n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        out: list[Interval] = []
+        for lo, hi in intervals:
+            out.extend(self.image(lo, hi, n, env))
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        """A sound band over-approximation (for symbolic summaries)."""
+        raise NotImplementedError
+
+    @property
+    def is_band(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class Band(Dep):
+    """``i ↦ [min(lo terms), max(hi terms)]``; ``None`` bound = unbounded."""
+
+    lo: tuple[Lin, ...] | None
+    hi: tuple[Lin, ...] | None
+
+    @property
+    def is_band(self) -> bool:
+        return True
+
+    @property
+    def hull(self) -> Band:
+        return self
+
+    @property
+    def is_all(self) -> bool:
+        return self.lo is None and self.hi is None
+
+    def bounds(self, lo: int, hi: int, env: dict[str, int] | None = None) -> tuple[float | Fraction, float | Fraction]:
+        """Unclamped ``(min, max)`` over positions ``lo..hi``."""
+        def extreme(terms: tuple[Lin, ...] | None, pick: Any, inf: float) -> Any:
+            if terms is None:
+                return inf
+            vals = []
+            for t in terms:
+                c = _eval(t.c, env)
+                vals.extend((t.s * lo + c, t.s * hi + c))
+            return pick(vals)
+
+        return extreme(self.lo, min, -math.inf), extreme(self.hi, max, math.inf)
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        a, b = self.bounds(lo, hi, env)
+        first = 0 if a == -math.inf else max(0, math.ceil(a))
+        last = n - 1 if b == math.inf else min(n - 1, math.floor(b))
+        return [(first, last)] if first <= last else []
+
+    def describe(self) -> str:
+        def side(terms: tuple[Lin, ...] | None, inf: str) -> str:
+            if terms is None:
+                return inf
+            parts = []
+            for t in terms:
+                s = "" if t.s == 0 else ("i" if t.s == 1 else f"{t.s}·i")
+                if not s:
+                    c = f"{t.c}"
+                elif t.c == 0:
+                    c = ""
+                else:
+                    negative = _is_const(t.c) and t.c < 0
+                    c = f"{'' if negative else '+'}{t.c}"
+                parts.append(f"{s}{c}" if (s or c) else "0")
+            return parts[0] if len(parts) == 1 else ("min" if inf == "-∞" else "max") + "(" + ", ".join(parts) + ")"
+
+        return f"[{side(self.lo, '-∞')}, {side(self.hi, '∞')}]"
+
+    # -- Distill receptive-field view ---------------------------------------------
+    def affine(self) -> tuple[Fraction, Num, Num] | None:
+        """``(S, a, b)`` when the band is exactly ``[S·i + a, S·i + b]``."""
+        if self.lo is None or self.hi is None or len(self.lo) != 1 or len(self.hi) != 1:
+            return None
+        lo, hi = self.lo[0], self.hi[0]
+        if lo.s != hi.s:
+            return None
+        return lo.s, lo.c, hi.c
+
+
+def _prune(terms: list[Lin], keep_min: bool) -> tuple[Lin, ...]:
+    by_slope: dict[Fraction, Lin] = {}
+    symbolic: list[Lin] = []
+    for t in terms:
+        if not _is_const(t.c):
+            if t not in symbolic:
+                symbolic.append(t)
+            continue
+        cur = by_slope.get(t.s)
+        if cur is None or (t.c < cur.c if keep_min else t.c > cur.c):
+            by_slope[t.s] = t
+    out = list(by_slope.values()) + symbolic
+    if len(out) > MAX_TERMS:
+        consts = [t for t in out if _is_const(t.c)]
+        if len(consts) == len(out):
+            # Sound merge for i >= 0: min_k(s_k i + c_k) >= (min s)·i + min c (and max for upper).
+            pick = min if keep_min else max
+            out = [Lin(pick(t.s for t in out), pick(t.c for t in out))]
+    return tuple(sorted(out, key=lambda t: (t.s, str(t.c))))
+
+
+def band(lo: Iterable[Lin] | None, hi: Iterable[Lin] | None) -> Band:
+    return Band(None if lo is None else _prune(list(lo), True),
+                None if hi is None else _prune(list(hi), False))
+
+
+def affine(s: Any, a: Any, b: Any) -> Band:
+    """``i ↦ [s·i + a, s·i + b]`` (a conv with stride s, span b - a + 1)."""
+    return band([lin(s, a)], [lin(s, b)])
+
+
+IDENTITY = affine(1, 0, 0)
+ALL = Band(None, None)
+CAUSAL = Band(None, (lin(1, 0),))
+ANTICAUSAL = Band((lin(1, 0),), None)
+
+
+def window(w: int, right: int = 0) -> Band:
+    """Keys ``i - w + 1 .. i + right`` (HF ``sliding_window=w``: w keys incl. itself)."""
+    return band([lin(1, 1 - w)], [lin(1, right)])
+
+
+def constant(lo: Any, hi: Any) -> Band:
+    return band([lin(0, lo)], [lin(0, hi)])
+
+
+# -- composition ---------------------------------------------------------------------
+def _compose_side(g_terms: tuple[Lin, ...] | None, f: Band, lower: bool) -> tuple[Lin, ...] | None:
+    """Bound of ``g(f(i))`` on one side, g's terms applied to f's interval."""
+    if g_terms is None:
+        return None
+    out: list[Lin] = []
+    for t in g_terms:
+        if t.s == 0:
+            out.append(t)
+            continue
+        # g's lower bound is monotone in its argument: with s > 0 the minimum over
+        # f(i) = [f.lo, f.hi] is at f.lo; with s < 0 at f.hi (and vice versa).
+        src = f.lo if (t.s > 0) == lower else f.hi
+        if src is None:
+            return None
+        for u in src:
+            out.append(Lin(t.s * u.s, t.s * u.c + t.c))
+    return tuple(out)
+
+
+def compose(f: Dep, g: Dep) -> Dep:
+    """``f`` then ``g``: position i → f(i) (intermediate positions) → g of those."""
+    if isinstance(f, Band) and isinstance(g, Band):
+        if f == IDENTITY:
+            return g
+        if g == IDENTITY:
+            return f
+        if g.is_all:
+            return g
+        return band(_compose_side(g.lo, f, True), _compose_side(g.hi, f, False))
+    steps: list[Dep] = []
+    for d in (f, g):
+        steps.extend(d.steps if isinstance(d, Chain) else (d,))
+    steps = [s for s in steps if s != IDENTITY]
+    merged: list[Dep] = []
+    for s in steps:  # fold adjacent bands
+        if merged and isinstance(merged[-1], Band) and isinstance(s, Band):
+            merged[-1] = compose(merged[-1], s)
+        else:
+            merged.append(s)
+    return merged[0] if len(merged) == 1 else Chain(tuple(merged))
+
+
+def _split(d: Dep) -> tuple[Dep, Dep]:
+    """``d = compose(head, tail)`` with ``tail`` the step nearest the source."""
+    if isinstance(d, Chain):
+        head = d.steps[0] if len(d.steps) == 2 else Chain(d.steps[:-1])
+        return head, d.steps[-1]
+    return IDENTITY, d
+
+
+def union(*deps: Dep) -> Dep:
+    """Positions any of ``deps`` depends on.
+
+    Parts that end in the same step are factored — ``x ∪ (p ∘ x) = (I ∪ p) ∘ x`` —
+    which is what keeps a residual stack of L pattern layers linear in L instead
+    of a 2^L expression tree.
+    """
+    parts: list[Dep] = []
+    for d in deps:
+        if d not in parts:
+            parts.append(d)
+    if len(parts) > 1 and not all(isinstance(p, Band) for p in parts):
+        groups: list[tuple[Dep, list[Dep]]] = []
+        for p in parts:
+            head, tail = _split(p)
+            for t, heads in groups:
+                if t == tail:
+                    if head not in heads:
+                        heads.append(head)
+                    break
+            else:
+                groups.append((tail, [head]))
+        if len(groups) < len(parts):
+            parts = [compose(union(*heads), tail) if len(heads) > 1 else compose(heads[0], tail)
+                     for tail, heads in groups]
+    items: list[Dep] = []
+    for d in parts:
+        for part in (d.parts if isinstance(d, Union) else (d,)):
+            if part not in items:
+                items.append(part)
+    bands = [d for d in items if isinstance(d, Band)]
+    rest = [d for d in items if not isinstance(d, Band)]
+    if bands:
+        if any(b.is_all for b in bands):
+            return ALL
+        lo = None if any(b.lo is None for b in bands) else [t for b in bands for t in b.lo]  # type: ignore[union-attr]
+        hi = None if any(b.hi is None for b in bands) else [t for b in bands for t in b.hi]  # type: ignore[union-attr]
+        rest = [band(lo, hi), *rest]
+    if not rest:
+        raise ValueError("union of nothing")
+    return rest[0] if len(rest) == 1 else Union(tuple(rest))
+
+
+@dataclass(frozen=True)
+class Chain(Dep):
+    """Apply ``steps[0]``, then ``steps[1]``, … (positions flow toward the source)."""
+
+    steps: tuple[Dep, ...]
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        cur = [(lo, hi)]
+        for step in self.steps:
+            cur = step.image_set(cur, n, env)
+            if not cur:
+                break
+        return cur
+
+    @property
+    def hull(self) -> Band:
+        out: Band = IDENTITY
+        for s in self.steps:
+            out = compose(out, s.hull)  # type: ignore[assignment]
+        return out
+
+    def describe(self) -> str:
+        return " ∘ ".join(s.describe() for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Union(Dep):
+    parts: tuple[Dep, ...]
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        out: list[Interval] = []
+        for p in self.parts:
+            out.extend(p.image(lo, hi, n, env))
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        return union(*(p.hull for p in self.parts))  # type: ignore[return-value]
+
+    def describe(self) -> str:
+        return " ∪ ".join(p.describe() for p in self.parts)
+
+
+# -- patterns (key-set families that are not bands) --------------------------------
+class Pattern(Dep):
+    """A non-band key-set family; subclasses implement ``image`` exactly."""
+
+    name = "pattern"
+
+
+@dataclass(frozen=True)
+class Chunked(Pattern):
+    """Block-diagonal attention in chunks of ``size`` (Llama-4 style when causal)."""
+
+    size: int
+    causal: bool = True
+    name = "chunked"
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        lo, hi = max(lo, 0), min(hi, n - 1)
+        if lo > hi:
+            return []
+        start = (lo // self.size) * self.size
+        end = hi if self.causal else min(n - 1, (hi // self.size) * self.size + self.size - 1)
+        return [(start, end)]
+
+    @property
+    def hull(self) -> Band:
+        return window(self.size, 0 if self.causal else self.size - 1)
+
+    def describe(self) -> str:
+        return f"chunked({self.size}{', causal' if self.causal else ''})"
+
+
+@dataclass(frozen=True)
+class GlobalLocal(Pattern):
+    """Longformer/BigBird style: a band ``[i - left, i + right]`` plus global
+    tokens that see and are seen by every position."""
+
+    left: int
+    right: int
+    globals_: tuple[int, ...]
+    causal: bool = False
+    name = "global_local"
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        lo, hi = max(lo, 0), min(hi, n - 1)
+        if lo > hi:
+            return []
+        glob = [g for g in self.globals_ if g < n]
+        if any(lo <= g <= hi for g in glob):
+            return [(0, hi if self.causal else n - 1)]
+        out = [(max(0, lo - self.left), min(n - 1, hi + (0 if self.causal else self.right)))]
+        out += [(g, g) for g in glob if not self.causal or g <= hi]
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        return CAUSAL if self.causal else ALL
+
+    def describe(self) -> str:
+        return f"band[-{self.left}, +{self.right}] + globals {list(self.globals_)}"
+
+
+@dataclass(frozen=True)
+class Dilated(Pattern):
+    """Keys ``i - d·k`` for ``k = 0..w-1`` (and ``+d·k`` up to ``right`` when not causal)."""
+
+    w: int
+    d: int
+    right: int = 0
+    name = "dilated"
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        lo, hi = max(lo, 0), min(hi, n - 1)
+        if lo > hi:
+            return []
+        span_lo, span_hi = self.d * (self.w - 1), self.d * self.right
+        if hi - lo + 1 >= self.d:  # every residue present: contiguous
+            return [(max(0, lo - span_lo), min(n - 1, hi + span_hi))]
+        out = []
+        for k in range(-(self.w - 1), self.right + 1):
+            a, b = lo + k * self.d, hi + k * self.d
+            if b >= 0 and a <= n - 1:
+                out.append((max(a, 0), min(b, n - 1)))
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        return band([lin(1, -self.d * (self.w - 1))], [lin(1, self.d * self.right)])
+
+    def describe(self) -> str:
+        return f"dilated(w={self.w}, d={self.d})"
+
+
+@dataclass(frozen=True)
+class BlockSparse(Pattern):
+    """Block layout: query block ``qb`` sees key blocks ``layout[qb]`` (blocks of
+    ``block`` tokens); ``causal`` additionally hides keys after the query."""
+
+    block: int
+    layout: tuple[tuple[int, ...], ...]
+    causal: bool = False
+    name = "block_sparse"
+
+    def _row(self, qb: int) -> tuple[int, ...]:
+        return self.layout[qb] if qb < len(self.layout) else self.layout[-1]
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        lo, hi = max(lo, 0), min(hi, n - 1)
+        if lo > hi:
+            return []
+        out: list[Interval] = []
+        for qb in range(lo // self.block, hi // self.block + 1):
+            for kb in self._row(qb):
+                a, b = kb * self.block, min(n - 1, kb * self.block + self.block - 1)
+                if self.causal:
+                    b = min(b, min(hi, qb * self.block + self.block - 1))
+                if a <= b:
+                    out.append((a, b))
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        return CAUSAL if self.causal else ALL
+
+    def describe(self) -> str:
+        return f"block_sparse(block={self.block}, {len(self.layout)} block rows)"
+
+
+@dataclass(frozen=True, eq=False)
+class Concrete(Pattern):
+    """A mask known only at one length ``n0`` (rows of visible key intervals)."""
+
+    n0: int
+    rows: tuple[tuple[Interval, ...], ...]
+    name = "pattern"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        if n != self.n0:
+            raise ValueError(f"this mask is only known at n={self.n0}, not {n}")
+        out: list[Interval] = []
+        for i in range(max(lo, 0), min(hi, n - 1) + 1):
+            out.extend(self.rows[i])
+        return merge_intervals(out)
+
+    @property
+    def hull(self) -> Band:
+        return ALL
+
+    def describe(self) -> str:
+        return f"concrete pattern at n={self.n0}"
