@@ -113,6 +113,16 @@ class AttentionLayer:
     """``rotate_half`` (Sin/Cos pattern), ``RotaryEmbedding`` op, or None."""
     self_attention: bool = True
     """Queries and keys index the same sequence (False for cross-attention)."""
+    softmax_axis: int | None = None
+    """Normalised axis of the softmax over keys (unfused), e.g. 3 for [B, H, q, k]."""
+    probs_input: int = 0
+    """Which input of ``av_node`` is the probabilities P (the other is V)."""
+    q_tensor: str | None = None
+    k_tensor: str | None = None
+    v_tensor: str | None = None
+    """The tensors entering as Q, K, V (for fused ops: the op's inputs)."""
+    mask_tensors: tuple[str, ...] = ()
+    """Tensors the mask was read from (additive bias, Where condition, attn_mask input)."""
 
     @property
     def expected_scale(self) -> float | None:
