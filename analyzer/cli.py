@@ -203,11 +203,16 @@ def plugins(fmt: str) -> None:
 _commands_registered = False
 
 
+def _core_commands() -> None:
+    from . import reach_cmd  # noqa: F401  (registers `reach` on the group)
+
+
 def get_cli() -> click.Group:
     """The CLI group with plugin-provided commands added (once)."""
     global _commands_registered
     if not _commands_registered:
         _commands_registered = True
+        _core_commands()
         _register_plugin_commands()
     return cli
 

@@ -103,12 +103,13 @@ class OpRegistry:
 
 @functools.lru_cache(maxsize=1)
 def _core_registry() -> OpRegistry:
+    from ..tokenflow import rules as flow_rules
     from . import catalog, shape_rules
 
     reg = OpRegistry()
     for rule in catalog.rules():
         reg.add(rule)
-    for table in (shape_rules.SHAPE,):
+    for table in (shape_rules.SHAPE, flow_rules.FLOW):
         reg.add_table(table)
     return reg
 

@@ -1,0 +1,221 @@
+"""The token-flow engine: propagate :class:`FlowState` through the graph.
+
+Each node's outputs are computed from its inputs' states by the op's ``flow``
+rule (``tokenflow/rules.py``, or a plugin's). A node may be *overridden* — the
+attention layers found by ``model_analyze.attention`` override their softmax
+and P·V nodes (or their fused op) so that the key axis is gated by the mask
+instead of being mixed whole. An op without a flow rule, or whose rule fails, is
+treated conservatively and recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import dims as D
+from ..dims import Dim
+from ..graph import ModelGraph, Node
+from ..ops.registry import OpRegistry
+from ..shapes import ShapeTable
+from .deps import IDENTITY
+from .state import Deps, FlowState, SourceAxis, empty, everything
+
+FlowFn = Callable[["FlowCtx"], list[FlowState | None]]
+
+
+@dataclass
+class Source:
+    """One model-input axis that positions are traced from."""
+
+    axis: SourceAxis
+    length: Dim | None
+    kinds: set[str] = field(default_factory=set)
+    """How the graph uses it: ``spatial`` (conv/pool), ``sequence`` (attention,
+    recurrence, cumulative ops)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.axis[0]}[{self.axis[1]}]"
+
+
+class FlowCtx:
+    """What a flow rule sees (mirrors ``shapes.ShapeCtx``)."""
+
+    def __init__(self, node: Node, engine: FlowEngine) -> None:
+        self.node = node
+        self.engine = engine
+        self.graph = node.graph
+        self.shapes = engine.shapes
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def has(self, i: int) -> bool:
+        return bool(self.node.input(i))
+
+    def state(self, i: int) -> FlowState:
+        name = self.node.input(i)
+        if not name:
+            return empty(0)
+        st = self.engine.states.get(name)
+        if st is None:
+            return empty(self.rank(i))
+        return st
+
+    def shape(self, i: int) -> tuple[Dim | None, ...] | None:
+        name = self.node.input(i)
+        return self.shapes.shape(name) if name else None
+
+    def rank(self, i: int) -> int | None:
+        s = self.shape(i)
+        return None if s is None else len(s)
+
+    def out_shape(self, k: int = 0) -> tuple[Dim | None, ...] | None:
+        name = self.node.outputs[k] if k < len(self.node.outputs) else ""
+        return self.shapes.shape(name) if name else None
+
+    def out_rank(self, k: int = 0) -> int | None:
+        s = self.out_shape(k)
+        return None if s is None else len(s)
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.node.attr(name, default)
+
+    def ints(self, i: int) -> list[int] | None:
+        name = self.node.input(i)
+        if not name:
+            return None
+        v = self.shapes.values.get(name)
+        if v is None:
+            arr = self.graph.constant_value(name, 4096)
+            if arr is None or arr.dtype.kind not in "iu" or arr.ndim > 1:
+                return None
+            return [int(x) for x in arr.reshape(-1)]
+        out = [D.as_int(x) for x in v]
+        return None if any(x is None for x in out) else out  # type: ignore[return-value]
+
+    def value(self, i: int) -> tuple[Dim | None, ...] | None:
+        name = self.node.input(i)
+        return self.shapes.values.get(name) if name else None
+
+    def const(self, i: int, cap: int = 1 << 16) -> Any:
+        name = self.node.input(i)
+        return self.graph.constant_value(name, cap) if name else None
+
+    @property
+    def opset(self) -> int:
+        return self.engine.opset(self.node.domain)
+
+    def mark(self, deps: Deps, kind: str) -> None:
+        """Record that these sources are used as ``kind`` axes (spatial/sequence)."""
+        for s in deps:
+            src = self.engine.sources.get(s)
+            if src is not None:
+                src.kinds.add(kind)
+
+    def conservative(self) -> list[FlowState | None]:
+        return self.engine.conservative(self.node)
+
+
+@dataclass
+class FlowResult:
+    """States of every tensor plus what the engine had to approximate."""
+
+    states: dict[str, FlowState]
+    sources: dict[SourceAxis, Source]
+    unknown_ops: dict[str, int]
+    """``domain::op`` → nodes treated conservatively for lack of a flow rule."""
+    rule_errors: dict[str, str]
+    """node id → error of a rule that raised (the node was treated conservatively)."""
+
+
+class FlowEngine:
+    def __init__(self, graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry,
+                 opsets: dict[str, int], overrides: dict[str, FlowFn] | None = None) -> None:
+        self.graph = graph
+        self.shapes = shapes
+        self.registry = registry
+        self.opsets = opsets
+        self.overrides = overrides or {}
+        self.states: dict[str, FlowState] = {}
+        self.sources: dict[SourceAxis, Source] = {}
+        self.unknown_ops: dict[str, int] = {}
+        self.rule_errors: dict[str, str] = {}
+
+    def opset(self, domain: str) -> int:
+        key = "ai.onnx" if domain in ("", "ai.onnx") else domain
+        return self.opsets.get(key, 0) or 99
+
+    def run(self) -> FlowResult:
+        g = self.graph
+        for name in g.inputs:
+            shape = self.shapes.shape(name)
+            if shape is None:
+                axis = (name, -1)
+                self.sources[axis] = Source(axis, None)
+                self.states[name] = everything(None, [axis])
+                continue
+            axes: list[dict[SourceAxis, Any]] = []
+            for k, d in enumerate(shape):
+                if d == 1:
+                    axes.append({})
+                    continue
+                axis = (name, k)
+                self.sources[axis] = Source(axis, d)
+                axes.append({axis: IDENTITY})
+            self.states[name] = FlowState(tuple(axes))
+        for name in g.initializers:
+            self.states[name] = empty(len(g.initializers[name].dims))
+        self._run_graph(g)
+        return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors)
+
+    def _run_graph(self, g: ModelGraph) -> None:
+        for node in g.topo_order():
+            outs = self._node(node)
+            for k, name in enumerate(node.outputs):
+                if not name:
+                    continue
+                st = outs[k] if k < len(outs) else None
+                if st is None:
+                    st = self.conservative(node)[0] or empty(None)
+                self.states[name] = st
+
+    def _node(self, node: Node) -> list[FlowState | None]:
+        fn = self.overrides.get(node.id) or self.registry.fn("flow", node.domain, node.op_type)
+        ctx = FlowCtx(node, self)
+        if fn is None:
+            key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+            self.unknown_ops[key] = self.unknown_ops.get(key, 0) + 1
+            return self.conservative(node)
+        try:
+            return list(fn(ctx) or [])
+        except Exception as exc:  # a rule must never sink the analysis
+            self.rule_errors[node.id] = f"{type(exc).__name__}: {exc}"
+            return self.conservative(node)
+
+    def conservative(self, node: Node) -> list[FlowState | None]:
+        """Every output element depends on every position every input depends on."""
+        srcs: set[SourceAxis] = set()
+        for name in node.inputs:
+            st = self.states.get(name) if name else None
+            if st is not None:
+                srcs |= st.sources()
+        for subs in node.subgraphs.values():  # outer-scope reads of bodies
+            for sub in subs:
+                for name in sub.outer_refs:
+                    st = self.states.get(name)
+                    if st is not None:
+                        srcs |= st.sources()
+        out: list[FlowState | None] = []
+        for name in node.outputs:
+            shape = self.shapes.shape(name) if name else None
+            out.append(everything(None if shape is None else len(shape), srcs))
+        return out
+
+
+def run_flow(graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry, opsets: dict[str, int],
+             overrides: dict[str, FlowFn] | None = None) -> FlowResult:
+    return FlowEngine(graph, shapes, registry, opsets, overrides).run()

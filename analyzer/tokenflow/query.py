@@ -1,0 +1,91 @@
+"""Queries over the engine's result that commands and analyzers share:
+which output axis carries a source, the source a user means, and hops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from . import dep_of, flow, reach, source_length
+from .engine import FlowResult, Source
+from .rf import positional
+from .state import SourceAxis
+
+if TYPE_CHECKING:
+    from ..context import AnalysisContext
+
+
+def positional_axes(result: FlowResult, tensor: str, source: SourceAxis) -> list[int]:
+    st = result.states.get(tensor)
+    if st is None or st.axes is None:
+        return []
+    return [k for k, ax in enumerate(st.axes) if source in ax and positional(ax[source])]
+
+
+def token_sources(result: FlowResult) -> list[Source]:
+    """Sources used as sequence or spatial axes, sequence first."""
+    items = [s for s in result.sources.values() if s.kinds]
+    return sorted(items, key=lambda s: ("sequence" not in s.kinds, s.axis))
+
+
+def parse_source(result: FlowResult, text: str | None, tensor: str) -> SourceAxis:
+    """``input_ids[1]`` / ``input_ids:1`` / ``input_ids`` → a source axis; default:
+    the first token source that ``tensor`` still depends on positionally."""
+    if text:
+        name, _, rest = text.replace(":", "[").partition("[")
+        cands = [s for s in result.sources if s[0] == name]
+        if rest:
+            try:
+                axis = int(rest.rstrip("]"))
+            except ValueError:
+                raise UsageError(f"--source {text!r}: expected INPUT[AXIS]") from None
+            cands = [s for s in cands if s[1] == axis]
+        if not cands:
+            raise UsageError(f"--source {text!r}: no such input axis (sources: "
+                             f"{', '.join(f'{a}[{b}]' for a, b in result.sources)})")
+        positional_first = sorted(cands, key=lambda s: not positional_axes(result, tensor, s))
+        return positional_first[0]
+    for src in token_sources(result) + list(result.sources.values()):
+        if positional_axes(result, tensor, src.axis):
+            return src.axis
+    if result.sources:
+        return next(iter(result.sources))
+    raise UsageError("the model has no input axes to trace")
+
+
+@dataclass
+class Hop:
+    layer: int
+    name: str
+    reached: bool
+
+
+def hops(ctx: AnalysisContext, source: SourceAxis, s: int, t: int) -> int | None:
+    """Least number of attention layers after which input ``s`` influences
+    position ``t`` of the residual stream (None: never; 0: without attention)."""
+    from . import attention_layers_or_empty
+
+    result = flow(ctx)
+    layers = attention_layers_or_empty(ctx)
+    for k, layer in enumerate(layers, start=1):
+        out = layer.av_node or layer.fused_node
+        node = ctx.graph.node_by_id.get(out) if out else None
+        if node is None or not node.outputs:
+            continue
+        tensor = node.outputs[0]
+        axes = positional_axes(result, tensor, source)
+        if not axes:
+            continue
+        intervals = reach(ctx, tensor, axes[0], t, source).get(source, [])
+        if any(lo <= s <= hi for lo, hi in intervals):
+            return k
+    return None
+
+
+def source_info(ctx: AnalysisContext, source: SourceAxis) -> tuple[Source, int | None]:
+    src = flow(ctx).sources[source]
+    return src, source_length(ctx, src)
+
+
+__all__ = ["Hop", "dep_of", "hops", "parse_source", "positional_axes", "source_info", "token_sources"]
