@@ -268,18 +268,32 @@ def compose(f: Dep, g: Dep) -> Dep:
             return f
         if g.is_all:
             return g
+        if not _integral(f):
+            # f lands between integer positions (transposed conv, upsampling):
+            # merging would skip the rounding to whole intermediate positions and
+            # over-approximate, so keep the steps; ``hull`` still merges them.
+            return Chain((f, g))
         return band(_compose_side(g.lo, f, True), _compose_side(g.hi, f, False))
     steps: list[Dep] = []
     for d in (f, g):
         steps.extend(d.steps if isinstance(d, Chain) else (d,))
     steps = [s for s in steps if s != IDENTITY]
     merged: list[Dep] = []
-    for s in steps:  # fold adjacent bands
-        if merged and isinstance(merged[-1], Band) and isinstance(s, Band):
+    for s in steps:  # fold adjacent bands (unless the first lands between positions)
+        if merged and isinstance(merged[-1], Band) and isinstance(s, Band) and _integral(merged[-1]):
             merged[-1] = compose(merged[-1], s)
         else:
             merged.append(s)
     return merged[0] if len(merged) == 1 else Chain(tuple(merged))
+
+
+def _integral(b: Band) -> bool:
+    """Integer slopes and offsets: maps whole positions to whole positions."""
+    for terms in (b.lo, b.hi):
+        for t in terms or ():
+            if t.s.denominator != 1 or (_is_const(t.c) and Fraction(t.c).denominator != 1):
+                return False
+    return True
 
 
 def _split(d: Dep) -> tuple[Dep, Dep]:
@@ -351,7 +365,8 @@ class Chain(Dep):
     def hull(self) -> Band:
         out: Band = IDENTITY
         for s in self.steps:
-            out = compose(out, s.hull)  # type: ignore[assignment]
+            h = s.hull
+            out = band(_compose_side(h.lo, out, True), _compose_side(h.hi, out, False)) if not h.is_all else h
         return out
 
     def describe(self) -> str:
