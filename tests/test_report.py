@@ -66,3 +66,29 @@ def test_shared_models_present():
 
     for name in ("tiny-llama.onnx", "tiny-mistral-swa.onnx", "tiny-bert.onnx", "mistral-7b.onnx"):
         assert shared_model(name).exists()
+
+
+def test_sarif_output(tmp_path, cli_run, save_model):
+    from test_external_data import _external_model
+
+    # A hostile external-data location gives an error finding pointing at a tensor.
+    path = _external_model(tmp_path, "/etc/passwd")
+    result = cli_run(path, "--format", "sarif")
+    assert result.exit_code == 1
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "model-analyze"
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    l011 = by_rule["L011"]
+    assert l011["level"] == "error"  # SARIF levels: note / warning / error
+    assert l011["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(path)
+    assert l011["locations"][0]["logicalLocations"][0]["name"]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == set(by_rule)
+
+
+def test_markdown_output(cli_run):
+    out = cli_run(SAMPLES / "convnet.onnx", "--format", "markdown").stdout
+    assert out.startswith("# model-analyze report:")
+    assert "## Receptive field" in out
+    assert "| tensor | axis | size |" in out

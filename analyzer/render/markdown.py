@@ -1,0 +1,56 @@
+"""Markdown output: the same report as GitHub-flavoured tables (PR comments, wikis)."""
+
+from __future__ import annotations
+
+from ..report import Report, Section, Status, Table
+from . import cell, human
+
+
+def table(t: Table) -> list[str]:
+    if not t.columns:
+        return []
+    out = [f"**{t.title}**", ""] if t.title else []
+    out.append("| " + " | ".join(c.label for c in t.columns) + " |")
+    out.append("|" + "|".join("---:" if c.align == "right" else "---" for c in t.columns) + "|")
+    for row in t.rows:
+        out.append("| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |")
+    if t.note:
+        out += ["", f"_{t.note}_"]
+    return out + [""]
+
+
+def section(s: Section) -> list[str]:
+    out = [f"## {s.title}", ""]
+    if s.status is Status.FAILED:
+        return out + [f"**Failed:** `{s.error}`", ""]
+    if s.summary:
+        out += [s.summary, ""]
+    if s.metrics:
+        out += ["| metric | value |", "|---|---:|"]
+        for m in s.metrics:
+            value = m.value if isinstance(m.value, str) else human(m.value, m.unit)
+            extra = f" ({m.formula})" if m.formula else ""
+            out.append(f"| {m.label} | {value}{extra} |")
+        out.append("")
+    for t in s.tables:
+        out += table(t)
+    if s.findings:
+        out += [f"- **{f.severity}** `{f.code}` {f.message}" + (f" — `{f.node}`" if f.node else "")
+                for f in s.findings]
+        out.append("")
+    return out
+
+
+def render(report: Report) -> str:
+    m = report.model
+    d = report.dims
+    bindings = [f"`{k}={v}`" for k, v in d.bound.items()] + [f"`{k}={v}` (default)" for k, v in d.defaults.items()]
+    out = [f"# model-analyze report: `{m.path}`", "",
+           f"{m.producer or 'unknown producer'} · IR {m.ir_version} · {m.nodes:,} nodes · "
+           f"dims: {', '.join(bindings) or 'all concrete'}", ""]
+    core = report.findings
+    if core:
+        out += [f"- **{f.severity}** `{f.code}` {f.message}" for f in core] + [""]
+    for s in report.sections:
+        out += section(s)
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,102 @@
+"""Context coverage: how much of a sequence of length n the model can relate.
+
+For the model output that carries the sequence positionally: how many inputs
+the last position sees, whether that is the whole sequence, after how many
+attention layers the last position first sees the first one, and the fraction
+of (output, input) pairs that are reachable — over pairs with s <= t for a
+causal model, over all pairs otherwise (METRICS.md "coverage at n").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import dep_of, flow
+from .deps import Band, Dep, count
+from .query import hops, positional_axes, token_sources
+
+if TYPE_CHECKING:
+    from ..context import AnalysisContext
+
+EXACT_LIMIT = 16384
+SAMPLES = 2048
+
+
+@dataclass
+class Coverage:
+    output: str
+    axis: int
+    source: str
+    n: int
+    reach_last: int
+    """Input positions the last output position depends on."""
+    covers: bool
+    """The last position sees every input position."""
+    first_layer: int | None
+    """Attention layers until the last position first sees position 0 (None: never)."""
+    pair_fraction: float
+    causal: bool
+    sampled: bool
+
+
+def counts(dep: Dep, n: int, env: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(positions, |reach(position)|) — exact for bands, sampled for patterns at large n."""
+    if isinstance(dep, Band):
+        t = np.arange(n, dtype=np.float64)
+        lo = np.zeros(n) if dep.lo is None else np.min([float(u.s) * t + _c(u.c, env) for u in dep.lo], axis=0)
+        hi = np.full(n, n - 1.0) if dep.hi is None else np.max(
+            [float(u.s) * t + _c(u.c, env) for u in dep.hi], axis=0)
+        lo = np.clip(np.ceil(lo), 0, n - 1)
+        hi = np.clip(np.floor(hi), 0, n - 1)
+        return np.arange(n), np.maximum(hi - lo + 1, 0).astype(np.int64), False
+    positions = np.arange(n) if n <= EXACT_LIMIT else np.unique(np.linspace(0, n - 1, SAMPLES).astype(np.int64))
+    values = np.array([count(dep.at(int(t), n, env)) for t in positions], dtype=np.int64)
+    return positions, values, n > EXACT_LIMIT
+
+
+def _c(c: object, env: dict[str, int] | None) -> float:
+    from .deps import _eval
+
+    return float(_eval(c, env))  # type: ignore[arg-type]
+
+
+def is_causal(dep: Dep, n: int, env: dict[str, int] | None) -> bool:
+    probe = sorted({0, 1, n // 3, n // 2, n - 2, n - 1} & set(range(n)))
+    return all(all(hi <= t for _, hi in dep.at(t, n, env)) for t in probe)
+
+
+def coverage(ctx: AnalysisContext) -> Coverage | None:
+    """Coverage of the first output that carries a sequence source positionally,
+    at the sequence length the analysis is bound to (``--seq-len``/``--dim``)."""
+    result = flow(ctx)
+    seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
+    for src in seqs:
+        for out in ctx.graph.outputs:
+            axes = positional_axes(result, out, src.axis)
+            if not axes:
+                continue
+            length = ctx.evaluate(src.length)
+            if not isinstance(length, int) or length <= 0:
+                return None
+            dep = dep_of(result, out, axes[0], src.axis)
+            if dep is None:
+                continue
+            env = ctx.bindings
+            positions, sizes, sampled = counts(dep, length, env)
+            causal = is_causal(dep, length, env)
+            last = count(dep.at(length - 1, length, env))
+            covers = dep.at(length - 1, length, env) == [(0, length - 1)]
+            denom = (positions + 1) if causal else np.full(len(positions), length)
+            frac = float(np.sum(sizes) / np.sum(denom)) if len(positions) else math.nan
+            first = hops(ctx, src.axis, 0, length - 1) if covers or _sees(dep, length, env) else None
+            return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled)
+    return None
+
+
+def _sees(dep: Dep, n: int, env: dict[str, int] | None) -> bool:
+    return any(lo <= 0 <= hi for lo, hi in dep.at(n - 1, n, env))
+
