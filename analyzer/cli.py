@@ -128,24 +128,40 @@ def cli() -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
 @dims_options
-@click.option("--format", "fmt", default="text", show_default=True,
-              help="Output format (see `model-analyze plugins`).")
+@click.option("--format", "fmt", default=None, help="Output format: text (default), json, sarif, markdown, "
+              "or a plugin's (see `model-analyze plugins`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of stdout.")
 @click.option("--select", multiple=True, metavar="ANALYZER", help="Run only these analyzers.")
 @click.option("--ignore", multiple=True, metavar="ANALYZER", help="Skip these analyzers.")
-@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
-              help="Exit 1 when a finding of this severity or worse is reported.")
-@click.option("--top", type=int, default=10, show_default=True, help="Rows in top-k tables.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+              help="Exit 1 when a finding of this severity or worse is reported (default: error).")
+@click.option("--top", type=int, default=None, help="Rows in top-k tables (default 10).")
 @click.option("--debug", is_flag=True, hidden=True)
 @guarded
 def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
-            fmt: str, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
-            fail_on: str, top: int, debug: bool) -> None:
-    """Analyze MODEL and print the report."""
+            fmt: str | None, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
+            fail_on: str | None, top: int | None, debug: bool) -> None:
+    """Analyze MODEL and print the report.
+
+    Defaults can live in `[tool.model-analyze]` of the nearest pyproject.toml
+    (select, ignore, fail-on, format, dims, seq-len, top); options here win.
+    """
+    from .config import load_config
     from .report import Severity
     from .runner import analyze as run_analysis
 
+    cfg = load_config()
+    fmt = fmt or cfg.get("format", "text")
+    fail_on = fail_on or cfg.get("fail-on", "error")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"{cfg.path}: fail-on must be one of {', '.join(FAIL_ON)}")
+    top = top if top is not None else int(cfg.get("top", 10))
+    select = select or tuple(cfg.get("select", ()))
+    ignore = ignore or tuple(cfg.get("ignore", ()))
+    seq_len = seq_len if seq_len is not None else cfg.get("seq-len")
+    cfg_dims = tuple(f"{k}={v}" for k, v in cfg.get("dims", {}).items())
+    dims = cfg_dims + dims  # command-line --dim comes last and wins
     available = formats()
     if fmt not in available:
         raise UsageError(f"unknown format {fmt!r} (available: {', '.join(sorted(available))})")

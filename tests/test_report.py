@@ -92,3 +92,22 @@ def test_markdown_output(cli_run):
     assert out.startswith("# model-analyze report:")
     assert "## Receptive field" in out
     assert "| tensor | axis | size |" in out
+
+
+def test_pyproject_config_sets_defaults_and_cli_wins(tmp_path, monkeypatch, cli_run):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.model-analyze]\nselect = ["structure"]\nfail-on = "info"\nformat = "json"\n')
+    monkeypatch.chdir(tmp_path)
+    r = cli_run(SAMPLES / "convnet.onnx")
+    data = json.loads(r.stdout)
+    assert [s["analyzer"] for s in data["sections"]] == ["structure"]
+    assert r.exit_code == 1  # D001 (info) trips fail-on = "info"
+    r = cli_run(SAMPLES / "convnet.onnx", "--fail-on", "error", "--format", "text")
+    assert r.exit_code == 0 and r.stdout.startswith("model-analyze")
+
+
+def test_pyproject_config_rejects_unknown_keys(tmp_path, monkeypatch, cli_run):
+    (tmp_path / "pyproject.toml").write_text('[tool.model-analyze]\nfail_on = "info"\n')
+    monkeypatch.chdir(tmp_path)
+    r = cli_run(SAMPLES / "convnet.onnx")
+    assert r.exit_code == 2 and "unknown [tool.model-analyze] keys: fail_on" in r.stderr
