@@ -1,0 +1,75 @@
+"""Receptive-field report (Araujo et al., Distill 2019 definitions)."""
+
+from __future__ import annotations
+
+import builders
+from builders import FLOAT, GraphBuilder
+from conftest import SAMPLES
+from model_analyze.runner import analyze
+
+
+def rf_section(model, **kw):
+    report = analyze(model, **kw)
+    return report.section("receptive-field")
+
+
+def test_sample_convnet(cli_run):
+    # conv3 s1 p1 -> pool2 s2 -> conv3 s1 p1 -> pool2 s2 -> conv3 dilation 2 (k_eff 5) p2:
+    # r = 1 + 2·1 + 1·1 + 2·2 + 1·2 + 4·4 = 26; jump 1·2·2 = 4;
+    # effective padding = 1 + 0 + 1·2 + 0 + 2·4 = 11; centre of output 0 = (-11 + 14)/2 = 1.5.
+    s = rf_section(str(SAMPLES / "convnet.onnx"))
+    assert (s.metric("rf.size").value, s.metric("rf.stride").value, s.metric("rf.pad").value) == (26, 4, 11)
+    maps = s.data["final_maps"]
+    assert [m["consumer"] for m in maps] == ["gap"]
+    assert maps[0]["axes"]["H"]["center"] == 1.5
+    # After global pooling every logit sees the whole image.
+    assert s.data["outputs"][0]["axes"]["H"]["global"] is True
+    # Growth: strides 1 -> 2 -> 4 with RF 3 -> 8 -> 26 at the end of each stage.
+    stages = [(r[3], r[4]) for r in s.table("growth").rows]
+    assert stages == [(1, 3), (2, 8), (4, 26)]
+    out = cli_run(SAMPLES / "convnet.onnx", "--select", "receptive-field").stdout
+    assert "RF 26 (stride 4, effective padding 11)" in out
+
+
+def _two_branch(kernel_b: int) -> GraphBuilder:
+    b = GraphBuilder()
+    x = b.input("x", FLOAT, [1, 1, 16, 16])
+    a = builders.conv(b, x, 1, 1, 3, stride=2, pad=1, name="branch_a")       # o <- [2o-1, 2o+1], centre 2o
+    c = builders.conv(b, x, 1, 1, kernel_b, stride=2, pad=0, name="branch_b")
+    b.op("Add", [a, c], name="merge")
+    b.output("merge")
+    return b
+
+
+def test_aligned_branches_no_finding():
+    # branch_b 1x1 s2: o <- [2o, 2o], centre 2o: same stride and centre as branch_a.
+    s = rf_section(_two_branch(1).model())
+    assert not [f for f in s.findings if f.code == "RF001"]
+
+
+def test_misaligned_branches_reported_with_hull():
+    # branch_b 2x2 s2 p0: o <- [2o, 2o+1], centre 2o + 0.5 != 2o  -> misaligned at "merge".
+    # Hull of [2o-1, 2o+1] and [2o, 2o+1] = [2o-1, 2o+1]: size 3, stride 2.
+    s = rf_section(_two_branch(2).model())
+    found = [f for f in s.findings if f.code == "RF001"]
+    assert found and found[0].node.name == "merge"
+    out = s.data["outputs"][0]["axes"]["H"]
+    assert (out["size"], out["stride"]) == (3, 2)
+
+
+def test_rf_exceeding_input_is_said():
+    # Five 3x3 stride-2 convs on 16x16: r = 1 + 2·(1+2+4+8+16) = 63 > 16.
+    b = GraphBuilder()
+    x = b.input("x", FLOAT, [1, 1, 16, 16])
+    for k in range(5):
+        x = builders.conv(b, x, 1, 1, 3, stride=2, pad=1, name=f"c{k}")
+    b.op("GlobalAveragePool", [x], name="gap")
+    b.output("gap")
+    s = rf_section(b.model())
+    assert s.metric("rf.size").value == 63
+    assert any(f.code == "RF002" and "63" in f.message for f in s.findings)
+
+
+def test_transformer_has_no_spatial_rf():
+    s = rf_section(str(SAMPLES / "tiny_transformer.onnx"))
+    assert "does not apply" in s.summary and not s.tables
