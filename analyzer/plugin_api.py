@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
 from .report import Column, Finding, Metric, NodeRef, Report, Section, Severity, Status, Table
+from .tokenflow.rules import conservative as flow_conservative
+from .tokenflow.rules import pointwise as flow_pointwise
 
 if TYPE_CHECKING:
     from .context import AnalysisContext
@@ -45,5 +47,11 @@ class Format:
     description: str = ""
 
 
+def shape_like_input(ctx: object, index: int = 0) -> list[object]:
+    """Shape rule for ops whose output has the type of one input (element-wise ops)."""
+    return [ctx.type(index)]  # type: ignore[attr-defined]
+
+
 __all__ = ["Analyzer", "Column", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Report",
-           "Section", "Severity", "Status", "Table", "hookimpl"]
+           "Section", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise", "hookimpl",
+           "shape_like_input"]

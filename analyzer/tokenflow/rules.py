@@ -89,6 +89,11 @@ def pointwise(ctx: FlowCtx) -> Out:
     return [broadcast(ctx)] + [broadcast(ctx, out=k) for k in range(1, len(ctx.node.outputs))]
 
 
+def conservative(ctx: FlowCtx) -> Out:
+    """Every output element depends on every position any input depends on."""
+    return ctx.conservative()
+
+
 def no_content(ctx: FlowCtx) -> Out:
     """Outputs that carry no positions of their own (Shape, Size, ConstantOfShape,
     Range, generators). Shape/Size read only sizes; the others read the *values*

@@ -21,7 +21,9 @@ from model_analyze.plugin_api import (
     Section,
     Severity,
     Table,
+    flow_pointwise,
     hookimpl,
+    shape_like_input,
 )
 
 # A conservative set of ops a hypothetical mobile runtime supports.
@@ -53,11 +55,6 @@ def run(ctx) -> Section:
     return section
 
 
-def swish2_shape(ctx):
-    t = ctx.type(0)
-    return [t]
-
-
 @hookimpl
 def model_analyze_analyzers():
     return [Analyzer("op-allowlist", "Deployment op allowlist", run,
@@ -66,5 +63,7 @@ def model_analyze_analyzers():
 
 @hookimpl
 def model_analyze_op_rules():
-    return [OpRule("Swish2", "example.com", shape=swish2_shape, category="elementwise",
-                   flops_per_element=5)]
+    # Swish2(x) = x · sigmoid(2x): same shape, position-wise, 6 FLOPs per element
+    # (2x, neg, exp, add 1, div, mul — Sigmoid counts 4 in the core catalog).
+    return [OpRule("Swish2", "example.com", shape=shape_like_input, flow=flow_pointwise,
+                   category="elementwise", flops_per_element=6)]
