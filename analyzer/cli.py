@@ -220,7 +220,7 @@ _commands_registered = False
 
 
 def _core_commands() -> None:
-    from . import reach_cmd  # noqa: F401  (registers `reach` on the group)
+    from . import reach_cmd, verify_cmd  # noqa: F401  (register `reach` and `verify` on the group)
 
 
 def get_cli() -> click.Group:
