@@ -6,14 +6,19 @@ axis by ``mask.keys``), the attention-span report and the hotspots analyzer
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from ..dims import Dim
 from ..tokenflow.deps import ALL, Dep, count
 
 FAMILIES = ("bidirectional", "causal", "sliding_window", "chunked", "global_local", "dilated",
-            "block_sparse", "pattern", "unknown")
+            "block_sparse", "pattern", "unknown", "band")
+"""``band``: a contiguous band ``[i - left, i + right]`` that none of the named
+families describes (e.g. causal with a look-ahead of ``right`` keys: a leak).
+``sliding_window`` may carry ``params["right"] > 0`` for a two-sided window."""
 
 
 @dataclass
@@ -36,26 +41,61 @@ class MaskInfo:
     input_driven: tuple[str, ...] = ()
     evaluated_at: tuple[int, ...] = ()
     note: str = ""
+    sees_future: bool = False
+    """Some query sees a key ``j > i`` (at an evaluated length, or by definition)."""
+    per_head: bool = False
+    """The evaluated mask differs across heads/batch entries; ``keys`` is their union."""
+    mixed_causal: bool = False
+    """Some heads/batch entries are causal while others see later keys."""
+    future_example: tuple[int, int, int] | None = None
+    """``(slice, i, j)``: a head/batch slice where query ``i`` sees key ``j > i``."""
+    future_fraction: float = 0.0
+    """Share of the (i, j > i) pairs that are visible (union over heads), at the
+    smallest evaluated length: 1.0 for bidirectional, small for an off-by-one."""
+
+    def _band(self) -> tuple[float, float] | None:
+        """``(left, right)`` reach when ``keys`` is a plain band ``[i-left, i+right]``."""
+        from ..tokenflow.deps import Band
+
+        k = self.keys
+        if not isinstance(k, Band):
+            return None
+        lo = k.lo
+        hi = k.hi
+        if lo is not None and (len(lo) != 1 or lo[0].s != 1 or not isinstance(lo[0].c, Fraction)):
+            return None
+        if hi is not None and (len(hi) != 1 or hi[0].s != 1 or not isinstance(hi[0].c, Fraction)):
+            return None
+        left = math.inf if lo is None else float(-lo[0].c)
+        right = math.inf if hi is None else float(hi[0].c)
+        return left, right
 
     def span(self, n: int) -> int:
         """Widest key set of any query at length ``n``, including the query itself."""
         if self.family == "bidirectional":
             return n
-        if self.family == "causal":
+        if self.family == "causal" and not self.params.get("right"):
             return n
-        if self.family == "sliding_window":
+        if self.family == "sliding_window" and not self.params.get("right"):
             return min(n, int(self.params["window"]))
+        band = self._band()
+        if band is not None:
+            left, right = band
+            return int(min(n, left + right + 1))
         return max((count(self.keys.at(i, n)) for i in _probe_positions(n)), default=0)
 
     def visible_pairs(self, n: int) -> int:
         """Number of visible (query, key) pairs at length ``n`` (square self-attention)."""
         if self.family == "bidirectional":
             return n * n
-        if self.family == "causal":
+        if self.family == "causal" and not self.params.get("right"):
             return n * (n + 1) // 2
-        if self.family == "sliding_window":
+        if self.family == "sliding_window" and not self.params.get("right"):
             w = int(self.params["window"])
             return n * (n + 1) // 2 if n <= w else w * (w + 1) // 2 + (n - w) * w
+        band = self._band()
+        if band is not None:
+            return band_pairs(n, *band)
         return sum(count(self.keys.at(i, n)) for i in range(n))
 
     def visible_pairs_formula(self, n: Any) -> Any:
@@ -63,12 +103,28 @@ class MaskInfo:
         closed form (windowed: valid for ``n >= W``), else None."""
         if self.family == "bidirectional":
             return n * n
-        if self.family == "causal":
+        if self.family == "causal" and not self.params.get("right"):
             return n * (n + 1) / 2
-        if self.family == "sliding_window":
+        if self.family == "sliding_window" and not self.params.get("right"):
             w = int(self.params["window"])
             return w * (w + 1) / 2 + (n - w) * w
         return None
+
+
+def band_pairs(n: int, left: float, right: float) -> int:
+    """Visible pairs of the band ``[i - left, i + right]`` clipped to ``[0, n)``,
+    in O(1): Σ_i (min(n-1, i+R) − max(0, i−L) + 1)."""
+    if n <= 0:
+        return 0
+    hi_sum = n * (n - 1) if right >= n - 1 else _upper_sum(n, int(right))
+    lo_sum = 0 if left >= n - 1 else (n - 1 - int(left)) * (n - int(left)) // 2
+    return hi_sum - lo_sum + n
+
+
+def _upper_sum(n: int, r: int) -> int:
+    """Σ_{i<n} min(n-1, i+r) for 0 <= r < n-1."""
+    m = n - 1 - r  # rows with i + r <= n - 1 are i = 0..m
+    return (m + 1) * r + m * (m + 1) // 2 + r * (n - 1)
 
 
 def _probe_positions(n: int) -> list[int]:
@@ -123,6 +179,17 @@ class AttentionLayer:
     """The tensors entering as Q, K, V (for fused ops: the op's inputs)."""
     mask_tensors: tuple[str, ...] = ()
     """Tensors the mask was read from (additive bias, Where condition, attn_mask input)."""
+    q_seq_axis: int | None = None
+    """Axis of ``q_tensor`` that indexes query positions (2 for [B, H, q, d])."""
+    k_seq_axis: int | None = None
+    """Axis of ``k_tensor`` that indexes key positions (3 for the unfused Kᵀ [B, H, d, k])."""
+    v_seq_axis: int | None = None
+    """Axis of ``v_tensor`` that indexes key/value positions (2 for [B, H, k, d])."""
+    stack: str = ""
+    """The exporter scope the layer sits in without its index (``m.model.layers``):
+    layers of one stack are expected to share a mask convention."""
+    notes: list[str] = field(default_factory=list)
+    """Caveats found while reading the layer (shown in the report's data)."""
 
     @property
     def expected_scale(self) -> float | None:

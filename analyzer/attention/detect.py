@@ -1,0 +1,340 @@
+"""Unfused attention as exporters emit it, anchored on ``Softmax``:
+
+    MatMul(Q, Kᵀ) → [Mul/Div scale] → [Div → Tanh → Mul softcap] → [Add/Where mask]
+                  → Softmax → [Cast/Identity/Dropout] → MatMul(·, V)
+
+with ``Cast``/``Identity``/``Reshape`` noise anywhere on the way (dynamo exports,
+opset < 13 coerced-2-D softmax). The walk back from the softmax to the QK
+product classifies every node it passes — scale factor, softcap, mask term —
+so the layer knows exactly which nodes form it. A softmax that does not sit
+between two activation products (a classifier head, an MoE router) is not
+attention.
+
+Per layer: heads (scores' head axis or the Q head split), kv heads (the K head
+split, before GQA repetition), d_k, model width (the Q projection's input), the
+applied scale (every constant factor on the scores and on Q/K), softcap and
+RoPE.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import dims as D
+from ..tokenflow.deps import ALL
+from .graphwalk import (
+    fold_scalar,
+    head_split,
+    is_constant,
+    layer_name,
+    prescale_factors,
+    projection_input_width,
+    repeated_heads,
+    rope_kind,
+)
+from .masks import HIDDEN_BELOW, MaskReader, MaskRequest, MaskTerm, seq_symbols
+from .model import NO_MASK, AttentionLayer, MaskInfo
+
+if TYPE_CHECKING:
+    from ..context import AnalysisContext
+    from ..graph import ModelGraph, Node
+
+PASS_THROUGH = frozenset({"Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"})
+"""Ops between the QK product and the softmax that change nothing per key."""
+AFTER_SOFTMAX = frozenset({"Cast", "Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze"})
+MAX_CHAIN = 24
+
+
+@dataclass
+class _Chain:
+    """What the walk from the softmax back to the QK product found."""
+
+    qk: Node
+    nodes: list[Node] = field(default_factory=list)
+    factors: list[float] = field(default_factory=list)
+    """Constant factors on the scores, innermost (next to QK) first."""
+    tanh_at: int | None = None
+    """Number of factors inside the Tanh of a softcap."""
+    terms: list[MaskTerm] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reshaped: bool = False
+    scale_unknown: bool = False
+
+
+def detect_unfused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]) -> list[AttentionLayer]:
+    layers: list[AttentionLayer] = []
+    for node in ctx.graph.walk():
+        if node.op_type != "Softmax" or node.domain:
+            continue
+        try:
+            layer = _from_softmax(ctx, node, reader)
+        except Exception as exc:  # never let one odd softmax sink the analysis
+            problems.append(f"softmax {node.name!r}: {type(exc).__name__}: {exc}")
+            continue
+        if layer is not None:
+            layers.append(layer)
+    return layers
+
+
+def _from_softmax(ctx: AnalysisContext, sm: Node, reader: MaskReader) -> AttentionLayer | None:
+    g = sm.graph
+    after = _probs_consumer(g, sm.outputs[0], 0)
+    if after is None:
+        return None
+    av, probs_input, post = after
+    if is_constant(g, av.input(1 - probs_input)):
+        return None
+    chain = _scores_chain(ctx, g, sm.input(0), 0)
+    if chain is None:
+        return None
+    qk = chain.qk
+    scores = qk.outputs[0]
+    layer = AttentionLayer(index=0, name="", kind="unfused", nodes=(), mask=NO_MASK, qk_node=qk.id,
+                           softmax_node=sm.id, av_node=av.id, probs_input=probs_input)
+    layer.nodes = tuple(n.id for n in [qk, *chain.nodes, sm, *post, av])
+    layer.name, layer.stack = layer_name(qk)
+    layer.notes += chain.notes
+    layer.q_tensor, layer.k_tensor = qk.input(0), qk.input(1)
+    layer.v_tensor = av.input(1 - probs_input)
+
+    rank = ctx.shapes.rank(scores)
+    axis = _softmax_axis(ctx, sm, rank, chain.reshaped)
+    layer.softmax_axis = axis
+    shape = ctx.shapes.shape(scores)
+    if rank is None or axis is None or shape is None or rank < 2:
+        layer.notes.append("softmax axis over the scores not determined")
+        layer.mask = MaskInfo("unknown", ALL, source="unknown",
+                              note="the softmax does not normalise over one key axis of the scores")
+        return _finish(ctx, g, layer, chain, qk)
+    q_axis = rank - 2 if axis == rank - 1 else rank - 1
+    transposed = axis != rank - 1  # scores laid out [.., k, q]: QK is MatMul(K, Qᵀ)
+    qi, ki = (1, 0) if transposed else (0, 1)
+    layer.q_tensor, layer.k_tensor = qk.input(qi), qk.input(ki)
+    layer.v_tensor = av.input(1 - probs_input)
+    q_rank, k_rank, v_rank = (ctx.shapes.rank(t) for t in (layer.q_tensor, layer.k_tensor, layer.v_tensor))
+    if q_rank:
+        layer.q_seq_axis = q_rank - 1 if transposed else q_rank - 2
+    if k_rank:
+        layer.k_seq_axis = k_rank - 2 if transposed else k_rank - 1
+    if v_rank:
+        layer.v_seq_axis = v_rank - 2 if probs_input == 0 else v_rank - 1
+    layer.q_len, layer.k_len = shape[q_axis], shape[axis]
+    if rank == 4:
+        layer.batch = shape[0]
+    q_shape = ctx.shapes.shape(layer.q_tensor)
+    if q_shape:
+        layer.head_dim = q_shape[-2] if transposed else q_shape[-1]
+    v_shape = ctx.shapes.shape(layer.v_tensor)
+    if v_shape:
+        layer.v_head_dim = v_shape[-1] if probs_input == 0 else v_shape[-2]
+    if rank == 4 and D.as_int(shape[1]):
+        layer.heads = D.as_int(shape[1])
+    layer.self_attention = _same_length(ctx, layer.q_len, layer.k_len)
+    layer.mask_tensors = tuple(t.tensor for t in chain.terms)
+    if not chain.terms:
+        layer.mask = MaskInfo("bidirectional", ALL, source="none", sees_future=True, future_fraction=1.0,
+                              note="no mask term between the QK product and the softmax")
+    else:
+        req = mask_request(g, tuple(chain.terms), rank, q_axis, axis, layer)
+        layer.mask = reader.read(req)
+    return _finish(ctx, g, layer, chain, qk)
+
+
+def mask_request(g: ModelGraph, terms: tuple[MaskTerm, ...], rank: int, q_axis: int, k_axis: int,
+                 layer: AttentionLayer) -> MaskRequest:
+    """What to evaluate for a layer: vary the sequence symbols (self-attention),
+    or evaluate once at fixed shapes (a static model, a cross-attention)."""
+    q, k = D.as_int(layer.q_len), D.as_int(layer.k_len)
+    static = q if q is not None and q == k else None
+    cross = (q, k) if q is not None and k is not None and q != k else None
+    if cross is None and not layer.self_attention:
+        layer.notes.append("cross-attention with symbolic lengths: evaluated with queries and keys of equal length")
+    return MaskRequest(g, terms, rank, q_axis, k_axis, seq_symbols(layer.q_len, layer.k_len),
+                       static_n=static, cross=cross)
+
+
+def _finish(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, chain: _Chain, qk: Node) -> AttentionLayer:
+    """Heads/kv heads/width from the head splits, then scale, softcap, RoPE."""
+    d = D.as_int(layer.head_dim)
+    if layer.q_tensor:
+        split = head_split(ctx, g, layer.q_tensor)
+        if split is not None:
+            width = _last_dim(ctx, split[1])
+            if layer.heads is None and width and d and width % d == 0:
+                layer.heads = width // d
+            layer.model_dim = projection_input_width(ctx, g, split[1])
+    if layer.k_tensor:
+        split = head_split(ctx, g, layer.k_tensor)
+        width = _last_dim(ctx, split[1]) if split is not None else None
+        if width and d and width % d == 0:
+            layer.kv_heads = width // d
+    if layer.kv_heads is None and layer.k_tensor:
+        layer.kv_heads = repeated_heads(ctx, g, layer.k_tensor)
+    if layer.kv_heads is None:
+        layer.kv_heads = layer.heads
+    if layer.model_dim is None and layer.heads and layer.head_dim is not None:
+        layer.model_dim = D.mul(layer.heads, layer.head_dim)
+    _apply_scale(ctx, g, layer, chain)
+    if layer.q_tensor:
+        layer.rope = rope_kind(g, layer.q_tensor) or (rope_kind(g, layer.k_tensor) if layer.k_tensor else None)
+    return layer
+
+
+def _apply_scale(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, chain: _Chain) -> None:
+    factors = list(chain.factors)
+    if chain.qk.domain == "com.microsoft":
+        factors.insert(0, float(chain.qk.attr("alpha", 1.0)))
+    pre: list[float] = []
+    for t in (layer.q_tensor, layer.k_tensor):
+        if t:
+            f, _ = prescale_factors(ctx, g, t)
+            pre += f
+    if chain.tanh_at is not None:
+        inside, outside = factors[:chain.tanh_at], factors[chain.tanh_at:]
+        cap = math.prod(outside) if outside else None
+        layer.softcap = cap
+        # cap · tanh(s · x / cap): the 1/cap inside cancels the cap outside.
+        scale = math.prod(inside) * (cap or 1.0)
+    else:
+        scale = math.prod(factors)
+    scale *= math.prod(pre)
+    if chain.scale_unknown:
+        layer.scale = None
+        layer.scale_note = "a non-constant factor scales the scores"
+        return
+    layer.scale = scale
+    parts = []
+    if pre:
+        parts.append("Q/K pre-scaled")
+    if not factors and not pre:
+        parts.append("no scale factor in the graph")
+    layer.scale_note = ", ".join(parts)
+
+
+def _last_dim(ctx: AnalysisContext, tensor: str) -> int | None:
+    shape = ctx.shapes.shape(tensor)
+    return D.as_int(shape[-1]) if shape else None
+
+
+def _same_length(ctx: AnalysisContext, q: D.Dim | None, k: D.Dim | None) -> bool:
+    if q is None or k is None:
+        return True
+    if D.equal(q, k):
+        return True
+    env = {s: 0 for s in D.free_symbols(k) | D.free_symbols(q) if "past" in s.lower()}
+    return D.equal(D.subs(q, env), D.subs(k, env))
+
+
+def _softmax_axis(ctx: AnalysisContext, sm: Node, scores_rank: int | None, reshaped: bool) -> int | None:
+    """The scores axis the softmax normalises over, or None when it is not one
+    axis (opset < 13 flattens axes ``axis..`` into one)."""
+    opset = ctx.model.opset("")
+    s_rank = ctx.shapes.rank(sm.input(0))
+    if s_rank is None or scores_rank is None:
+        return None
+    axis = sm.attr("axis", -1 if opset >= 13 else 1)
+    axis = axis + s_rank if axis < 0 else axis
+    if not 0 <= axis < s_rank:
+        return None
+    if opset < 13 and axis < s_rank - 1:
+        shape = ctx.shapes.shape(sm.input(0)) or ()
+        inner = [D.as_int(d) for d in shape[axis:s_rank - 1]]
+        if any(v != 1 for v in inner):
+            return None  # normalises jointly over several axes
+        axis = s_rank - 1
+    if axis == s_rank - 1:
+        return scores_rank - 1
+    if not reshaped and s_rank == scores_rank and axis == s_rank - 2:
+        return axis
+    return None
+
+
+def _probs_consumer(g: ModelGraph, tensor: str, depth: int) -> tuple[Node, int, list[Node]] | None:
+    """The MatMul that applies the probabilities to V, through casts/dropout."""
+    if depth > 6:
+        return None
+    for c in g.consumers(tensor):
+        if c.domain:
+            continue
+        if c.op_type == "MatMul" and tensor in c.inputs[:2]:
+            return c, c.inputs.index(tensor), []
+    for c in g.consumers(tensor):
+        if c.domain or not c.outputs:
+            continue
+        passes = c.op_type in AFTER_SOFTMAX and c.input(0) == tensor
+        guard = c.op_type == "Where" and tensor in c.inputs[1:]  # fully-masked-row guard
+        if not (passes or guard):
+            continue
+        found = _probs_consumer(g, c.outputs[0], depth + 1)
+        if found is not None:
+            return found[0], found[1], [c, *found[2]]
+    return None
+
+
+def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) -> _Chain | None:
+    """Walk from the softmax input back to the QK product (see module doc)."""
+    node = g.producer(tensor)
+    if node is None or depth > MAX_CHAIN:
+        return None
+    op = node.op_type
+    if (op == "MatMul" and not node.domain) or (op == "FusedMatMul" and node.domain == "com.microsoft"):
+        a, b = node.input(0), node.input(1)
+        if not a or not b or is_constant(g, a) or is_constant(g, b):
+            return None
+        return _Chain(node)
+    if node.domain:
+        return None
+    if op in PASS_THROUGH:
+        ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+        if ch is not None:
+            ch.nodes.append(node)
+            ch.reshaped = ch.reshaped or op in ("Reshape", "Flatten")
+        return ch
+    if op == "Tanh":
+        ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+        if ch is not None:
+            ch.nodes.append(node)
+            ch.tanh_at = len(ch.factors)
+        return ch
+    if op in ("Mul", "Div") and len(node.inputs) == 2:
+        for i in (0, 1) if op == "Mul" else (0,):
+            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+            if ch is None:
+                continue
+            c = fold_scalar(ctx, g, node.input(1 - i))
+            if c is None or c == 0:
+                ch.scale_unknown = True
+                ch.notes.append(f"{op} {node.name!r} scales the scores by a non-constant")
+            else:
+                ch.factors.append(c if op == "Mul" else 1.0 / c)
+            ch.nodes.append(node)
+            return ch
+        return None
+    if op == "Add" and len(node.inputs) == 2:
+        for i in (0, 1):
+            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+            if ch is not None:
+                ch.terms.append(MaskTerm(node.input(1 - i), "additive"))
+                ch.nodes.append(node)
+                return ch
+        return None
+    if op == "Where" and len(node.inputs) == 3:
+        for i in (1, 2):
+            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+            if ch is None:
+                continue
+            fill = node.input(3 - i)
+            value = fold_scalar(ctx, g, fill)
+            kind = "keep" if i == 1 else "drop"
+            if value is None:
+                ch.terms.append(MaskTerm(node.input(0), kind, fill))
+            elif value <= HIDDEN_BELOW:
+                ch.terms.append(MaskTerm(node.input(0), kind))
+            else:
+                ch.notes.append(f"Where {node.name!r} replaces scores by {value:g}, which hides no key")
+            ch.nodes.append(node)
+            return ch
+        return None
+    return None

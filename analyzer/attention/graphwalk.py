@@ -1,0 +1,356 @@
+"""Small graph walks shared by fused and unfused attention detection.
+
+Exporters wrap the interesting tensors in noise (``Cast``, ``Identity``,
+``Reshape``/``Transpose`` head shuffles, GQA ``Unsqueeze → Expand → Reshape``),
+and compute constants in the graph (``1/sqrt(Shape(q)[-1])``). These helpers see
+through that noise in a bounded number of steps, so detection stays linear in
+the graph size and never raises on an odd graph: every helper answers ``None``
+when it cannot tell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .. import dims as D
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..context import AnalysisContext
+    from ..graph import ModelGraph, Node
+
+LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Identity", "Cast", "Expand", "Unsqueeze", "Squeeze",
+                        "Flatten", "Tile", "CastLike", "Contiguous"})
+"""Ops that move or repeat elements without mixing positions of one head."""
+
+ROPE_PATH_OPS = LAYOUT_OPS | {"Mul", "Add", "Sub", "Neg", "Concat", "Slice", "Split", "Div",
+                              "SimplifiedLayerNormalization", "LayerNormalization",
+                              "RMSNormalization", "Pow", "ReduceMean", "Sqrt", "Reciprocal",
+                              "RotaryEmbedding", "GemmaRotaryEmbedding"}
+"""Ops between a Q/K projection and the QK product (RoPE, QK-norm, layout)."""
+
+MAX_DEPTH = 40
+
+
+def is_constant(graph: ModelGraph, tensor: str) -> bool:
+    """An initializer or a ``Constant`` output (possibly behind Cast/Identity)."""
+    for _ in range(8):
+        if not tensor:
+            return False
+        if graph.is_initializer(tensor):
+            return True
+        node = graph.producer(tensor)
+        if node is None:
+            return False
+        if node.op_type in ("Constant", "ConstantOfShape") and not node.domain:
+            return True
+        if node.op_type not in ("Cast", "Identity", "Reshape", "Transpose", "Unsqueeze", "Squeeze"):
+            return False
+        tensor = node.input(0)
+    return False
+
+
+def concrete_shape(ctx: AnalysisContext, tensor: str, env: dict[str, int] | None = None) -> list[int] | None:
+    """Shape of ``tensor`` with every dim evaluated (at ``env`` or the bindings)."""
+    shape = ctx.shapes.shape(tensor)
+    if shape is None:
+        return None
+    out = []
+    for d in shape:
+        if d is None:
+            return None
+        v = D.as_int(d)
+        if v is None:
+            v = ctx.evaluate(d, env)
+        if not isinstance(v, int) or v < 0:
+            return None
+        out.append(v)
+    return out
+
+
+def fold_scalar(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int = 0) -> float | None:
+    """The value of a scalar (one-element) tensor computed from constants and
+    concrete dims, e.g. ``Div(1, Sqrt(Cast(Gather(Shape(q), -1))))``; None if it
+    depends on data or on a symbolic dim."""
+    value = _fold(ctx, graph, tensor, depth)
+    if value is None:
+        return None
+    try:
+        if value.size != 1:
+            return None
+        f = float(value.reshape(-1)[0])
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> np.ndarray | None:
+    import numpy as np
+
+    if not tensor or depth > 16:
+        return None
+    value = graph.constant_value(tensor, 64)
+    if value is not None:
+        return np.asarray(value)
+    node = graph.producer(tensor)
+    if node is None or node.domain:
+        return None
+    op = node.op_type
+
+    def arg(i: int) -> np.ndarray | None:
+        return _fold(ctx, graph, node.input(i), depth + 1)
+
+    try:
+        with np.errstate(all="ignore"):
+            if op == "Shape":
+                src = node.input(0)
+                shape = ctx.shapes.shape(src)
+                if shape is None:
+                    return None
+                start, end = node.attr("start", 0), node.attr("end")
+                dims = list(shape)[slice(start, end)]
+                ints = [D.as_int(d) for d in dims]
+                return None if any(v is None for v in ints) else np.array(ints, np.int64)
+            if op in ("Cast", "Identity", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
+                x = arg(0)
+                if x is None:
+                    return None
+                if op == "Cast":
+                    x = x.astype(_cast_dtype(node.attr("to", 1)))
+                if op in ("Cast", "Identity"):
+                    return x
+                # Only scalars and short vectors matter here; their exact target
+                # shape does not change the one value a scale needs.
+                return x.reshape(()) if x.size == 1 else (x.reshape(-1) if x.ndim <= 1 else None)
+            if op == "CastLike":
+                return arg(0)
+            if op == "Expand":  # a broadcast scalar keeps its one value
+                x = arg(0)
+                return x.reshape(()) if x is not None and x.size == 1 else None
+            if op == "Gather":
+                data, idx = arg(0), arg(1)
+                if data is None or idx is None or data.ndim != 1:
+                    return None
+                return np.take(data, idx.astype(np.int64))
+            if op == "Slice":
+                data, starts, ends = arg(0), arg(1), arg(2)
+                if data is None or starts is None or ends is None or data.ndim != 1:
+                    return None
+                steps = arg(4) if node.input(4) else None
+                step = int(steps.reshape(-1)[0]) if steps is not None else 1
+                return data[int(starts.reshape(-1)[0]):int(min(ends.reshape(-1)[0], 1 << 62)):step]
+            unary = {"Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Neg": np.negative, "Exp": np.exp,
+                     "Abs": np.abs, "Log": np.log}
+            if op in unary:
+                x = arg(0)
+                return None if x is None else unary[op](x.astype(np.float64))
+            binary = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract, "Pow": np.power}
+            if op in binary:
+                a, b = arg(0), arg(1)
+                if a is None or b is None:
+                    return None
+                if op == "Div" and a.dtype.kind in "iu" and b.dtype.kind in "iu":
+                    return np.floor_divide(a, b)
+                return binary[op](a.astype(np.float64), b.astype(np.float64))
+    except Exception:
+        return None
+    return None
+
+
+def _cast_dtype(to: int) -> Any:
+    import numpy as np
+    import onnx
+
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(to)
+    except Exception:
+        return np.float64
+
+
+def back_through(graph: ModelGraph, tensor: str, ops: Iterable[str]) -> tuple[str, list[Node]]:
+    """Follow input 0 back through ``ops``; returns the first tensor not produced
+    by one of them and the nodes passed."""
+    allowed = set(ops)
+    passed: list[Node] = []
+    for _ in range(MAX_DEPTH):
+        node = graph.producer(tensor)
+        if node is None or node.domain or node.op_type not in allowed or not node.input(0):
+            break
+        passed.append(node)
+        tensor = node.input(0)
+    return tensor, passed
+
+
+def prescale_factors(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[list[float], list[Node]]:
+    """Constant factors applied to a Q or K operand on its way into the QK
+    product: ``Mul(q, c)`` / ``Div(q, c)`` behind layout ops (HF SDPA exports
+    scale Q and K by ``sqrt(scale)`` each)."""
+    factors: list[float] = []
+    nodes: list[Node] = []
+    for _ in range(MAX_DEPTH):
+        node = graph.producer(tensor)
+        if node is None or node.domain:
+            break
+        if node.op_type in LAYOUT_OPS and node.input(0):
+            tensor = node.input(0)
+            continue
+        if node.op_type in ("Mul", "Div") and len(node.inputs) == 2:
+            picked = None
+            for i in (1, 0) if node.op_type == "Mul" else (1,):
+                c = fold_scalar(ctx, graph, node.input(i))
+                if c is not None and c != 0:
+                    picked = (i, c)
+                    break
+            if picked is None:
+                break
+            i, c = picked
+            factors.append(c if node.op_type == "Mul" else 1.0 / c)
+            nodes.append(node)
+            tensor = node.input(1 - i)
+            continue
+        break
+    return factors, nodes
+
+
+def head_split(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[Node, str] | None:
+    """The Reshape that splits a projection ``[.., width]`` into heads, found by a
+    bounded breadth-first walk back from a Q/K/V operand (through RoPE, QK-norm
+    and GQA repetition); returns the node and the projection tensor it splits."""
+    seen = {tensor}
+    queue = deque([(tensor, 0)])
+    while queue:
+        t, depth = queue.popleft()
+        node = graph.producer(t)
+        if node is None or node.domain or depth > MAX_DEPTH:
+            continue
+        if node.op_type == "Reshape":
+            src = node.input(0)
+            r_in, r_out = ctx.shapes.rank(src), ctx.shapes.rank(node.outputs[0])
+            # [B, S, W] -> [B, S, h, d] (or [B*S, W] -> [B*S, h, d]); the GQA
+            # merge [B, kv, rep, S, d] -> [B, kv*rep, S, d] lowers the rank instead.
+            if r_in is not None and r_out is not None and r_in in (2, 3) and r_out > r_in:
+                return node, src
+        if node.op_type not in ROPE_PATH_OPS:
+            continue
+        nxt = [node.input(0)] if node.op_type in LAYOUT_OPS else list(node.inputs)
+        for x in nxt:
+            if x and x not in seen and not is_constant(graph, x):
+                seen.add(x)
+                queue.append((x, depth + 1))
+    return None
+
+
+def repeated_heads(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> int | None:
+    """kv heads behind a GQA repetition ``[B, kv, S, d] → Unsqueeze → Expand →
+    Reshape [B, kv·rep, S, d]`` on the way back from a K/V operand."""
+    for _ in range(MAX_DEPTH):
+        node = graph.producer(tensor)
+        if node is None or node.domain or node.op_type not in LAYOUT_OPS | {"Mul", "Div"}:
+            return None
+        if node.op_type in ("Expand", "Tile"):
+            src = graph.producer(node.input(0))
+            if src is not None and src.op_type == "Unsqueeze":
+                shape = ctx.shapes.shape(src.input(0))
+                if shape is not None and len(shape) == 4:
+                    return D.as_int(shape[1])
+        tensor = node.input(0)
+    return None
+
+
+def projection_input_width(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> Any:
+    """Input width of the projection (MatMul/Gemm) producing ``tensor``: the model
+    width d_model for a Q projection."""
+    for _ in range(6):
+        node = graph.producer(tensor)
+        if node is None or node.domain:
+            return None
+        if node.op_type in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul"):
+            shape = ctx.shapes.shape(node.input(0))
+            if not shape:
+                return None
+            if node.op_type == "Gemm" and node.attr("transA", 0):
+                return shape[0]
+            return shape[-1]
+        if node.op_type in ("Add", "Split", "Slice", "Identity", "Cast"):
+            # projection bias, fused QKV split
+            cands = [x for x in node.inputs[:1 if node.op_type != "Add" else 2] if x and not is_constant(graph, x)]
+            if not cands:
+                return None
+            tensor = cands[0]
+            continue
+        return None
+    return None
+
+
+def rope_kind(graph: ModelGraph, tensor: str) -> str | None:
+    """``rotate_half`` when Sin/Cos tables multiply the operand next to a
+    Neg → Concat half rotation, ``sin_cos`` for another Sin/Cos product,
+    ``RotaryEmbedding`` for the fused op; None when no rotary is visible."""
+    seen = {tensor}
+    queue = deque([(tensor, 0)])
+    has_neg_concat = False
+    trig = False
+    while queue:
+        t, depth = queue.popleft()
+        node = graph.producer(t)
+        if node is None or depth > MAX_DEPTH:
+            continue
+        if node.op_type in ("RotaryEmbedding", "GemmaRotaryEmbedding"):
+            return "RotaryEmbedding"
+        if node.op_type not in ROPE_PATH_OPS or node.op_type in ("LayerNormalization",):
+            continue
+        if node.op_type == "Concat" and any(
+                (p := graph.producer(x)) is not None and p.op_type == "Neg" for x in node.inputs):
+            has_neg_concat = True
+        if node.op_type == "Mul":
+            for x in node.inputs:
+                if _trig_source(graph, x):
+                    trig = True
+        for x in node.inputs:
+            if x and x not in seen and not is_constant(graph, x) and not _trig_source(graph, x):
+                seen.add(x)
+                queue.append((x, depth + 1))
+    if trig:
+        return "rotate_half" if has_neg_concat else "sin_cos"
+    return None
+
+
+def _trig_source(graph: ModelGraph, tensor: str) -> bool:
+    """``tensor`` is a Sin/Cos table behind a few layout/scale ops."""
+    for _ in range(8):
+        node = graph.producer(tensor)
+        if node is None:
+            return False
+        if node.op_type in ("Sin", "Cos"):
+            return True
+        if node.op_type not in LAYOUT_OPS | {"Mul", "Slice", "Gather"} or not node.inputs:
+            return False
+        tensor = node.input(0)
+    return False
+
+
+_SCOPE = re.compile(r"(?:^|[./_])((?:layers?|h|blocks?|block)[._](\d+))(?=$|[./_])")
+
+
+def layer_name(node: Node) -> tuple[str, str]:
+    """``(display name, stack)`` from the exporter's name scopes: ``layers.3`` and
+    ``m.model.layers`` for a dynamo export, ``layers.3`` from ``/model/layers.3/…``."""
+    texts: list[str] = []
+    for prop in node.proto.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            texts.extend(reversed(re.findall(r"'([^']*)'", prop.value)))
+        elif prop.key == "namespace":
+            texts.extend(reversed([p.split(":")[0].strip() for p in prop.value.split("/")]))
+    texts.append(node.name)
+    for text in texts:
+        matches = list(_SCOPE.finditer(text))
+        if matches:
+            m = matches[-1]
+            stack = text[:m.start(1)].rstrip("./_") + "." + re.sub(r"[._]\d+$", "", m.group(1))
+            return m.group(1).replace("_", "."), stack.lstrip(".")
+    return node.name, ""

@@ -1,0 +1,336 @@
+"""Read an attention mask from the graph: mask terms → evaluated matrices → family.
+
+A layer's mask is the conjunction of its *terms* — an additive bias added to
+the scores, a ``Where`` condition, a fused op's ``attn_mask`` — optionally
+intersected with a *structural* pattern a fused op states in attributes
+(``is_causal``, a window). Each distinct set of terms is read once
+(:class:`MaskReader` caches by terms, axes and structure: Mistral-7B's 32 layers
+share one mask tensor and one evaluation).
+
+Lengths evaluated: two small lengths, then just above each candidate size —
+the small integer constants of the mask's backward slice (``c + 3``, and
+``4c + 3`` for small ``c``, so block layouts show several blocks). Evaluating
+at small ``n`` alone cannot see a window wider than ``n``: Mistral's 4096-token
+window looks causal at n = 24 and shows itself at n = 4099. Lengths whose
+matrices would be too large are skipped and said so in the note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import dims as D
+from ..tokenflow.deps import ALL
+from . import maskeval, maskfit
+from .graphwalk import fold_scalar
+from .model import MaskInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..context import AnalysisContext
+    from ..graph import ModelGraph
+
+SMALL_LENGTHS = (16, 24)
+MAX_DIRECT = 4608
+"""Largest candidate size evaluated directly (an n×n boolean matrix at c + 3)."""
+MULTI_BLOCK_MAX = 256
+HIDDEN_BELOW = -1e4
+"""An additive mask value at or below this hides the key (HF uses finfo.min,
+BERT -10000, ORT ``mask_filter_value`` -10000); smaller biases such as ALiBi
+distances are position biases, not masks."""
+MAX_STACK_ELEMENTS = 1 << 26
+
+_ACTIVATION_OPS = {"MatMul", "Gemm", "Conv", "Softmax", "LayerNormalization", "Einsum"}
+
+
+@dataclass(frozen=True)
+class MaskTerm:
+    """One mask input: ``additive`` bias, ``keep`` (True = visible) or ``drop``
+    (True = hidden) boolean; ``fill`` is a non-constant Where fill tensor."""
+
+    tensor: str
+    kind: str
+    fill: str = ""
+
+
+@dataclass
+class MaskRequest:
+    graph: ModelGraph
+    terms: tuple[MaskTerm, ...]
+    rank: int
+    """Rank of the scores tensor the terms broadcast against."""
+    q_axis: int
+    k_axis: int
+    seq_syms: frozenset[str]
+    static_n: int | None = None
+    structural: Callable[[int], np.ndarray] | None = None
+    """An attribute-defined [n, n] pattern intersected with the terms (fused ops)."""
+    structural_key: str = ""
+    cross: tuple[int, int] | None = None
+    """Query and key lengths of a cross-attention (or cached) layer with fixed
+    shapes: evaluated once at them, fitted only when every key is visible."""
+    notes: list[str] = field(default_factory=list)
+
+
+class MaskReader:
+    """Evaluates and fits masks, once per distinct request."""
+
+    def __init__(self, ctx: AnalysisContext) -> None:
+        self.ctx = ctx
+        self._cache: dict[tuple[Any, ...], MaskInfo] = {}
+        self._slices: dict[tuple[str, ...], maskeval.MaskSlice] = {}
+        self.evaluations = 0
+        self._symbols: set[str] | None = None
+
+    def read(self, req: MaskRequest) -> MaskInfo:
+        terms = tuple(_peel(self.ctx, req.graph, t) for t in req.terms)
+        terms = tuple(t for t in terms if t is not None)
+        key = (id(req.graph), terms, req.rank, req.q_axis, req.k_axis, req.seq_syms, req.static_n,
+               req.structural_key, req.cross)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._read(req, terms)
+            except maskeval.SliceError as exc:
+                self._cache[key] = unknown_mask(str(exc))
+        return self._cache[key]
+
+    # -- internals ----------------------------------------------------------------
+    def _slice(self, graph: ModelGraph, outputs: tuple[str, ...]) -> maskeval.MaskSlice:
+        key = (str(id(graph)), *outputs)
+        if key not in self._slices:
+            self._slices[key] = maskeval.extract(graph, outputs)
+        return self._slices[key]
+
+    def _read(self, req: MaskRequest, terms: tuple[MaskTerm, ...]) -> MaskInfo:
+        if not terms:
+            raise maskeval.SliceError("no mask term left to evaluate")
+        outputs = tuple(dict.fromkeys([t.tensor for t in terms] + [t.fill for t in terms if t.fill]))
+        sl = self._slice(req.graph, outputs)
+        if sl.problem:
+            return unknown_mask(sl.problem)
+        if any(n.op_type in _ACTIVATION_OPS and not n.domain for n in sl.nodes):
+            return unknown_mask("the mask term depends on activations (a learned score bias?); "
+                                "its visibility cannot be read without weights")
+        if req.cross is not None:
+            return self._read_cross(req, sl, terms)
+        lengths, skipped = self._lengths(req, sl)
+        mats: dict[int, np.ndarray] = {}
+        stacks: dict[int, np.ndarray] = {}
+        failures: list[str] = []
+        for n in lengths:
+            try:
+                stack = self._stack_at(req, sl, terms, n)
+            except maskeval.SliceError as exc:
+                if n in SMALL_LENGTHS or req.static_n is not None:
+                    return unknown_mask(str(exc))
+                failures.append(f"n={n}: {exc}")
+                continue
+            stacks[n] = stack
+            mats[n] = stack.any(axis=0)
+        if not mats:
+            return unknown_mask("; ".join(failures) or "nothing evaluated")
+        fit = maskfit.fit_lengths(mats, sorted(c for c in sl.int_constants if c >= 2))
+        info = MaskInfo(fit.family, fit.keys, dict(fit.params),
+                        source="input-driven" if sl.value_inputs else "evaluated",
+                        input_driven=tuple(sl.value_inputs), evaluated_at=tuple(sorted(mats)))
+        notes = [fit.note] if fit.note else []
+        big = [c for c in sorted(sl.int_constants) if c > MAX_DIRECT]
+        if skipped or big:
+            notes.append("sizes above the evaluation limit not checked: "
+                         + ", ".join(str(c) for c in sorted(set(skipped) | set(big))[:4]))
+        notes += failures[:2]
+        if sl.value_inputs:
+            notes.append("built from graph input(s) " + ", ".join(sl.value_inputs)
+                         + "; analyzed with them all ones (no padding)")
+        info.note = "; ".join(notes)
+        _future_facts(info, stacks)
+        self.evaluations += len(mats)
+        return info
+
+    def _read_cross(self, req: MaskRequest, sl: maskeval.MaskSlice, terms: tuple[MaskTerm, ...]) -> MaskInfo:
+        """Query and key positions index different sequences: no self-attention
+        family applies, but a mask that hides nothing is still bidirectional."""
+        nq, nk = req.cross
+        stack = self._stack_at(req, sl, terms, nq, nk)
+        self.evaluations += 1
+        source = "input-driven" if sl.value_inputs else "evaluated"
+        if stack.all():
+            return MaskInfo("bidirectional", ALL, source=source, input_driven=tuple(sl.value_inputs),
+                            evaluated_at=(nk,), sees_future=True, future_fraction=1.0,
+                            note=f"cross-attention ({nq} queries, {nk} keys): every key visible")
+        info = unknown_mask(f"cross-attention mask ({nq} queries, {nk} keys) hides some keys; "
+                            "not fitted to a self-attention family")
+        info.source, info.input_driven = source, tuple(sl.value_inputs)
+        return info
+
+    def _lengths(self, req: MaskRequest, sl: maskeval.MaskSlice) -> tuple[list[int], list[int]]:
+        if req.static_n is not None:
+            return [req.static_n], []
+        lengths = set(SMALL_LENGTHS)
+        skipped = []
+        for c in sl.int_constants:
+            if c < 2 or c > (1 << 40):
+                continue
+            if c + 3 > MAX_DIRECT:
+                if c < (1 << 31):
+                    skipped.append(c)
+                continue
+            lengths.add(c + 3)
+            if c <= MULTI_BLOCK_MAX:
+                lengths.add(4 * c + 3)
+        bound = [self.ctx.dims.bound.get(s) for s in req.seq_syms]
+        lengths.update(b for b in bound if isinstance(b, int) and 2 <= b <= MAX_DIRECT)
+        return sorted(lengths), skipped
+
+    def _env(self, req: MaskRequest, n: int) -> dict[str, int]:
+        env = dict(self.ctx.bindings)
+        if self._symbols is None:
+            self._symbols = self.ctx.shapes.symbols()
+        for name in list(env) + [s for s in self._symbols if s not in env]:
+            low = name.lower()
+            if name in req.seq_syms:
+                env[name] = n
+            elif "past" in low:
+                env[name] = 0
+            elif "batch" in low or name in ("b", "B", "N", "bs") or name.endswith("_d0"):
+                env[name] = 1
+        for s in req.seq_syms:
+            env[s] = n
+        return env
+
+    def _stack_at(self, req: MaskRequest, sl: maskeval.MaskSlice, terms: tuple[MaskTerm, ...],
+                  n: int, nk: int | None = None) -> np.ndarray:
+        """Visibility at length ``n`` as ``[slices, n, n]`` (query, key); with
+        ``nk``, ``[slices, n, nk]`` at the fixed shapes of a cross-attention."""
+        import numpy as np
+
+        nk = n if nk is None else nk
+        values = maskeval.evaluate(self.ctx, sl, self._env(req, n), length=nk)
+        vis: np.ndarray | None = None
+        for term in terms:
+            v = _visible(values[term.tensor], term.kind)
+            if term.fill:
+                v = v | _visible(values[term.fill], "additive")
+            v = _to_query_key(v, req.rank, req.q_axis, req.k_axis, n, nk)
+            vis = v if vis is None else _and(vis, v)
+        assert vis is not None
+        if req.structural is not None:
+            vis = _and(vis, req.structural(n))
+        lead = vis.shape[:-2]
+        m = int(np.prod(lead)) if lead else 1
+        if m * n * nk > MAX_STACK_ELEMENTS:
+            raise maskeval.SliceError(f"mask of {m} slices × {n}×{nk} too large")
+        return np.ascontiguousarray(vis).reshape(m, n, nk)
+
+
+def unknown_mask(reason: str) -> MaskInfo:
+    """A mask we could not read: every key assumed visible (the conservative
+    answer for reach), family ``unknown``, and the reason — never "full"."""
+    return MaskInfo("unknown", ALL, source="unknown", note=reason)
+
+
+def _peel(ctx: AnalysisContext, graph: ModelGraph, term: MaskTerm) -> MaskTerm | None:
+    """Strip wrappers that do not change which keys are visible: broadcasting
+    ``Expand``, ``Identity``, float casts, and ``Where(c, 0, -inf)`` (evaluate
+    the boolean ``c`` instead of a float matrix: 4× less work at n = 4099).
+    None when the term hides nothing (``Where(c, 0, 0)``)."""
+    import onnx
+
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+              onnx.TensorProto.BFLOAT16}
+    for _ in range(16):
+        node = graph.producer(term.tensor)
+        if node is None or node.domain:
+            return term
+        op = node.op_type
+        if op in ("Identity", "Expand") or (op == "Cast" and term.kind == "additive"
+                                            and ctx.shapes.dtype(node.input(0)) in floats):
+            term = MaskTerm(node.input(0), term.kind, term.fill)
+            continue
+        if op == "Where" and term.kind == "additive" and not term.fill:
+            a, b = fold_scalar(ctx, graph, node.input(1)), fold_scalar(ctx, graph, node.input(2))
+            if a is None or b is None:
+                return term
+            va, vb = a > HIDDEN_BELOW, b > HIDDEN_BELOW
+            if va and vb:
+                return None
+            if va and not vb:
+                term = MaskTerm(node.input(0), "keep")
+                continue
+            if vb and not va:
+                term = MaskTerm(node.input(0), "drop")
+                continue
+            return term
+        return term
+    return term
+
+
+def _visible(value: np.ndarray, kind: str) -> np.ndarray:
+    import numpy as np
+
+    if kind == "additive":
+        with np.errstate(invalid="ignore"):
+            return np.asarray(value > HIDDEN_BELOW)
+    b = value.astype(bool)
+    return b if kind == "keep" else ~b
+
+
+def _to_query_key(v: np.ndarray, rank: int, q_axis: int, k_axis: int, n: int, nk: int) -> np.ndarray:
+    """Broadcast a term to the scores' rank and move (query, key) last."""
+    import numpy as np
+
+    if v.ndim > rank:
+        raise maskeval.SliceError(f"mask term of rank {v.ndim} added to scores of rank {rank}")
+    v = v.reshape((1,) * (rank - v.ndim) + v.shape)
+    v = np.moveaxis(v, (q_axis, k_axis), (-2, -1))
+    if v.shape[-2] not in (1, n) or v.shape[-1] not in (1, nk):
+        raise maskeval.SliceError(f"mask of shape {list(v.shape)} does not match {n} queries × {nk} keys")
+    return np.broadcast_to(v, v.shape[:-2] + (n, nk))
+
+
+def _and(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    rank = max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (rank - a.ndim) + a.shape)
+    b = b.reshape((1,) * (rank - b.ndim) + b.shape)
+    return np.logical_and(a, b)
+
+
+def _future_facts(info: MaskInfo, stacks: dict[int, np.ndarray]) -> None:
+    """Who sees later keys: per slice (head/batch), with a first example."""
+    import numpy as np
+
+    if not stacks:
+        return
+    n0 = min(stacks)
+    for n in sorted(stacks):
+        s = stacks[n]
+        upper = np.triu(np.ones((n, n), bool), 1)
+        future = (s & upper).any(axis=(1, 2))
+        if future.any():
+            info.sees_future = True
+            k = int(np.argmax(future))
+            i, j = np.argwhere(s[k] & upper)[0]
+            if info.future_example is None:
+                info.future_example = (k, int(i), int(j))
+            if not future.all():
+                info.mixed_causal = True
+        if s.shape[0] > 1 and not (s == s[:1]).all():
+            info.per_head = True
+    s = stacks[n0]
+    pairs = n0 * (n0 - 1) // 2
+    if pairs:
+        upper = np.triu(np.ones((n0, n0), bool), 1)
+        info.future_fraction = float((s.any(axis=0) & upper).sum()) / pairs
+
+
+def seq_symbols(*dims: Any) -> frozenset[str]:
+    """Dim symbols of query/key lengths (the ones the evaluation varies)."""
+    out: set[str] = set()
+    for d in dims:
+        out |= D.free_symbols(d)
+    return frozenset(s for s in out if "past" not in s.lower())

@@ -1,0 +1,201 @@
+"""Attention span: every attention layer, its mask family and span at the bound length.
+
+One row per layer (fused op or unfused pattern): kind, heads/kv heads, d_k, the
+scale check, the mask family read from the graph and the per-layer span at the
+sequence length the report is computed at (METRICS.md "Attention span").
+Findings (codes in the README): AT001 unexpected scale, AT002 missing scale,
+AT003 scale not constant, AT010 mask not understood, AT011 mask fits no
+family, AT012 input-driven mask, AT013 candidate size above the evaluation
+limit, AT020 future-token leak, AT090 an attention-like node could not be read.
+AT030 (reach shorter than the bound length) belongs to the token-reach report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from model_analyze import dims as D
+from model_analyze.attention import AttentionLayer, attention_layers, attention_problems
+from model_analyze.attention.checks import future_leaks, scale_check
+from model_analyze.context import AnalysisContext
+from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
+
+
+def _n(ctx: AnalysisContext, layers: list[AttentionLayer]) -> int | None:
+    """The sequence length spans are computed at: the layers' key length at the bindings."""
+    for la in layers:
+        for d in (la.k_len, la.q_len):
+            v = ctx.evaluate(d) if d is not None else None
+            if isinstance(v, int) and v > 0:
+                return v
+    return None
+
+
+def _kind(kind: str) -> str:
+    for long, short in (("GroupQueryAttention", "GQA"), ("MultiHeadAttention", "MHA"), ("Attention", "Attn")):
+        if long in kind and kind != "Attention":
+            return kind.replace(long, short)
+    return kind
+
+
+def _mask_text(la: AttentionLayer) -> str:
+    m = la.mask
+    p = m.params
+    text = {
+        "bidirectional": "bidirectional",
+        "causal": "causal",
+        "sliding_window": f"window {p.get('window')}" + (f"+{p['right']}" if p.get("right") else ""),
+        "chunked": f"chunked {p.get('chunk')}",
+        "global_local": f"global+local {len(p.get('globals', []))}g",
+        "dilated": f"dilated {p.get('w')}×{p.get('dilation')}",
+        "block_sparse": f"block-sparse {p.get('block')}",
+        "pattern": f"pattern@{p.get('n')}",
+        "band": "band " + "/".join(f"{k}{v}" for k, v in (("-", p.get("left", "∞")), ("+", p.get("right", "∞")))),
+        "unknown": "unknown",
+    }.get(m.family, m.family)
+    return text + ("*" if m.source == "input-driven" else "")
+
+
+def _span(la: AttentionLayer, n: int | None) -> int | str | None:
+    if n is None or la.mask.family == "unknown":
+        return None
+    try:
+        return la.mask.span(n)
+    except ValueError:  # a concrete pattern is only known at its own length
+        n0 = la.mask.params.get("n")
+        return f"{la.mask.span(n0)}@{n0}" if n0 else None
+
+
+def _scale_text(la: AttentionLayer) -> str:
+    chk = scale_check(la)
+    if chk.verdict == "ok":
+        return "ok"
+    if chk.verdict == "missing":
+        return "none"
+    if chk.ratio is not None:
+        return f"×{chk.ratio:.3g}"
+    return "?"
+
+
+def _fmt(d: Any) -> Any:
+    return None if d is None else (d if isinstance(d, (int, float)) else D.fmt(d))
+
+
+def _layer_data(la: AttentionLayer, n: int | None) -> dict[str, Any]:
+    m = la.mask
+    chk = scale_check(la)
+    return {
+        "index": la.index, "name": la.name, "kind": la.kind, "stack": la.stack, "nodes": list(la.nodes),
+        "qk_node": la.qk_node, "softmax_node": la.softmax_node, "av_node": la.av_node, "fused_node": la.fused_node,
+        "heads": la.heads, "kv_heads": la.kv_heads, "head_dim": _fmt(la.head_dim), "v_head_dim": _fmt(la.v_head_dim),
+        "model_dim": _fmt(la.model_dim), "q_len": _fmt(la.q_len), "k_len": _fmt(la.k_len),
+        "self_attention": la.self_attention,
+        "scale": la.scale, "expected_scale": chk.expected, "scale_check": chk.verdict, "scale_note": la.scale_note,
+        "softcap": la.softcap, "rope": la.rope,
+        "tensors": {"q": la.q_tensor, "k": la.k_tensor, "v": la.v_tensor, "mask": list(la.mask_tensors)},
+        "axes": {"softmax": la.softmax_axis, "probs_input": la.probs_input, "q_seq": la.q_seq_axis,
+                 "k_seq": la.k_seq_axis, "v_seq": la.v_seq_axis},
+        "mask": {"family": m.family, "keys": m.keys.describe(), "params": m.params, "source": m.source,
+                 "input_driven": list(m.input_driven), "evaluated_at": list(m.evaluated_at), "note": m.note,
+                 "sees_future": m.sees_future, "per_head": m.per_head, "span": _span(la, n)},
+        "notes": list(la.notes),
+    }
+
+
+def _ranges(indices: list[int]) -> str:
+    parts: list[str] = []
+    for i in sorted(indices):
+        if parts and parts[-1][1] == i - 1:
+            parts[-1] = (parts[-1][0], i)
+        else:
+            parts.append((i, i))  # type: ignore[arg-type]
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in parts)  # type: ignore[misc]
+
+
+def _ref(ctx: AnalysisContext, la: AttentionLayer) -> NodeRef | None:
+    nid = la.fused_node or la.qk_node
+    for node in ctx.graph.walk():
+        if node.id == nid:
+            return node.ref()
+    return None
+
+
+def _findings(ctx: AnalysisContext, section: Section, layers: list[AttentionLayer]) -> None:
+    """One finding per distinct message, naming the layers it applies to."""
+    groups: dict[tuple[str, Severity, str], list[AttentionLayer]] = {}
+
+    def add(code: str, sev: Severity, msg: str, la: AttentionLayer) -> None:
+        groups.setdefault((code, sev, msg), []).append(la)
+
+    for la in layers:
+        chk = scale_check(la)
+        if chk.verdict == "different":
+            add("AT001", Severity.WARNING, f"scores scaled by {chk.applied:.4g}, expected 1/sqrt(d_k) = "
+                f"{chk.expected:.4g} (d_k {D.fmt(la.head_dim)})", la)
+        elif chk.verdict == "missing":
+            add("AT002", Severity.WARNING, f"no scaling of QKᵀ found; expected 1/sqrt(d_k) = {chk.expected:.4g}", la)
+        elif la.scale is None and la.scale_note:
+            add("AT003", Severity.INFO, f"scale not read: {la.scale_note}", la)
+        m = la.mask
+        if m.family == "unknown":
+            add("AT010", Severity.WARNING, f"mask not understood ({m.note or 'no reason given'}); every key is "
+                "assumed visible", la)
+        elif m.family == "pattern":
+            add("AT011", Severity.WARNING, f"mask fits no family: {m.note}", la)
+        if m.source == "input-driven":
+            add("AT012", Severity.INFO, "mask built from graph input(s) " + ", ".join(m.input_driven)
+                + "; analyzed as if all ones (no padding)", la)
+        limit = [part for part in m.note.split("; ") if part.startswith("sizes above")]
+        if limit:
+            add("AT013", Severity.INFO, f"mask {limit[0]}", la)
+    for idx, reason in future_leaks(layers).items():
+        add("AT020", Severity.ERROR, f"future-token leak: {reason}", layers[idx])
+    for (code, sev, msg), members in groups.items():
+        names = members[0].name if len(members) == 1 else f"layers {_ranges([m.index for m in members])}"
+        section.add(code, sev, f"{names}: {msg}", _ref(ctx, members[0]))
+    for problem in attention_problems(ctx):
+        section.add("AT090", Severity.WARNING, f"attention-like node not read: {problem}")
+
+
+def run(ctx: AnalysisContext) -> Section:
+    layers = attention_layers(ctx)
+    section = Section("attention", "Attention")
+    n = _n(ctx, layers)
+    if not layers:
+        section.summary = "no attention layer found"
+        section.data = {"n": n, "layers": []}
+        for problem in attention_problems(ctx):
+            section.add("AT090", Severity.WARNING, f"attention-like node not read: {problem}")
+        return section
+    fams = Counter(la.mask.family for la in layers)
+    kinds = Counter(la.kind for la in layers)
+    section.summary = (f"{len(layers)} attention layer{'s' if len(layers) != 1 else ''} ("
+                       + ", ".join(f"{k} ×{v}" for k, v in kinds.items()) + "); masks: "
+                       + ", ".join(f"{k} ×{v}" for k, v in fams.items()))
+    section.metrics.append(Metric("layers", "Attention layers", len(layers)))
+    if n is not None:
+        section.metrics.append(Metric("n", "Sequence length n", n, note="spans are computed at this length"))
+    span_col = f"span@{n}" if n is not None else "span"
+    table = Table("layers", "Attention layers", [
+        Column("i", "#", "right"), Column("layer", "layer"), Column("kind", "kind"),
+        Column("heads", "heads"), Column("d_k", "d_k", "right"), Column("scale", "scale"),
+        Column("mask", "mask"), Column("span", span_col, "right")],
+        note="heads = query heads/kv heads; scale: ok = 1/sqrt(d_k), ×r = r times it, none = "
+             "no scaling; * = input-driven mask analyzed as all ones")
+    for la in layers:
+        heads = f"{la.heads or '?'}/{la.kv_heads or '?'}"
+        table.rows.append([la.index, la.name, _kind(la.kind), heads, _fmt(la.head_dim), _scale_text(la),
+                           _mask_text(la), _span(la, n)])
+    section.tables.append(table)
+    evaluations = ctx.cached("attention.mask_evaluations", lambda: 0)
+    section.data = {"n": n, "layers": [_layer_data(la, n) for la in layers], "mask_evaluations": evaluations}
+    _findings(ctx, section, layers)
+    return section
+
+
+@hookimpl
+def model_analyze_analyzers() -> list[Analyzer]:
+    return [Analyzer("attention", "Attention", run,
+                     "attention layers (fused and unfused), mask family read from the graph, span per layer",
+                     order=30)]
