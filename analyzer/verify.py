@@ -268,7 +268,8 @@ class Runtime:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # our one-line error says it; ORT's own log would be a second line
+        ort.set_default_logger_severity(4)
         # Basic optimisations (constant folding, dead-node removal) are exact; the
         # fusions of higher levels may change rounding, which we do not want here.
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC

@@ -92,7 +92,9 @@ def render_text(result: VerifyResult) -> str:
                          f"{p.label} × {p.output}")
     lines.append("")
     n = len(result.pairs)
-    if not result.sound:
+    if not n:
+        lines.append("NOTHING TO CHECK: the model has no input axis to perturb")
+    elif not result.sound:
         total = sum(p.violation_count for p in result.pairs)
         bad = sum(1 for p in result.pairs if not p.sound and p.checked)
         lines.append(f"UNSOUND: {total} observed change(s) the engine does not predict, in {bad} of {n} "

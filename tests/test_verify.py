@@ -174,6 +174,85 @@ def test_oracle_catches_an_engine_that_forgets_a_branch(tmp_path, monkeypatch):
     assert out.pair(("x", 3), "y").sound
 
 
+# -- engine bugs the oracle found (runtime facts derived by hand; xfail until the rules are fixed) ----
+def _one_d(tmp_path, node: onnx.NodeProto, n: int, inits: list, rank: int = 3) -> str:
+    shape = [1, 1, n] if rank == 3 else [1, 1, 1, n]
+    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", builders.FLOAT, shape)],
+                                   [onnx.helper.make_tensor_value_info("y", builders.FLOAT, None)], inits)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _ones(name: str, shape: list[int]) -> onnx.TensorProto:
+    return onnx.numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+
+CONVT_BUG = ("engine bug (tokenflow/rules.py conv_transpose): SAME_UPPER/SAME_LOWER begin pads are swapped "
+             "w.r.t. the ONNX spec, onnxruntime and onnx.reference; output_shape is ignored")
+RESIZE_BUG = ("engine bug (tokenflow/rules.py resize): uses in/out instead of the given scale, drops "
+              "indices clamped at the border, ignores antialias")
+
+
+@pytest.mark.xfail(strict=True, reason=CONVT_BUG)
+def test_conv_transpose_same_upper(tmp_path):
+    """k=3, s=2, SAME_UPPER on 4 → 8: total pad = s(n-1) + (k-1) + 1 - n·s = 1 and
+    SAME_UPPER puts total//2 = 0 at the beginning, so o = 2j + t (t < 3):
+    output 2 receives j=1 (t=0) and j=0 (t=2)."""
+    node = onnx.helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3], strides=[2],
+                                 auto_pad="SAME_UPPER")
+    result = verify_model(_one_d(tmp_path, node, 4, [_ones("w", [1, 1, 3])]), positions=4, seeds=1)
+    assert result.pair("x[2]", "y").observed_at(2) == [0, 1]
+    assert_sound(result)
+
+
+@pytest.mark.xfail(strict=True, reason=CONVT_BUG)
+def test_conv_transpose_output_shape(tmp_path):
+    """k=3, s=2, output_shape=[8] on 4: total pad 1, and with auto_pad NOTSET the spec
+    puts total - total//2 = 1 at the beginning: o = 2j - 1 + t, so output 1
+    receives j=0 (t=2) and j=1 (t=0)."""
+    node = onnx.helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3], strides=[2],
+                                 output_shape=[8])
+    result = verify_model(_one_d(tmp_path, node, 4, [_ones("w", [1, 1, 3])]), positions=4, seeds=1)
+    assert result.pair("x[2]", "y").observed_at(1) == [0, 1]
+    assert_sound(result)
+
+
+def _resize(tmp_path, n: int, scale: float, **attrs) -> str:
+    scales = onnx.numpy_helper.from_array(np.array([1, 1, 1, scale], np.float32), "scales")
+    node = onnx.helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)
+    return _one_d(tmp_path, node, n, [scales], rank=4)
+
+
+@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+def test_resize_nearest_floor_clamps_at_the_border(tmp_path):
+    """half_pixel, scale 2: x(0) = (0 + 0.5)/2 - 0.5 = -0.25, floor → -1, clamped to 0."""
+    path = _resize(tmp_path, 4, 2.0, mode="nearest", nearest_mode="floor")
+    result = verify_model(path, positions=4, seeds=1)
+    assert result.pair("x[3]", "y").observed_at(0) == [0]
+    assert_sound(result)
+
+
+@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+def test_resize_uses_the_given_scale(tmp_path):
+    """7 × 0.6 → 4 outputs; the coordinate map uses the scale 0.6, not 4/7:
+    x(3) = 3.5/0.6 - 0.5 = 5.33 → round → 5."""
+    result = verify_model(_resize(tmp_path, 7, 0.6, mode="nearest"), positions=7, seeds=1)
+    assert result.pair("x[3]", "y").observed_at(3) == [5]
+    assert_sound(result)
+
+
+@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+def test_resize_antialias_widens_the_filter(tmp_path):
+    """linear, antialias, scale 0.5 on 12: the triangle filter is stretched to
+    radius 1/scale = 2 around x(1) = 1.5/0.5 - 0.5 = 2.5 → inputs 1..4."""
+    result = verify_model(_resize(tmp_path, 12, 0.5, mode="linear", antialias=1), positions=12, seeds=1)
+    assert result.pair("x[3]", "y").observed_at(1) == [1, 2, 3, 4]
+    assert_sound(result)
+
+
 # -- transformers ---------------------------------------------------------------------------
 def test_tiny_transformer_sample_is_causal():
     """The sample is built with a causal mask (builders.mask_bias: j <= i)."""
