@@ -18,7 +18,6 @@ import pytest
 from onnx import external_data_helper
 
 import builders
-import model_analyze.attention
 from conftest import ROOT, SAMPLES, shared_model
 from model_analyze.runner import AnalyzeOptions, prepare
 from model_analyze.tokenflow import FlowState
@@ -26,13 +25,6 @@ from model_analyze.tokenflow.deps import affine
 from model_analyze.verify import probe_positions, verify, verify_model
 
 pytest.importorskip("onnxruntime")
-
-ATTENTION = hasattr(model_analyze.attention, "attention_layers")
-needs_attention = pytest.mark.xfail(
-    not ATTENTION, strict=False,
-    reason="attention detection (analyzer/attention) has not landed: the engine is still conservative "
-           "for transformers (sound, but every position predicted to see every other)")
-
 
 def span(lo: int, hi: int) -> list[int]:
     return list(range(lo, hi + 1))
@@ -254,21 +246,22 @@ def test_resize_antialias_widens_the_filter(tmp_path):
 
 
 # -- transformers ---------------------------------------------------------------------------
-def test_tiny_transformer_sample_is_causal():
+# Observed sets are runtime facts (the builders' masks, ../shared/models/README.md); the
+# predicted sets must equal them once attention layers gate the key axis by their mask.
+@pytest.fixture(scope="module")
+def sample_at_16():
+    return verify_model(str(SAMPLES / "tiny_transformer.onnx"), AnalyzeOptions(seq_len=16), positions=16, seeds=2)
+
+
+def test_tiny_transformer_sample_is_causal(sample_at_16):
     """The sample is built with a causal mask (builders.mask_bias: j <= i)."""
-    result = verify_model(str(SAMPLES / "tiny_transformer.onnx"), AnalyzeOptions(seq_len=16), positions=16,
-                          seeds=2)
-    assert_sound(result)
-    pair = result.pair("input_ids[1]", "logits")
-    for t in range(16):
-        assert pair.observed_at(t) == span(0, t)
+    assert_sound(sample_at_16)
+    pair = sample_at_16.pair("input_ids[1]", "logits")
+    assert [pair.observed_at(t) for t in range(16)] == [span(0, t) for t in range(16)]
 
 
-@needs_attention
-def test_tiny_transformer_sample_prediction_is_tight():
-    result = verify_model(str(SAMPLES / "tiny_transformer.onnx"), AnalyzeOptions(seq_len=16), positions=16,
-                          seeds=1)
-    pair = result.pair("input_ids[1]", "logits")
+def test_tiny_transformer_sample_prediction_is_tight(sample_at_16):
+    pair = sample_at_16.pair("input_ids[1]", "logits")
     assert [pair.predicted_at(t) for t in range(16)] == [span(0, t) for t in range(16)]
     assert pair.tightness == 1.0
 
@@ -290,27 +283,28 @@ def test_tiny_mistral_swa_observed_reach(mistral_at_40):
         assert pair.observed_at(t) == span(max(0, t - 14), t)
 
 
-@needs_attention
 def test_tiny_mistral_swa_prediction_is_the_window(mistral_at_40):
     pair = mistral_at_40.pair("input_ids[1]", "output")
     assert pair.predicted_at(39) == span(25, 39)
+    assert [pair.predicted_at(t) for t in range(40)] == [span(max(0, t - 14), t) for t in range(40)]
     assert pair.tightness == 1.0
 
 
-def test_tiny_llama_is_causal():
+@pytest.fixture(scope="module")
+def llama_at_24():
+    return verify_model(str(shared_model("tiny-llama.onnx")), AnalyzeOptions(seq_len=24), positions=24, seeds=2)
+
+
+def test_tiny_llama_is_causal(llama_at_24):
     """README: output t depends on inputs 0..t."""
-    path = shared_model("tiny-llama.onnx")
-    result = verify_model(str(path), AnalyzeOptions(seq_len=24), positions=24, seeds=2)
-    assert_sound(result)
-    pair = result.pair("input_ids[1]", "output")
+    assert_sound(llama_at_24)
+    pair = llama_at_24.pair("input_ids[1]", "output")
     assert [pair.observed_at(t) for t in range(24)] == [span(0, t) for t in range(24)]
 
 
-@needs_attention
-def test_tiny_llama_prediction_is_causal():
-    path = shared_model("tiny-llama.onnx")
-    result = verify_model(str(path), AnalyzeOptions(seq_len=24), positions=24, seeds=1)
-    pair = result.pair("input_ids[1]", "output")
+def test_tiny_llama_prediction_is_causal(llama_at_24):
+    pair = llama_at_24.pair("input_ids[1]", "output")
+    assert [pair.predicted_at(t) for t in range(24)] == [span(0, t) for t in range(24)]
     assert pair.tightness == 1.0
 
 
