@@ -121,7 +121,10 @@ class PairResult:
 
     @property
     def tightness(self) -> float | None:
-        """Observed / predicted pairs (None when nothing is predicted)."""
+        """Observed / predicted pairs (None when nothing is predicted or observed).
+
+        Unpredicted observations (violations) count in the denominator too, so
+        the ratio stays in [0, 1] even for an unsound answer."""
         pred = int((self.predicted_matrix | self.observed_matrix).sum())
         return None if pred == 0 else self.observed / pred
 

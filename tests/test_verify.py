@@ -141,6 +141,24 @@ def test_two_branch_add_is_the_union_of_misaligned_fields(tmp_path):
         assert pair.tightness == 1.0  # a band union is exact here
 
 
+def test_outputs_independent_of_a_source_are_checked(tmp_path):
+    """Two inputs, two separate convs: the engine says y_a never depends on b; the
+    oracle perturbs b anyway and sees nothing change (predicted 0, observed 0)."""
+    b = builders.GraphBuilder("two_inputs")
+    xa = b.input("a", builders.FLOAT, [1, 2, 8, 8])
+    xb = b.input("b", builders.FLOAT, [1, 2, 8, 8])
+    b.op("Identity", [builders.conv(b, xa, 2, 2, 3)], name="ya")
+    b.op("Identity", [builders.conv(b, xb, 2, 2, 3)], name="yb")
+    b.output("ya")
+    b.output("yb")
+    result = _verify_built(tmp_path, b.model(), 8)
+    assert_sound(result)
+    for source in ("b[2]", "b[3]", "b[1]"):
+        pair = result.pair(source, "ya")
+        assert pair.predicted == pair.observed == 0 and pair.tightness is None
+    assert result.pair("b[2]", "yb").observed_at(4) == [3, 4, 5]
+
+
 def test_oracle_catches_an_engine_that_forgets_a_branch(tmp_path, monkeypatch):
     """Teeth: if the engine claimed the two-branch sum saw only branch A
     ([i-1, i+1]), the oracle must report exactly the rows it forgot (i-2)."""
