@@ -111,3 +111,19 @@ def test_bindings_defaults_and_seq_len():
     assert ctx.evaluate(ctx.shapes.shape("logits")[1]) == 512
     ctx = prepare(str(SAMPLES / "convnet.onnx"))
     assert ctx.dims.defaults == {"batch": 1}
+
+
+@pytest.mark.parametrize("policy, want", [("not_larger", (1, 1, 5, 7)), ("not_smaller", (1, 1, 15, 20)),
+                                          ("stretch", (1, 1, 5, 20))])
+def test_resize_keep_aspect_ratio_policy(policy, want):
+    # ONNX spec: scale = min/max(sizes[i] / in[d]) = min/max(5/9, 20/12); out = round_int(scale · in):
+    # not_larger: 5/9 -> (5, round(6.67) = 7); not_smaller: 5/3 -> (15, 20). onnxruntime agrees.
+    import numpy as np
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 9, 12])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    sizes = onnx.numpy_helper.from_array(np.array([5, 20], np.int64), "sizes")
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], axes=[2, 3], keep_aspect_ratio_policy=policy)
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], [sizes]),
+                              opset_imports=[helper.make_opsetid("", 19)])
+    assert prepare(model).shapes.shape("y") == want

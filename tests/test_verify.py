@@ -206,7 +206,7 @@ RESIZE_BUG = ("engine bug (tokenflow/rules.py resize): uses in/out instead of th
               "indices clamped at the border, ignores antialias")
 
 
-@pytest.mark.xfail(strict=True, reason=CONVT_BUG)
+
 def test_conv_transpose_same_upper(tmp_path):
     """k=3, s=2, SAME_UPPER on 4 → 8: total pad = s(n-1) + (k-1) + 1 - n·s = 1 and
     SAME_UPPER puts total//2 = 0 at the beginning, so o = 2j + t (t < 3):
@@ -218,7 +218,7 @@ def test_conv_transpose_same_upper(tmp_path):
     assert_sound(result)
 
 
-@pytest.mark.xfail(strict=True, reason=CONVT_BUG)
+
 def test_conv_transpose_output_shape(tmp_path):
     """k=3, s=2, output_shape=[8] on 4: total pad 1, and with auto_pad NOTSET the spec
     puts total - total//2 = 1 at the beginning: o = 2j - 1 + t, so output 1
@@ -236,7 +236,7 @@ def _resize(tmp_path, n: int, scale: float, **attrs) -> str:
     return _one_d(tmp_path, node, n, [scales], rank=4)
 
 
-@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+
 def test_resize_nearest_floor_clamps_at_the_border(tmp_path):
     """half_pixel, scale 2: x(0) = (0 + 0.5)/2 - 0.5 = -0.25, floor → -1, clamped to 0."""
     path = _resize(tmp_path, 4, 2.0, mode="nearest", nearest_mode="floor")
@@ -245,7 +245,7 @@ def test_resize_nearest_floor_clamps_at_the_border(tmp_path):
     assert_sound(result)
 
 
-@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+
 def test_resize_uses_the_given_scale(tmp_path):
     """7 × 0.6 → 4 outputs; the coordinate map uses the scale 0.6, not 4/7:
     x(3) = 3.5/0.6 - 0.5 = 5.33 → round → 5."""
@@ -254,7 +254,7 @@ def test_resize_uses_the_given_scale(tmp_path):
     assert_sound(result)
 
 
-@pytest.mark.xfail(strict=True, reason=RESIZE_BUG)
+
 def test_resize_antialias_widens_the_filter(tmp_path):
     """linear, antialias, scale 0.5 on 12: the triangle filter is stretched to
     radius 1/scale = 2 around x(1) = 1.5/0.5 - 0.5 = 2.5 → inputs 1..4."""

@@ -9,6 +9,7 @@ for the valid case and never need defensive clutter.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -653,6 +654,20 @@ def depth_space(ctx: ShapeCtx) -> Out:
     return [TensorType(ctx.dtype(0), out)]
 
 
+def keep_aspect_scale(policy: str, in_sizes: Sequence[Dim | None], sizes: Sequence[Dim | None]) -> float | None:
+    """The common scale of ``keep_aspect_ratio_policy`` not_larger/not_smaller
+    (None for ``stretch`` or when a size is not concrete)."""
+    if policy not in ("not_larger", "not_smaller"):
+        return None
+    ratios = []
+    for a, b in zip(in_sizes, sizes, strict=True):
+        ai, bi = D.as_int(a), D.as_int(b)
+        if not ai or bi is None:
+            return None
+        ratios.append(bi / ai)
+    return (min if policy == "not_larger" else max)(ratios) if ratios else None
+
+
 @SHAPE.rule("Resize", "Upsample")
 def resize(ctx: ShapeCtx) -> Out:
     s = ctx.shape(0)
@@ -675,8 +690,10 @@ def resize(ctx: ShapeCtx) -> Out:
     axes = [norm_axis(a, rank) for a in axes] if axes else list(range(rank))
     out = list(s)
     if sizes is not None and len(sizes) == len(axes):
+        scale = keep_aspect_scale(ctx.attr("keep_aspect_ratio_policy", "stretch"), [s[a] for a in axes], sizes)
         for a, v in zip(axes, sizes, strict=True):
-            out[a] = v
+            # round_int(scale · in): nearest integer, halfway cases up (ONNX Resize spec).
+            out[a] = v if scale is None else math.floor(scale * D.as_int(s[a]) + 0.5)  # type: ignore[operator]
         return [TensorType(ctx.dtype(0), tuple(out))]
     if scales is None or len(scales) != len(axes):
         return [TensorType(ctx.dtype(0), (None,) * rank)]

@@ -646,6 +646,26 @@ def conv(ctx: FlowCtx) -> Out:
     return [FlowState(tuple(axes), fixed)]
 
 
+def _convt_pad_begin(ctx: FlowCtx, i: int, n_in: Dim | None, s: int, d: int, k: int, opad: int,
+                     out_shape: list[int] | None, auto: str, pads: list[int], n: int) -> int | None:
+    """Begin padding of a ConvTranspose axis, per the ONNX spec.
+
+    ``total = s·(in - 1) + output_padding + d·(k - 1) + 1 - out``; SAME_UPPER puts
+    ``total // 2`` first, SAME_LOWER and an explicit ``output_shape`` put
+    ``total - total // 2`` first. For SAME, ``out = in·s`` so ``total`` does not
+    depend on the input size."""
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        total = opad + d * (k - 1) + 1 - s
+        return total // 2 if auto == "SAME_UPPER" else total - total // 2
+    if out_shape:
+        nin = D.as_int(n_in)
+        if nin is None:
+            return None
+        total = s * (nin - 1) + opad + d * (k - 1) + 1 - out_shape[i]
+        return total - total // 2
+    return 0 if auto == "VALID" else pads[i]
+
+
 @FLOW.rule("ConvTranspose")
 def conv_transpose(ctx: FlowCtx) -> Out:
     st, shape = ctx.state(0), ctx.shape(0)
@@ -656,20 +676,20 @@ def conv_transpose(ctx: FlowCtx) -> Out:
     strides = list(ctx.attr("strides") or [1] * n)
     dil = list(ctx.attr("dilations") or [1] * n)
     pads = list(ctx.attr("pads") or [0] * (2 * n))
+    opads = list(ctx.attr("output_padding") or [0] * n)
+    out_shape = ctx.attr("output_shape")
+    out_shape = list(out_shape)[-n:] if out_shape else None
     auto = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     axes: list[dict[Any, Dep]] = [dict(st.axes[0]), {}]
     for i in range(n):
         s, d, k = strides[i], dil[i], kernel[i]
-        if auto in ("SAME_UPPER", "SAME_LOWER"):
-            total = max(d * (k - 1) + 1 - s, 0)
-            pb = total // 2 if auto == "SAME_LOWER" else total - total // 2
-        elif auto == "VALID":
-            pb = 0
-        else:
-            pb = pads[i]
-        # out o = s·i - pb + d·t (t < k)  ⇒  i ∈ [(o + pb - d(k-1))/s, (o + pb)/s]
-        m = affine(Fraction(1, s), Fraction(pb - d * (k - 1), s), Fraction(pb, s))
+        pb = _convt_pad_begin(ctx, i, shape[2 + i], s, d, k, opads[i], out_shape, auto, pads, n)
         ctx.mark(st.axes[2 + i], "spatial")
+        if pb is None:
+            axes.append(collapse(st.axes[2 + i], shape[2 + i]))
+            continue
+        # out o = s·j - pb + d·t (t < k)  ⇒  j ∈ [(o + pb - d(k-1))/s, (o + pb)/s]
+        m = affine(Fraction(1, s), Fraction(pb - d * (k - 1), s), Fraction(pb, s))
         axes.append(through(m, st.axes[2 + i]))
     fixed = merge(st.fixed, collapse(st.axes[1], shape[1]),
                   *(ctx.state(i).collapsed(ctx.shape(i)) for i in range(1, ctx.n_inputs) if ctx.has(i)))
@@ -703,40 +723,98 @@ def global_pool(ctx: FlowCtx) -> Out:
     return [FlowState(tuple(axes), pooled)]
 
 
+def _resize_scales(ctx: FlowCtx, rank: int) -> list[float] | None:
+    """Per-axis scales as the op will use them (None when sizes drive it)."""
+    if ctx.node.op_type == "Upsample" and ctx.opset < 9:
+        sc = ctx.attr("scales")
+        return [float(x) for x in sc] if sc else None
+    index = 1 if (ctx.node.op_type == "Upsample" or ctx.opset == 10) else 2
+    arr = ctx.const(index) if ctx.has(index) else None
+    if arr is None or arr.size == 0:
+        return None
+    values = [float(x) for x in arr.reshape(-1)]
+    axes = ctx.attr("axes")
+    if axes and len(axes) == len(values):
+        full = [1.0] * rank
+        for a, v in zip(axes, values, strict=True):
+            full[_norm(a, rank)] = v
+        return full
+    return values if len(values) == rank else None
+
+
+def _keep_aspect_scales(ctx: FlowCtx, src: tuple[Dim | None, ...]) -> list[float] | None:
+    """With ``sizes`` and a keep-aspect policy, every resized axis uses one scale."""
+    from ..ops.shape_rules import keep_aspect_scale
+
+    sizes = ctx.ints(3)
+    rank = len(src)
+    axes = [_norm(a, rank) for a in (ctx.attr("axes") or range(rank))]
+    if sizes is None or len(sizes) != len(axes):
+        return None
+    scale = keep_aspect_scale(ctx.attr("keep_aspect_ratio_policy", "stretch"), [src[a] for a in axes], sizes)
+    if scale is None:
+        return None
+    full = [1.0] * rank
+    for a in axes:
+        full[a] = scale
+    return full
+
+
+def _resize_map(ctx: FlowCtx, n_in: int, n_out: int, scale: float | None) -> Dep | None:
+    """Input positions an output position reads, per the ONNX Resize coordinate
+    transforms; indices outside the input are clamped to the border."""
+    mode = ctx.attr("mode", "nearest")
+    ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
+    sc = Fraction(scale).limit_denominator(1 << 16) if scale else Fraction(n_out, n_in)
+    if sc == 0:
+        return None
+    inv = 1 / sc
+    if ctm == "align_corners":
+        slope, off = (Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)), Fraction(0)
+    elif ctm == "asymmetric":
+        slope, off = inv, Fraction(0)
+    elif ctm == "tf_half_pixel_for_nn":
+        slope, off = inv, inv / 2
+    elif ctm in ("half_pixel", "pytorch_half_pixel"):
+        slope, off = inv, (inv - 1) / 2
+    elif ctm == "half_pixel_symmetric":
+        out_w = sc * n_in
+        adjust = Fraction(math.floor(out_w)) / out_w if out_w else Fraction(1)
+        slope, off = inv, Fraction(n_in, 2) * (1 - adjust) + (inv - 1) / 2
+    else:  # tf_crop_and_resize reads a runtime ROI
+        return None
+    if mode == "nearest":
+        lo, hi = {"floor": (-1, 0), "ceil": (0, 1)}.get(ctx.attr("nearest_mode", "round_prefer_floor"),
+                                                       (Fraction(-1, 2), Fraction(1, 2)))
+    else:
+        reach = 1 if mode == "linear" else 2
+        if ctx.attr("antialias", 0) and sc < 1:
+            reach = reach * inv  # the filter is stretched by 1/scale when downsampling
+        lo, hi = -reach, reach
+    # Clamping to the border: an output never reads nothing, so the band is
+    # widened to always meet [0, n_in - 1].
+    return band([lin(slope, off + lo), lin(0, n_in - 1)], [lin(slope, off + hi), lin(0, 0)])
+
+
 @FLOW.rule("Resize", "Upsample")
 def resize(ctx: FlowCtx) -> Out:
     st, src, dst = ctx.state(0), ctx.shape(0), ctx.out_shape(0)
     if st.axes is None or src is None or dst is None or len(src) != len(dst):
         return ctx.conservative()
-    mode = ctx.attr("mode", "nearest")
-    ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
-    nearest_mode = ctx.attr("nearest_mode", "round_prefer_floor")
+    by_sizes = ctx.opset >= 11 and ctx.has(3) and ctx.node.op_type == "Resize"
+    scales = None if by_sizes else _resize_scales(ctx, len(src))
+    if by_sizes:
+        scales = _keep_aspect_scales(ctx, src)
     axes = [dict(a) for a in st.axes]
     for k, (a, b) in enumerate(zip(src, dst, strict=True)):
-        if not axes[k] or (a is not None and b is not None and D.equal(a, b)):
+        if not axes[k] or (scales is None and a is not None and b is not None and D.equal(a, b)):
+            continue
+        if scales is not None and scales[k] == 1.0:
             continue
         ai, bi = D.as_int(a), D.as_int(b)
-        if ai is None or bi is None or bi == 0:
-            axes[k] = collapse(axes[k], a)
-            continue
-        if ctm == "align_corners":
-            s = Fraction(ai - 1, bi - 1) if bi > 1 else Fraction(0)
-            off = Fraction(0)
-        elif ctm == "asymmetric":
-            s, off = Fraction(ai, bi), Fraction(0)
-        elif ctm in ("half_pixel", "pytorch_half_pixel", "half_pixel_symmetric"):
-            s = Fraction(ai, bi)
-            off = (s - 1) / 2
-        else:  # tf_crop_and_resize and friends read ROI at runtime
-            axes[k] = collapse(axes[k], a)
-            continue
-        if mode == "nearest":
-            lo, hi = {"floor": (-1, 0), "ceil": (0, 1)}.get(nearest_mode, (Fraction(-1, 2), Fraction(1, 2)))
-        elif mode == "linear":
-            lo, hi = -1, 1
-        else:  # cubic
-            lo, hi = -2, 2
-        axes[k] = through(affine(s, off + lo, off + hi), axes[k])
+        m = None if ai is None or bi is None or bi == 0 else _resize_map(
+            ctx, ai, bi, scales[k] if scales is not None else None)
+        axes[k] = collapse(axes[k], a) if m is None else through(m, axes[k])
     fixed = merge(st.fixed, *(ctx.state(i).collapsed(ctx.shape(i)) for i in range(1, ctx.n_inputs) if ctx.has(i)))
     return [FlowState(tuple(axes), fixed)]
 
