@@ -184,7 +184,7 @@ def test_oracle_catches_an_engine_that_forgets_a_branch(tmp_path, monkeypatch):
     assert out.pair(("x", 3), "y").sound
 
 
-# -- engine bugs the oracle found (runtime facts derived by hand; xfail until the rules are fixed) ----
+# -- engine bugs the oracle found, kept as regressions (runtime facts derived by hand) ----
 def _one_d(tmp_path, node: onnx.NodeProto, n: int, inits: list, rank: int = 3) -> str:
     shape = [1, 1, n] if rank == 3 else [1, 1, 1, n]
     graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", builders.FLOAT, shape)],
@@ -200,12 +200,6 @@ def _ones(name: str, shape: list[int]) -> onnx.TensorProto:
     return onnx.numpy_helper.from_array(np.ones(shape, np.float32), name)
 
 
-CONVT_BUG = ("engine bug (tokenflow/rules.py conv_transpose): SAME_UPPER/SAME_LOWER begin pads are swapped "
-             "w.r.t. the ONNX spec, onnxruntime and onnx.reference; output_shape is ignored")
-RESIZE_BUG = ("engine bug (tokenflow/rules.py resize): uses in/out instead of the given scale, drops "
-              "indices clamped at the border, ignores antialias")
-
-
 
 def test_conv_transpose_same_upper(tmp_path):
     """k=3, s=2, SAME_UPPER on 4 → 8: total pad = s(n-1) + (k-1) + 1 - n·s = 1 and
@@ -216,7 +210,6 @@ def test_conv_transpose_same_upper(tmp_path):
     result = verify_model(_one_d(tmp_path, node, 4, [_ones("w", [1, 1, 3])]), positions=4, seeds=1)
     assert result.pair("x[2]", "y").observed_at(2) == [0, 1]
     assert_sound(result)
-
 
 
 def test_conv_transpose_output_shape(tmp_path):
@@ -236,7 +229,6 @@ def _resize(tmp_path, n: int, scale: float, **attrs) -> str:
     return _one_d(tmp_path, node, n, [scales], rank=4)
 
 
-
 def test_resize_nearest_floor_clamps_at_the_border(tmp_path):
     """half_pixel, scale 2: x(0) = (0 + 0.5)/2 - 0.5 = -0.25, floor → -1, clamped to 0."""
     path = _resize(tmp_path, 4, 2.0, mode="nearest", nearest_mode="floor")
@@ -245,14 +237,12 @@ def test_resize_nearest_floor_clamps_at_the_border(tmp_path):
     assert_sound(result)
 
 
-
 def test_resize_uses_the_given_scale(tmp_path):
     """7 × 0.6 → 4 outputs; the coordinate map uses the scale 0.6, not 4/7:
     x(3) = 3.5/0.6 - 0.5 = 5.33 → round → 5."""
     result = verify_model(_resize(tmp_path, 7, 0.6, mode="nearest"), positions=7, seeds=1)
     assert result.pair("x[3]", "y").observed_at(3) == [5]
     assert_sound(result)
-
 
 
 def test_resize_antialias_widens_the_filter(tmp_path):
