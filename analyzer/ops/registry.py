@@ -103,13 +103,14 @@ class OpRegistry:
 
 @functools.lru_cache(maxsize=1)
 def _core_registry() -> OpRegistry:
+    from ..cost import rules as cost_rules
     from ..tokenflow import rules as flow_rules
     from . import catalog, shape_rules
 
     reg = OpRegistry()
     for rule in catalog.rules():
         reg.add(rule)
-    for table in (shape_rules.SHAPE, flow_rules.FLOW):
+    for table in (shape_rules.SHAPE, flow_rules.FLOW, cost_rules.COST):
         reg.add_table(table)
     return reg
 

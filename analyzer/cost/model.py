@@ -1,0 +1,280 @@
+"""The vocabulary of the cost engine: what a rule sees and what it returns.
+
+A cost rule is ``fn(ctx: CostCtx) -> OpCost``. Rules read shapes through the
+context (as :class:`~model_analyze.cost.poly.Poly` in the model's dims), never
+weights. A rule that cannot count raises :class:`CostUnknown` with the reason;
+the engine then records the node as *partial* (zero counted, reason listed),
+so a missing shape never becomes a silent zero or a crash.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from ..graph import ModelGraph, Node, dtype_bits
+from .poly import ONE, ZERO, Poly, from_dim, product
+
+if TYPE_CHECKING:
+    from ..ops.registry import OpRegistry, OpRule
+    from ..shapes import ShapeTable
+
+
+class CostUnknown(Exception):
+    """Raised by a rule that cannot count this node; the message is the reason."""
+
+
+@dataclass
+class OpCost:
+    """Cost of one node. Fields accept ``int``, sympy dims or :class:`Poly`.
+
+    ``flops=None`` means ``2 × macs`` (MatMul/Gemm/Conv/attention convention).
+    ``read``/``written`` ``None`` means the engine's default: bytes of the
+    node's inputs / outputs as declared.
+    """
+
+    macs: Any = 0
+    flops: Any = None
+    read: Any = None
+    written: Any = None
+    note: str = ""
+    bound: str = ""
+    """Non-empty when the count is a bound or estimate, saying why (e.g. a Loop whose
+    trip count is unknown counts its body once: a lower bound)."""
+    pairs: Any = None
+    """Attention: dense (query, key) pairs, so the engine can apply a mask."""
+    pair_macs: Any = None
+    """Attention: MACs per (query, key) pair (B·H·(d_qk + d_v))."""
+    mask: tuple[str, dict[str, Any]] | None = None
+    """Attention mask family read off the op's attributes (``("causal", {})``)."""
+    body: GraphCost | None = None
+    """Control flow: the cost of the counted body (per iteration / chosen branch)."""
+
+
+@dataclass
+class NodeCost:
+    """What the engine recorded for one node (costs as Polys in the dims)."""
+
+    node: Node
+    macs: Poly = ZERO
+    flops: Poly = ZERO
+    read: Poly | None = ZERO
+    written: Poly | None = ZERO
+    status: str = "ok"
+    """``ok``; ``folded`` (all inputs constant: weight preparation a runtime does
+    once at load, not counted); ``unknown`` (no cost rule: zero counted);
+    ``partial`` (a rule could not count: zero counted, ``reason`` says why)."""
+    reason: str = ""
+    note: str = ""
+    bound: str = ""
+    layer: str = ""
+    pairs: Poly | None = None
+    pair_macs: Poly | None = None
+    mask: tuple[str, dict[str, Any]] | None = None
+    body: GraphCost | None = None
+    """Control flow: the body (or branch) whose cost this node counts."""
+
+
+@dataclass
+class GraphCost:
+    """Totals of one (sub)graph and the per-node records behind them."""
+
+    nodes: list[NodeCost] = field(default_factory=list)
+    macs: Poly = ZERO
+    flops: Poly = ZERO
+    read: Poly = ZERO
+    written: Poly = ZERO
+    unknown_ops: Counter[str] = field(default_factory=Counter)
+    partial: list[NodeCost] = field(default_factory=list)
+    bounds: list[NodeCost] = field(default_factory=list)
+    """Nodes whose count is a bound (unknown trip count, If branch max, ...)."""
+    folded: list[NodeCost] = field(default_factory=list)
+
+    def add(self, nc: NodeCost) -> None:
+        self.nodes.append(nc)
+        if nc.status == "folded":
+            self.folded.append(nc)
+            return
+        if nc.body is not None:
+            self.absorb(nc.body)
+        if nc.status == "unknown":
+            self.unknown_ops[_op_key(nc.node)] += 1
+        elif nc.status == "partial":
+            self.partial.append(nc)
+        if nc.bound:
+            self.bounds.append(nc)
+        self.macs = self.macs + nc.macs
+        self.flops = self.flops + nc.flops
+        if nc.read is not None:
+            self.read = self.read + nc.read
+        if nc.written is not None:
+            self.written = self.written + nc.written
+
+    def absorb(self, other: GraphCost) -> None:
+        """Merge a body's unknowns/partials so they are never lost in a total."""
+        self.unknown_ops.update(other.unknown_ops)
+        self.partial.extend(other.partial)
+        self.bounds.extend(other.bounds)
+
+
+def _op_key(node: Node) -> str:
+    return f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+
+
+def tensor_bytes(shape: tuple[Any, ...] | None, dtype: int | None, numel: Poly | None = None) -> Poly | None:
+    """Bytes of a tensor (4-bit types count half a byte per element)."""
+    bits = dtype_bits(dtype)
+    if shape is None or bits is None:
+        return None
+    n = numel if numel is not None else product(shape)
+    if n is None:
+        return None
+    return n * (bits // 8 if bits % 8 == 0 else Fraction(bits, 8))
+
+
+class CostCtx:
+    """What a cost rule sees: one node, its typed inputs/outputs, attributes,
+    the op registry (for per-element constants) and the engine (for bodies)."""
+
+    def __init__(self, node: Node, shapes: ShapeTable, registry: OpRegistry, rule: OpRule | None,
+                 engine: Any) -> None:
+        self.node = node
+        self.shapes = shapes
+        self.registry = registry
+        self.rule = rule
+        self.engine = engine
+
+    # -- the op ------------------------------------------------------------------
+    @property
+    def op_type(self) -> str:
+        return self.node.op_type
+
+    @property
+    def category(self) -> str | None:
+        return self.rule.category if self.rule else None
+
+    @property
+    def flops_per_element(self) -> float | None:
+        return self.rule.flops_per_element if self.rule else None
+
+    def per_element(self, op_type: str, domain: str = "", default: float | None = None) -> float:
+        """The catalog's (or a plugin's) FLOPs per element for another op, e.g. the
+        ``Sigmoid`` inside an LSTM cell."""
+        rule = self.registry.get(domain, op_type)
+        value = rule.flops_per_element if rule else None
+        if value is None:
+            if default is None:
+                raise CostUnknown(f"no per-element FLOP constant for {op_type}")
+            return default
+        return value
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.node.attr(name, default)
+
+    @property
+    def opset(self) -> int:
+        return self.engine.opset(self.node.domain)
+
+    # -- inputs / outputs -------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def has(self, i: int) -> bool:
+        return bool(self.node.input(i))
+
+    def shape(self, i: int) -> tuple[Any, ...] | None:
+        name = self.node.input(i)
+        return self.shapes.shape(name) if name else None
+
+    def dtype(self, i: int) -> int | None:
+        name = self.node.input(i)
+        return self.shapes.dtype(name) if name else None
+
+    def out_shape(self, k: int = 0) -> tuple[Any, ...] | None:
+        if k >= len(self.node.outputs) or not self.node.outputs[k]:
+            return None
+        return self.shapes.shape(self.node.outputs[k])
+
+    def need_shape(self, i: int) -> tuple[Any, ...]:
+        s = self.shape(i)
+        if s is None:
+            raise CostUnknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown")
+        return s
+
+    def need_out_shape(self, k: int = 0) -> tuple[Any, ...]:
+        s = self.out_shape(k)
+        if s is None:
+            raise CostUnknown(f"shape of output {k} unknown")
+        return s
+
+    def dim(self, i: int, axis: int) -> Poly:
+        """Input ``i``'s dim ``axis`` (negative counts from the end) as a Poly."""
+        s = self.need_shape(i)
+        if not -len(s) <= axis < len(s):
+            raise CostUnknown(f"input {i} has rank {len(s)}, no axis {axis}")
+        p = from_dim(s[axis])
+        if p is None:
+            raise CostUnknown(f"dim {axis} of input {i} unknown")
+        return p
+
+    def out_dim(self, k: int, axis: int) -> Poly:
+        s = self.need_out_shape(k)
+        if not -len(s) <= axis < len(s):
+            raise CostUnknown(f"output {k} has rank {len(s)}, no axis {axis}")
+        p = from_dim(s[axis])
+        if p is None:
+            raise CostUnknown(f"dim {axis} of output {k} unknown")
+        return p
+
+    def numel(self, i: int) -> Poly:
+        p = self.engine.numel(self.need_shape(i))
+        if p is None:
+            raise CostUnknown(f"a dim of input {i} ({self.node.input(i)}) is unknown")
+        return p
+
+    def out_numel(self, k: int = 0) -> Poly:
+        p = self.engine.numel(self.need_out_shape(k))
+        if p is None:
+            raise CostUnknown(f"a dim of output {k} is unknown")
+        return p
+
+    def prod_dims(self, dims: Any) -> Poly:
+        p = product(dims)
+        if p is None:
+            raise CostUnknown("a dim is unknown")
+        return p
+
+    def value(self, i: int) -> tuple[Any, ...] | None:
+        """Symbolic content of a small integer input (a trip count, ``k`` of TopK)."""
+        name = self.node.input(i)
+        if not name:
+            return None
+        v = self.shapes.values.get(name)
+        if v is not None:
+            return v
+        arr = self.node.graph.constant_value(name, 4096)
+        if arr is None or arr.dtype.kind not in "iub" or arr.size > 64:
+            return None
+        return tuple(int(x) for x in arr.reshape(-1).tolist())
+
+    def scalar(self, i: int) -> Poly | None:
+        v = self.value(i)
+        if v is None or len(v) != 1:
+            return None
+        return from_dim(v[0])
+
+    # -- bodies ----------------------------------------------------------------------
+    def subgraphs(self, attr: str) -> list[ModelGraph]:
+        return self.node.subgraphs.get(attr, [])
+
+    def body_cost(self, sub: ModelGraph) -> GraphCost:
+        return self.engine.graph_cost(sub)
+
+    def evaluate(self, p: Poly) -> Any:
+        return self.engine.evaluate(p)
+
+
+__all__ = ["ONE", "ZERO", "CostCtx", "CostUnknown", "GraphCost", "NodeCost", "OpCost", "tensor_bytes"]

@@ -1,0 +1,259 @@
+"""Parameters: which stored tensors are weights, how many elements, how many bytes.
+
+Every initializer (and every ``Constant`` node's tensor) is counted once, however
+many nodes read it, and classified by what it *feeds* — never by reading it:
+
+* **parameter**: a trained weight (float, or an int8/int4 tensor in a quantized
+  weight slot such as ``DequantizeLinear``'s x or ``MatMulNBits``' B);
+* **buffer**: non-trained state — ``BatchNormalization`` running mean/var, or a
+  tensor the exporter marks as a buffer (torch.export names buffers ``b_…`` in
+  the ``pkg.torch.onnx.fx_node`` metadata, e.g. rotary ``inv_freq``);
+* **quantization**: scales and zero points of quantized weights/activations;
+* **constant**: integer/bool tensors (shapes, indices) and one-element scalars.
+
+Slots are followed through constant-foldable nodes (a weight ``Transpose``,
+``Cast`` or ``DequantizeLinear`` of a constant), so a transposed weight is still a
+weight. ``MatMulNBits`` packs two 4-bit weights per byte: its logical element
+count is ``N·K`` and its bytes are the stored bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import onnx
+
+from ..graph import ModelGraph, Node, dtype_bits, dtype_name
+
+BUFFER_SLOTS = {("", "BatchNormalization"): {3, 4}}
+"""Input slots that hold running statistics, not trained weights."""
+
+QUANT_WEIGHT_SLOTS: dict[tuple[str, str], set[int]] = {
+    ("", "DequantizeLinear"): {0}, ("", "QLinearConv"): {3}, ("com.microsoft", "QLinearConv"): {3},
+    ("", "QLinearMatMul"): {0, 3}, ("", "MatMulInteger"): {0, 1}, ("", "ConvInteger"): {1},
+    ("com.microsoft", "MatMulNBits"): {1}, ("com.microsoft", "GatherBlockQuantized"): {0},
+    ("com.microsoft", "MatMulIntegerToFloat"): {1}, ("com.microsoft", "DynamicQuantizeMatMul"): {1},
+}
+"""Input slots whose integer tensor is a quantized weight (a parameter)."""
+
+QUANT_PARAM_SLOTS: dict[tuple[str, str], set[int]] = {
+    ("", "DequantizeLinear"): {1, 2}, ("", "QuantizeLinear"): {1, 2},
+    ("", "QLinearConv"): {1, 2, 4, 5, 6, 7}, ("com.microsoft", "QLinearConv"): {1, 2, 4, 5, 6, 7},
+    ("", "QLinearMatMul"): {1, 2, 4, 5, 6, 7}, ("", "MatMulInteger"): {2, 3}, ("", "ConvInteger"): {2, 3},
+    ("com.microsoft", "MatMulNBits"): {2, 3}, ("com.microsoft", "GatherBlockQuantized"): {2, 3},
+    ("com.microsoft", "MatMulIntegerToFloat"): {2, 3, 4, 5},
+    ("com.microsoft", "DynamicQuantizeMatMul"): {2, 3},
+}
+"""Input slots holding scales / zero points."""
+
+_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16,
+              onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
+              onnx.TensorProto.BOOL, onnx.TensorProto.STRING}
+_SMALL_INT_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+for _name in ("INT4", "UINT4", "INT2", "UINT2"):
+    if hasattr(onnx.TensorProto, _name):
+        _SMALL_INT_TYPES.add(getattr(onnx.TensorProto, _name))
+
+_FX_REF = re.compile(r"%([pbc])_([A-Za-z0-9_]+)")
+
+
+@dataclass
+class StoredTensor:
+    name: str
+    graph: str
+    dtype: int
+    numel: int
+    nbytes: int | None
+    role: str = "parameter"
+    reason: str = ""
+    label: str = ""
+    """dtype label for the report (``float``, ``int4 (packed in uint8)``)."""
+    layer: str = ""
+
+
+@dataclass
+class ParamReport:
+    tensors: list[StoredTensor] = field(default_factory=list)
+    tied: list[tuple[str, str, str]] = field(default_factory=list)
+    """(table, embedding Gather node, LM-head node) for each tied embedding."""
+
+    def elements(self, role: str | None = None) -> int:
+        return sum(t.numel for t in self.tensors if role is None or t.role == role)
+
+    def stored_elements(self) -> int:
+        """Elements as stored (initializers only, packed bytes count as stored)."""
+        return sum(t.numel for t in self.tensors if t.graph != "#constant-node")
+
+    def nbytes(self, role: str | None = None) -> int:
+        return sum(t.nbytes or 0 for t in self.tensors if role is None or t.role == role)
+
+    def by_role(self) -> dict[str, tuple[int, int, int]]:
+        out: dict[str, tuple[int, int, int]] = {}
+        for t in self.tensors:
+            c, n, b = out.get(t.role, (0, 0, 0))
+            out[t.role] = (c + 1, n + t.numel, b + (t.nbytes or 0))
+        return out
+
+    def by_dtype(self, roles: tuple[str, ...] = ("parameter",)) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for t in self.tensors:
+            if t.role in roles:
+                n, b = out.get(t.label, (0, 0))
+                out[t.label] = (n + t.numel, b + (t.nbytes or 0))
+        return out
+
+    def by_layer(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for t in self.tensors:
+            if t.role == "parameter":
+                out[t.layer] += t.numel
+        return out
+
+
+def _fx_refs(node: Node) -> set[tuple[str, str]]:
+    for p in node.proto.metadata_props:
+        if p.key == "pkg.torch.onnx.fx_node":
+            return {(m.group(1), m.group(2).lower()) for m in _FX_REF.finditer(p.value[:4000])}
+    return set()
+
+
+def _fx_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
+
+
+class _Uses:
+    """Where each stored tensor ends up: (node, slot) pairs, through folded nodes."""
+
+    def __init__(self, graph: ModelGraph, folded: set[str]) -> None:
+        self.graph = graph
+        self.folded = folded
+
+    def slots(self, g: ModelGraph, tensor: str) -> list[tuple[Node, int]]:
+        out: list[tuple[Node, int]] = []
+        seen: set[str] = set()
+        stack = [(g, tensor)]
+        while stack:
+            graph, t = stack.pop()
+            if (graph.path, t) in seen:
+                continue
+            seen.add((graph.path, t))
+            for node in graph.consumers(t):
+                for i, name in enumerate(node.inputs):
+                    if name == t:
+                        out.append((node, i))
+                if node.id in self.folded and node.graph is graph:
+                    stack.extend((graph, o) for o in node.outputs if o)
+                for subs in node.subgraphs.values():  # read from inside a body
+                    for sub in subs:
+                        if t in sub.outer_refs or _reads(sub, t):
+                            stack.append((sub, t))
+        return out
+
+
+def _reads(sub: ModelGraph, t: str) -> bool:
+    return bool(sub.consumers(t))
+
+
+def _stored(graph: ModelGraph) -> list[tuple[ModelGraph, str, int, tuple[int, ...]]]:
+    """(graph, tensor, dtype, dims) of every initializer and Constant-node tensor."""
+    out = [(graph, init.name, init.dtype, init.dims) for init in graph.initializers.values()]
+    for node in graph.nodes:
+        if node.op_type == "Constant" and not node.domain and node.outputs:
+            for a in node.proto.attribute:
+                if a.name == "value" and a.HasField("t"):
+                    out.append((graph, node.outputs[0], a.t.data_type, tuple(int(d) for d in a.t.dims)))
+        for subs in node.subgraphs.values():
+            for sub in subs:
+                out.extend(_stored(sub))
+    return out
+
+
+def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, str]) -> ParamReport:
+    uses = _Uses(graph, folded)
+    report = ParamReport()
+    for g, name, dtype, dims in _stored(graph):
+        numel = 1
+        for d in dims:
+            numel *= d
+        bits = dtype_bits(dtype)
+        nbytes = None if bits is None else (numel * bits + 7) // 8
+        slots = uses.slots(g, name)
+        t = StoredTensor(name, g.path if name in g.initializers else "#constant-node", dtype, numel, nbytes,
+                         label=dtype_name(dtype))
+        _classify(t, slots, dtype)
+        for node, _ in slots:
+            if node.id not in folded and node.graph is graph:
+                t.layer = layer_of.get(node.id, "")
+                break
+        report.tensors.append(t)
+    report.tied = _tied(graph, folded)
+    return report
+
+
+def _classify(t: StoredTensor, slots: list[tuple[Node, int]], dtype: int) -> None:
+    keys = [(node.key, i, node) for node, i in slots]
+    fx = _fx_name(t.name)
+    refs: set[tuple[str, str]] = set()
+    for _, _, node in keys:
+        refs |= _fx_refs(node)
+    if ("p", fx) in refs:
+        t.role, t.reason = "parameter", "exporter marks it a parameter"
+    elif any(i in BUFFER_SLOTS.get(k, ()) for k, i, _ in keys):
+        t.role, t.reason = "buffer", "BatchNormalization running statistics"
+    elif ("b", fx) in refs:
+        t.role, t.reason = "buffer", "exporter marks it a buffer"
+    elif any(i in QUANT_WEIGHT_SLOTS.get(k, ()) for k, i, _ in keys):
+        t.role, t.reason = "parameter", "quantized weight"
+        nbits = next((n for k, i, n in keys if k == ("com.microsoft", "MatMulNBits") and i == 1), None)
+        if nbits is not None:
+            n, kk, b = int(nbits.attr("N", 0)), int(nbits.attr("K", 0)), int(nbits.attr("bits", 4))
+            if n and kk:
+                t.numel, t.label = n * kk, f"int{b} (packed in {dtype_name(dtype)})"
+    elif any(i in QUANT_PARAM_SLOTS.get(k, ()) for k, i, _ in keys):
+        t.role, t.reason = "quantization", "scale / zero point"
+    elif dtype in _INT_TYPES or dtype in _SMALL_INT_TYPES:
+        t.role, t.reason = "constant", "integer/bool tensor (shape, index, mask)"
+    elif t.numel <= 1:
+        t.role, t.reason = "constant", "scalar"
+    else:
+        t.role, t.reason = "parameter", "float tensor feeding the computation"
+
+
+def _roots(graph: ModelGraph, tensor: str, folded: set[str], depth: int = 0) -> set[str]:
+    """Stored tensors a constant-derived tensor is computed from."""
+    if tensor in graph.initializers:
+        return {tensor}
+    node = graph.producer(tensor)
+    if node is None or depth > 16:
+        return set()
+    if node.op_type == "Constant":
+        return {tensor}
+    if node.id not in folded:
+        return set()
+    out: set[str] = set()
+    for t in node.inputs:
+        if t:
+            out |= _roots(graph, t, folded, depth + 1)
+    return out
+
+
+def _tied(graph: ModelGraph, folded: set[str]) -> list[tuple[str, str, str]]:
+    """Embedding tables (Gather data) that also feed a MatMul/Gemm weight."""
+    tables: dict[str, Node] = {}
+    for node in graph.nodes:
+        if node.op_type == "Gather" and not node.domain and node.id not in folded:
+            roots = _roots(graph, node.input(0), folded)
+            if len(roots) == 1 and not _roots(graph, node.input(1), folded):
+                tables.setdefault(next(iter(roots)), node)
+    out: list[tuple[str, str, str]] = []
+    if not tables:
+        return out
+    for node in graph.nodes:
+        if node.op_type in ("MatMul", "Gemm") and not node.domain and node.id not in folded:
+            for t in node.inputs[:2]:
+                for r in _roots(graph, t, folded) if t else ():
+                    if r in tables:
+                        out.append((r, tables[r].name, node.name))
+    return out

@@ -1,0 +1,356 @@
+"""Compute hotspots: where the MACs, FLOPs, bytes and parameters of a model go.
+
+Every total is a formula in the model's free dims (``FLOPs(seq) = a·seq +
+b·seq²``) evaluated at the binding the report states; attention also gets its
+mask-aware *effective* cost (causal ≈ half of dense). Definitions: METRICS.md
+"Compute". The numbers come from :mod:`model_analyze.cost`; this module only
+turns them into a report section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from model_analyze.context import AnalysisContext
+from model_analyze.cost import Aggregate, CostModel, Poly, cost_model
+from model_analyze.cost.attention import AttentionCost, describe_mask
+from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Severity, Table, hookimpl
+from model_analyze.render import human
+
+RIDGE = 100.0
+"""FLOPs per byte above which a node counts as compute-bound: the order of a
+modern accelerator's peak-FLOPs / memory-bandwidth ratio (override with the
+``ridge`` option). The intensity itself is always printed."""
+
+
+def _formula(name: str, p: Poly | None) -> str | None:
+    if p is None or not p.atoms():
+        return None
+    return f"{name}({', '.join(sorted(p.atoms()))}) = {p.fmt()}"
+
+
+def _share(part: Any, whole: Any) -> str:
+    if part is None or not whole:
+        return "—"
+    return f"{100 * part / whole:.1f}%"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1f}%"
+
+
+def _jsonable(p: Poly | None, m: CostModel) -> dict[str, Any]:
+    return {"value": m.value(p), "formula": p.fmt() if p is not None else None,
+            "expr": p.expr() if p is not None else None}
+
+
+def _bindings_text(ctx: AnalysisContext, atoms: Iterable[str]) -> str:
+    b = ctx.bindings
+    parts = [f"{a}={b[a]}" for a in sorted(set(atoms)) if a in b]
+    return ", ".join(parts)
+
+
+def run(ctx: AnalysisContext) -> Section:
+    m = cost_model(ctx)
+    g = m.graph
+    section = Section("hotspots", "Compute hotspots")
+    top = int(ctx.options.get("top", 10) or 10)
+    ridge = float(ctx.options.get("ridge", RIDGE))
+    flops_v, macs_v = m.value(g.flops), m.value(g.macs)
+    moved = g.read + g.written
+    moved_v = m.value(moved)
+    atoms = g.flops.atoms() | g.macs.atoms()
+    at = _bindings_text(ctx, atoms | m.memory.peak_formula.atoms())
+    at_note = f"at {at}" if at else ""
+
+    metrics = section.metrics
+    metrics.append(Metric("macs", "MACs", macs_v, "", _formula("MACs", g.macs), at_note))
+    metrics.append(Metric("flops", "FLOPs (dense)", flops_v, "", _formula("FLOPs", g.flops),
+                          "2·MACs + element-wise"))
+    attn = [a for a in m.attention]
+    if attn:
+        dense = _sum(a.dense_macs for a in attn)
+        eff_list = [a.effective_macs for a in attn]
+        eff = None if any(e is None for e in eff_list) else _sum(e for e in eff_list if e is not None)
+        dense_v = _vsum(a.dense_value for a in attn)
+        eff_v = _vsum(a.effective_value for a in attn)
+        metrics.append(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
+                              _times2(dense_v), "", _formula("attn", 2 * dense)))
+        metrics.append(Metric("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v), "",
+                              _formula("attn_eff", 2 * eff if eff is not None else None), m.effective_note))
+        metrics.append(Metric("flops.effective", "FLOPs (mask-aware)", m.effective_value, "",
+                              _formula("FLOPs_eff", m.effective_flops), m.effective_note))
+    params = m.params
+    roles = params.by_role()
+    n_params = params.elements("parameter")
+    metrics.append(Metric("params", "Parameters", n_params, "", None, _role_note(roles)))
+    metrics.append(Metric("params.bytes", "Parameter bytes", params.nbytes("parameter"), "B", None,
+                          ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items())))
+    metrics.append(Metric("initializer_elements", "Stored initializer elements", params.stored_elements(), "",
+                          None, "parameters + buffers + constants, each tensor once"))
+    metrics.append(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B",
+                          _formula("bytes", moved)))
+    intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
+    metrics.append(Metric("intensity", "Arithmetic intensity", _round(intensity), "FLOP/B", None,
+                          "dense FLOPs / bytes moved"))
+    mem = m.memory
+    metrics.append(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
+                          _formula("live", mem.peak_formula), f"after {mem.peak_node}"))
+    if mem.largest:
+        name, p, v = mem.largest
+        metrics.append(Metric("memory.largest", "Largest activation", v, "B", _formula("bytes", p), name))
+    if g.folded:
+        metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "", None,
+                              "weight preparation done once at load; not counted"))
+    if g.unknown_ops or g.partial:
+        metrics.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
+                              "", None, "counted as zero; see findings"))
+
+    counted = m.counted
+    section.tables.append(_top_table(m, counted, flops_v, top, ridge))
+    section.tables.append(_layer_table(m, flops_v, top))
+    section.tables.append(_op_table(m, flops_v, top))
+    section.tables.append(_param_table(params))
+    if attn:
+        section.tables.append(_attention_table(m, attn))
+    _findings(section, m)
+    section.summary = _summary(m, macs_v, flops_v, n_params, at)
+    section.data = _data(ctx, m, counted, moved)
+    return section
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def _sum(polys: Iterable[Poly]) -> Poly:
+    out = Poly()
+    for p in polys:
+        out = out + p
+    return out
+
+
+def _vsum(values: Iterable[Any]) -> Any:
+    total: Any = 0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return total
+
+
+def _times2(v: Any) -> Any:
+    return None if v is None else 2 * v
+
+
+def _role_note(roles: dict[str, tuple[int, int, int]]) -> str:
+    parts = []
+    for role in ("buffer", "quantization", "constant"):
+        if role in roles:
+            c, n, _ = roles[role]
+            parts.append(f"+{n:,} {role} elements ({c} tensor{'s' if c != 1 else ''})")
+    return "; ".join(parts)
+
+
+def _summary(m: CostModel, macs: Any, flops: Any, n_params: int, at: str) -> str:
+    text = f"{human(macs)} MACs, {human(flops)} FLOPs"
+    if m.attention and m.effective_value is not None and m.effective_value != flops:
+        text += f" ({human(m.effective_value)} mask-aware)"
+    text += f", {human(n_params)} parameters, peak activations {human(m.memory.peak_value, 'B')}"
+    return text + (f" at {at}" if at else "")
+
+
+def _top_table(m: CostModel, counted: list[Any], total: Any, k: int, ridge: float) -> Table:
+    t = Table("top_nodes", f"Top {k} nodes by FLOPs",
+              [Column("node", "node"), Column("op", "op"), Column("layer", "layer"),
+               Column("flops", "FLOPs", "right"), Column("share", "share", "right"),
+               Column("intensity", "FLOP/B", "right"), Column("bound", "bound")],
+              note=f"bound: compute if FLOP/B ≥ {ridge:g} (a typical accelerator ridge point), else memory")
+    ranked = sorted(((m.value(nc.flops) or 0, nc) for nc in counted), key=lambda x: -x[0])
+    for v, nc in ranked[:k]:
+        if not v:
+            break
+        moved = m.value((nc.read or Poly()) + (nc.written or Poly()))
+        inten = v / moved if moved else None
+        t.rows.append([nc.node.name, nc.node.op_type, nc.layer, human(v), _share(v, total),
+                       _round(inten), "—" if inten is None else ("compute" if inten >= ridge else "memory")])
+    return t
+
+
+_INDEX = re.compile(r"^(.*\D)(\d+)$")
+
+
+def _collapse(aggs: list[Aggregate], m: CostModel) -> list[tuple[str, int, Aggregate]]:
+    """Runs of identical layers (``layers.0`` … ``layers.31`` with equal cost and
+    parameters) as one row ``layers.{0..31}`` ×32."""
+    out: list[tuple[str, int, Aggregate]] = []
+    groups: dict[tuple[str, Poly, int], list[tuple[int, Aggregate]]] = {}
+    order: list[tuple[str, Poly, int]] = []
+    for a in aggs:
+        mt = _INDEX.match(a.key)
+        if not mt:
+            out.append((a.key, 1, a))
+            continue
+        key = (mt.group(1), a.flops, a.params)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((int(mt.group(2)), a))
+    for key in order:
+        members = groups[key]
+        if len(members) == 1:
+            out.append((members[0][1].key, 1, members[0][1]))
+            continue
+        idx = sorted(i for i, _ in members)
+        label = f"{key[0]}{{{idx[0]}..{idx[-1]}}}" if idx == list(range(idx[0], idx[-1] + 1)) else \
+            f"{key[0]}{{{','.join(map(str, idx))}}}"
+        out.append((label, len(members), members[0][1]))
+    return out
+
+
+def _layer_table(m: CostModel, total: Any, k: int) -> Table:
+    t = Table("layers", "By layer" + (f" ({m.layer_source})" if m.layer_source else ""),
+              [Column("layer", "layer"), Column("count", "×", "right"), Column("nodes", "nodes", "right"),
+               Column("flops", "FLOPs each", "right"), Column("share", "share", "right"),
+               Column("params", "params each", "right")])
+    rows = _collapse(m.layers, m)
+    rows.sort(key=lambda r: -(m.value(r[2].flops) or 0) * r[1])
+    for label, count, a in rows[:k]:
+        v = m.value(a.flops)
+        t.rows.append([label, count, a.nodes, human(v),
+                       _share(v * count if v is not None else None, total), a.params])
+    if len(rows) > k:
+        t.note = f"{len(rows) - k} more rows in the JSON report (section data 'layers')"
+    return t
+
+
+def _op_table(m: CostModel, total: Any, k: int) -> Table:
+    t = Table("ops", "By op type", [Column("op", "op"), Column("nodes", "nodes", "right"),
+                                    Column("flops", "FLOPs", "right"), Column("share", "share", "right"),
+                                    Column("bytes", "bytes moved", "right")])
+    ranked = sorted(m.ops, key=lambda a: -(m.value(a.flops) or 0))
+    for a in ranked[:k]:
+        v = m.value(a.flops)
+        t.rows.append([a.key, a.nodes, human(v), _share(v, total),
+                       human(m.value(a.read + a.written), "B")])
+    if len(ranked) > k:
+        t.note = f"{len(ranked) - k} more op types in the JSON report"
+    return t
+
+
+def _param_table(params: Any) -> Table:
+    t = Table("params", "Stored tensors", [Column("kind", "kind"), Column("dtype", "dtype"),
+                                           Column("tensors", "tensors", "right"),
+                                           Column("elements", "elements", "right"),
+                                           Column("bytes", "bytes", "right")])
+    for role in ("parameter", "quantization", "buffer", "constant"):
+        by: dict[str, list[int]] = {}
+        for tensor in params.tensors:
+            if tensor.role == role:
+                row = by.setdefault(tensor.label, [0, 0, 0])
+                row[0] += 1
+                row[1] += tensor.numel
+                row[2] += tensor.nbytes or 0
+        for label, (c, n, b) in sorted(by.items()):
+            t.rows.append([role, label, c, n, human(b, "B")])
+    t.note = ("parameters: trained weights; buffers: running statistics / exporter-marked buffers; "
+              "constants: integer tensors and scalars. Shared tensors are counted once.")
+    return t
+
+
+def _attention_table(m: CostModel, attn: list[AttentionCost]) -> Table:
+    t = Table("attention", "Attention contractions (QKᵀ + AV)",
+              [Column("kind", "kind"), Column("mask", "mask"), Column("layers", "layers", "right"),
+               Column("dense", "dense FLOPs", "right"), Column("effective", "effective", "right"),
+               Column("saved", "saved", "right")])
+    groups: dict[tuple[str, str], list[AttentionCost]] = {}
+    for a in attn:
+        groups.setdefault((a.kind, describe_mask(a.family, a.mask_params)), []).append(a)
+    for (kind, mask), items in groups.items():
+        d, e = _vsum(a.dense_value for a in items), _vsum(a.effective_value for a in items)
+        saved = _pct(100 * (1 - e / d)) if d and e is not None else "—"
+        t.rows.append([kind, mask, len(items), human(_times2(d)), human(_times2(e)), saved])
+    if m.attention_note:
+        t.note = m.attention_note
+    return t
+
+
+def _findings(section: Section, m: CostModel) -> None:
+    g = m.graph
+    for op, n in sorted(g.unknown_ops.items()):
+        section.add("HS001", Severity.WARNING,
+                    f"{op}: no cost rule for {n} node{'s' if n > 1 else ''}; counted as zero compute")
+    by_op: dict[str, list[Any]] = {}
+    for nc in g.partial:
+        by_op.setdefault(nc.node.op_type, []).append(nc)
+    for op, items in sorted(by_op.items()):
+        section.add("HS002", Severity.WARNING,
+                    f"{op}: {len(items)} node{'s' if len(items) > 1 else ''} not costed ({items[0].reason}); "
+                    "counted as zero", items[0].node.ref())
+    for nc in g.bounds:
+        lower = "lower bound" in nc.bound
+        section.add("HS004" if lower else "HS003", Severity.WARNING if lower else Severity.INFO,
+                    f"{nc.node.op_type} cost is a bound: {nc.bound}", nc.node.ref())
+    for table, emb, head in m.params.tied:
+        section.add("HS005", Severity.INFO,
+                    f"tied embeddings: {table!r} feeds both the embedding {emb!r} and the output "
+                    f"projection {head!r}; counted once")
+    dense = _vsum(a.dense_value for a in m.attention)
+    eff = _vsum(a.effective_value for a in m.attention)
+    if m.attention and dense and eff is not None and eff < dense:
+        section.add("HS006", Severity.INFO,
+                    f"masks leave {100 * eff / dense:.1f}% of the attention (query, key) pairs visible: "
+                    f"mask-aware attention FLOPs {human(2 * eff)} vs {human(2 * dense)} dense")
+
+
+def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -> dict[str, Any]:
+    g = m.graph
+    p = m.params
+    mem = m.memory
+    return {
+        "bindings": dict(ctx.bindings),
+        "totals": {"macs": _jsonable(g.macs, m), "flops": _jsonable(g.flops, m),
+                   "flops_effective": _jsonable(m.effective_flops, m) | {"value": m.effective_value,
+                                                                          "note": m.effective_note},
+                   "bytes_read": _jsonable(g.read, m), "bytes_written": _jsonable(g.written, m),
+                   "bytes_moved": _jsonable(moved, m)},
+        "attention": [{"name": a.name, "kind": a.kind, "nodes": list(a.nodes), "mask": a.family,
+                       "mask_params": a.mask_params, "dense_flops": _jsonable(2 * a.dense_macs, m),
+                       "effective_flops": {"value": _times2(a.effective_value),
+                                           "formula": (2 * a.effective_macs).fmt() if a.effective_macs else None,
+                                           "note": a.formula_note}, "note": a.note}
+                      for a in m.attention],
+        "attention_note": m.attention_note,
+        "params": {"parameters": p.elements("parameter"), "parameter_bytes": p.nbytes("parameter"),
+                   "initializer_elements": p.stored_elements(),
+                   "by_role": {k: {"tensors": c, "elements": n, "bytes": b} for k, (c, n, b) in p.by_role().items()},
+                   "by_dtype": {k: {"elements": n, "bytes": b} for k, (n, b) in p.by_dtype().items()},
+                   "tied": [{"table": t, "embedding": e, "head": h} for t, e, h in p.tied],
+                   "tensors": [{"name": t.name, "role": t.role, "reason": t.reason, "dtype": t.label,
+                                "elements": t.numel, "bytes": t.nbytes} for t in p.tensors if t.role != "constant"]},
+        "memory": {"peak_bytes": mem.peak_value, "peak_formula": mem.peak_formula.fmt(), "peak_node": mem.peak_node,
+                   "peak_tensors": [{"name": n, "bytes": v} for n, v in mem.peak_tensors],
+                   "largest": ({"name": mem.largest[0], "bytes": mem.largest[2], "formula": mem.largest[1].fmt()}
+                               if mem.largest else None),
+                   "total_activation_bytes": _jsonable(mem.total, m), "unknown_size_tensors": mem.unknown},
+        "layers": [{"name": a.key, "nodes": a.nodes, "macs": m.value(a.macs), "flops": m.value(a.flops),
+                    "flops_formula": a.flops.fmt(), "params": a.params} for a in m.layers],
+        "layer_source": m.layer_source,
+        "ops": [{"op": a.key, "nodes": a.nodes, "macs": m.value(a.macs), "flops": m.value(a.flops),
+                 "bytes": m.value(a.read + a.written)} for a in m.ops],
+        "nodes": [{"name": nc.node.name, "op": nc.node.op_type, "layer": nc.layer, "macs": m.value(nc.macs),
+                   "flops": m.value(nc.flops), "read": m.value(nc.read), "written": m.value(nc.written),
+                   "status": nc.status, **({"reason": nc.reason} if nc.reason else {}),
+                   **({"bound": nc.bound} if nc.bound else {})}
+                  for nc in counted if nc.status != "ok" or nc.flops != 0],
+        "unknown_ops": dict(g.unknown_ops),
+        "folded_nodes": len(g.folded),
+    }
+
+
+@hookimpl
+def model_analyze_analyzers() -> list[Analyzer]:
+    return [Analyzer("hotspots", "Compute hotspots", run,
+                     "MACs/FLOPs, parameters, memory and intensity as formulas in the free dims", order=40)]
