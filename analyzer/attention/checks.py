@@ -56,7 +56,8 @@ def future_leaks(layers: list[AttentionLayer]) -> dict[int, str]:
     2. other self-attention layers of the same stack (exporter scope such as
        ``m.model.layers``; an encoder and a decoder are different stacks) are causal;
     3. the mask itself is causal but for a look-ahead: a band unbounded to the
-       past with a few later keys, or a concrete pattern whose later-key share is small.
+       past with a few later keys, or a pattern that fits a causal-like family once
+       its later keys (at most 10 % of them) are removed.
     """
     out: dict[int, str] = {}
     causal_stacks = {la.stack for la in layers if la.self_attention and causal_like(la)}
@@ -74,7 +75,7 @@ def future_leaks(layers: list[AttentionLayer]) -> dict[int, str]:
             out[la.index] = f"the other layers of {la.stack or 'the model'} are causal{where}"
         elif m.family == "band" and "left" not in m.params and m.params.get("right", 0) > 0:
             out[la.index] = f"causal except for a look-ahead of {m.params['right']} key(s){where}"
-        elif m.family == "pattern" and 0 < m.future_fraction <= 0.1:
-            out[la.index] = (f"mostly causal, but {m.future_fraction:.1%} of the later-key pairs "
-                             f"are visible{where}")
+        elif m.family == "pattern" and m.causal_part in CAUSAL_LIKE and 0 < m.future_fraction <= 0.1:
+            out[la.index] = (f"{m.causal_part} but for {m.future_fraction:.1%} of the later-key pairs, "
+                             f"which are visible{where}")
     return out

@@ -8,8 +8,12 @@ Semantics, from the op specifications (each reader cites what it relies on):
   still capped at ``i`` when causal. ``attn_mask`` is boolean (True = attend)
   or additive float; default scale ``1/sqrt(head_size)``.
 - com.microsoft ``GroupQueryAttention`` / ``PagedAttention``:
-  ``local_window_size = w`` is a *left* window size → keys ``i - w .. i``, so
-  ``w + 1`` keys (METRICS.md). ``causal``/``is_causal`` default 1.
+  ``local_window_size = w`` → keys ``i - w < j <= i``, **w keys including the
+  current one**: onnxruntime redefined it so in PR #25927 (Sept 2025, "Fix
+  Local Attention off by 1 bug", to match HF ``sliding_window``), and the
+  installed onnxruntime's CPU kernel attends exactly w keys (tested). Older
+  runtimes (and METRICS.md) attend w + 1; the mask note says which convention
+  was used. ``causal``/``is_causal`` default 1.
 - com.microsoft ``Attention``, ``QAttention``, ``MultiHeadAttention``:
   ``unidirectional`` → causal; ``mask_index``/``key_padding_mask`` are padding
   masks (input-driven); ``attention_bias`` is additive.
@@ -224,6 +228,10 @@ def _onnx_attention(ctx: AnalysisContext, node: Node, reader: MaskReader, layer:
     hi: int | None = right if right >= 0 else None
     if causal:
         hi = 0 if hi is None else min(hi, 0)
+    # A draft of opset 25 named it local_window_size: keys 0 <= p - j < W.
+    local = _opt_int(node, "local_window_size", -1) if opset >= 25 else -1
+    if local > 0:
+        lo = local - 1 if lo is None else min(lo, local - 1)
     structural = _band_mask(lo, hi)
     if past := node.input(4):
         layer.notes.append(f"past_key {past!r}: keys are offset by the cache (analyzed with past 0)")
@@ -320,10 +328,12 @@ def _ms_gqa(ctx: AnalysisContext, node: Node, reader: MaskReader, layer: Attenti
     _rope(layer, node, g)
     causal = bool(_opt_int(node, "is_causal" if paged else "causal", 1))
     w = _opt_int(node, "local_window_size", -1)
-    # local_window_size = w is a left window: keys i-w .. i, i.e. w + 1 keys.
-    structural = _band_mask(w if w >= 0 else None, 0 if causal else None)
-    if w >= 0:
+    # w keys including the current one (onnxruntime >= PR #25927; see module doc).
+    structural = _band_mask(w - 1 if w > 0 else None, 0 if causal else None)
+    if w > 0:
         structural.params["local_window_size"] = w
+        structural.note = (f"local_window_size {w} read as {w} keys including the current one "
+                           f"(onnxruntime since PR #25927; older runtimes attend {w + 1})")
     terms = []
     bias_index = 10 if node.op_type == "GroupQueryAttention" else -1
     if bias_index >= 0 and (bias := node.input(bias_index)):

@@ -24,11 +24,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import onnx
+
 from .. import dims as D
 
 if TYPE_CHECKING:
     import numpy as np
-    import onnx
 
     from ..context import AnalysisContext
     from ..graph import ModelGraph, Node
@@ -61,6 +62,8 @@ class MaskSlice:
     int_constants: set[int] = field(default_factory=set)
     """Small integer constants of the slice: candidate window/chunk/block sizes."""
     problem: str = ""
+    substitute: dict[int, int] = field(default_factory=dict)
+    """Integer constants replaced by probe values (see :func:`with_probe`)."""
     _evaluator: Any = None
 
     @property
@@ -134,6 +137,48 @@ def _collect_ints(value: Any, out: set[int]) -> None:
         pass
 
 
+def with_probe(sl: MaskSlice, constant: int, probe: int) -> MaskSlice:
+    """The same slice with every integer constant equal to ``constant`` replaced
+    by ``probe``: how a window too wide to evaluate (32768) is read at small n."""
+    return MaskSlice(sl.graph, sl.outputs, sl.nodes, sl.initializers, sl.meta_inputs, sl.value_inputs,
+                     sl.int_constants, sl.problem, {constant: probe})
+
+
+def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
+    import numpy as np
+    from onnx import numpy_helper
+
+    if not sl.substitute or t.data_type not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+        return t
+    value = sl.graph.constant_value(t.name, 16) if t.name else None
+    if value is None:
+        try:
+            value = numpy_helper.to_array(t) if np.prod(t.dims, dtype=np.int64) <= 16 else None
+        except Exception:
+            value = None
+    if value is None or not any(int(v) in sl.substitute for v in value.reshape(-1)):
+        return t
+    new = np.vectorize(lambda v: sl.substitute.get(int(v), int(v)))(value).astype(value.dtype)
+    return numpy_helper.from_array(new.reshape(value.shape), t.name)
+
+
+def _node_proto(sl: MaskSlice, node: Node) -> onnx.NodeProto:
+    if not sl.substitute or node.op_type != "Constant" or node.domain:
+        return node.proto
+    proto = onnx.NodeProto()
+    proto.CopyFrom(node.proto)
+    for a in proto.attribute:
+        if a.name == "value" and a.HasField("t"):
+            a.t.CopyFrom(_substituted(sl, a.t))
+        elif a.name == "value_int" and a.i in sl.substitute:
+            a.i = sl.substitute[a.i]
+        elif a.name == "value_ints" and any(v in sl.substitute for v in a.ints):
+            vals = [sl.substitute.get(v, v) for v in a.ints]
+            del a.ints[:]
+            a.ints.extend(vals)
+    return proto
+
+
 def _model(ctx: AnalysisContext, sl: MaskSlice) -> onnx.ModelProto:
     import onnx
     from onnx import helper
@@ -142,9 +187,9 @@ def _model(ctx: AnalysisContext, sl: MaskSlice) -> onnx.ModelProto:
         return helper.make_tensor_value_info(name, ctx.shapes.dtype(name) or onnx.TensorProto.FLOAT, None)
 
     feeds = list(dict.fromkeys(sl.value_inputs + sl.meta_inputs))
-    graph = helper.make_graph([n.proto for n in sl.nodes], "mask_slice", [vi(t) for t in feeds],
+    graph = helper.make_graph([_node_proto(sl, n) for n in sl.nodes], "mask_slice", [vi(t) for t in feeds],
                               [vi(t) for t in sl.outputs],
-                              [sl.graph.initializers[t].proto for t in sl.initializers])
+                              [_substituted(sl, sl.graph.initializers[t].proto) for t in sl.initializers])
     model = helper.make_model(graph, opset_imports=list(ctx.model.proto.opset_import))
     model.ir_version = ctx.model.proto.ir_version or model.ir_version
     return model

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
-from ..tokenflow.deps import ALL
+from ..tokenflow.deps import ALL, Chunked
 from . import maskeval, maskfit
 from .graphwalk import fold_scalar
 from .model import MaskInfo
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ..graph import ModelGraph
 
 SMALL_LENGTHS = (16, 24)
+PROBES = (5, 7, 6, 9)
+"""Small stand-ins for a constant too large to evaluate (two distinct ones are used)."""
 MAX_DIRECT = 4608
 """Largest candidate size evaluated directly (an n×n boolean matrix at c + 3)."""
 MULTI_BLOCK_MAX = 256
@@ -133,12 +135,17 @@ class MaskReader:
         if not mats:
             return unknown_mask("; ".join(failures) or "nothing evaluated")
         fit = maskfit.fit_lengths(mats, sorted(c for c in sl.int_constants if c >= 2))
+        big = [c for c in sorted(sl.int_constants) if MAX_DIRECT < c < (1 << 31)]
+        probed = None
+        if fit.family in ("causal", "bidirectional") and big:
+            probed = self._probe_large(req, sl, terms, big, mats)
+            if probed is not None:
+                fit = probed
         info = MaskInfo(fit.family, fit.keys, dict(fit.params),
                         source="input-driven" if sl.value_inputs else "evaluated",
                         input_driven=tuple(sl.value_inputs), evaluated_at=tuple(sorted(mats)))
         notes = [fit.note] if fit.note else []
-        big = [c for c in sorted(sl.int_constants) if c > MAX_DIRECT]
-        if skipped or big:
+        if probed is None and (skipped or big):
             notes.append("sizes above the evaluation limit not checked: "
                          + ", ".join(str(c) for c in sorted(set(skipped) | set(big))[:4]))
         notes += failures[:2]
@@ -147,8 +154,52 @@ class MaskReader:
                          + "; analyzed with them all ones (no padding)")
         info.note = "; ".join(notes)
         _future_facts(info, stacks)
+        if info.family == "pattern" and info.sees_future:
+            import numpy as np
+
+            past = maskfit.fit_lengths({n: np.tril(m) for n, m in mats.items()})
+            if past.family != "pattern":
+                info.causal_part = past.family
         self.evaluations += len(mats)
         return info
+
+    def _probe_large(self, req: MaskRequest, sl: maskeval.MaskSlice, terms: tuple[MaskTerm, ...],
+                     big: list[int], mats: dict[int, np.ndarray]) -> maskfit.Fit | None:
+        """A window/chunk size too large to evaluate directly: replace the slice
+        constant ``c`` by two small probes ``p``; if the mask becomes a window
+        (or chunk) of ``p + δ`` for both, the model's is ``c + δ``. The result
+        must still reproduce every direct evaluation."""
+        probes = [p for p in PROBES if p not in sl.int_constants][:2]
+        for c in big:
+            fits = []
+            for p in probes:
+                psl = maskeval.with_probe(sl, c, p)
+                try:
+                    pm = {n: self._stack_at(req, psl, terms, n).any(axis=0) for n in SMALL_LENGTHS}
+                except maskeval.SliceError:
+                    break
+                fits.append((p, maskfit.fit_lengths(pm)))
+            if len(fits) < 2:
+                continue
+            key = {"sliding_window": "window", "chunked": "chunk"}.get(fits[0][1].family)
+            if key is None or any(f.family != fits[0][1].family or f.params.get("right") for _, f in fits):
+                continue
+            deltas = {int(f.params[key]) - p for p, f in fits}
+            if len(deltas) != 1:
+                continue
+            size = c + deltas.pop()
+            if key == "window":
+                cand = maskfit.band_family(size - 1, 0)
+            else:
+                causal = bool(fits[0][1].params.get("causal"))
+                cand = maskfit.Fit("chunked", Chunked(size, causal), {"chunk": size, "causal": causal})
+            if all(maskfit.matches(cand.keys, m) for m in mats.values()):
+                cand.note = (f"{key} {size} read by substituting the slice constant {c} with "
+                             f"{' and '.join(str(p) for p, _ in fits)} (too large to evaluate directly)")
+                cand.params["probed"] = True
+                self.evaluations += 2 * len(SMALL_LENGTHS)
+                return cand
+        return None
 
     def _read_cross(self, req: MaskRequest, sl: maskeval.MaskSlice, terms: tuple[MaskTerm, ...]) -> MaskInfo:
         """Query and key positions index different sequences: no self-attention
@@ -306,7 +357,7 @@ def _future_facts(info: MaskInfo, stacks: dict[int, np.ndarray]) -> None:
 
     if not stacks:
         return
-    n0 = min(stacks)
+    n0 = max([n for n in stacks if n <= maskfit.CONCRETE_MAX_N] or [min(stacks)])
     for n in sorted(stacks):
         s = stacks[n]
         upper = np.triu(np.ones((n, n), bool), 1)

@@ -51,7 +51,11 @@ class MaskInfo:
     """``(slice, i, j)``: a head/batch slice where query ``i`` sees key ``j > i``."""
     future_fraction: float = 0.0
     """Share of the (i, j > i) pairs that are visible (union over heads), at the
-    smallest evaluated length: 1.0 for bidirectional, small for an off-by-one."""
+    largest evaluated length up to 512: 1.0 for bidirectional, small for an off-by-one."""
+    causal_part: str = ""
+    """For a mask that fits no family and sees later keys: the family it fits
+    once those later keys are removed (``causal`` …) — a causal mask plus a leak."""
+    _pairs: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     def _band(self) -> tuple[float, float] | None:
         """``(left, right)`` reach when ``keys`` is a plain band ``[i-left, i+right]``."""
@@ -82,7 +86,26 @@ class MaskInfo:
         if band is not None:
             left, right = band
             return int(min(n, left + right + 1))
-        return max((count(self.keys.at(i, n)) for i in _probe_positions(n)), default=0)
+        return max((count(self.keys.at(i, n)) for i in self._span_positions(n)), default=0)
+
+    def _span_positions(self, n: int) -> list[int]:
+        """Query positions whose key sets include the widest one: exact for the
+        pattern families (the widest query of a chunk or block is its last
+        position), a sample of positions otherwise."""
+        from ..tokenflow.deps import BlockSparse, Chunked, Dilated, GlobalLocal
+
+        k = self.keys
+        if isinstance(k, Chunked):
+            return sorted({min(n - 1, k.size - 1), n - 1})
+        if isinstance(k, BlockSparse):
+            rows = min(-(-n // k.block), len(k.layout) + 1)
+            return sorted({min(n - 1, qb * k.block + k.block - 1) for qb in range(rows)} | {n - 1})
+        if isinstance(k, GlobalLocal) and not k.causal:
+            glob = [g for g in k.globals_ if g < n]
+            return glob[:1] if glob else [min(n - 1, k.left)]
+        if isinstance(k, Dilated) and k.right == 0:
+            return [n - 1]
+        return _probe_positions(n)
 
     def visible_pairs(self, n: int) -> int:
         """Number of visible (query, key) pairs at length ``n`` (square self-attention)."""
@@ -96,7 +119,15 @@ class MaskInfo:
         band = self._band()
         if band is not None:
             return band_pairs(n, *band)
-        return sum(count(self.keys.at(i, n)) for i in range(n))
+        from ..tokenflow.deps import Chunked
+
+        if isinstance(self.keys, Chunked):
+            c = self.keys.size
+            q, r = divmod(n, c)
+            return q * c * (c + 1) // 2 + r * (r + 1) // 2 if self.keys.causal else q * c * c + r * r
+        if n not in self._pairs:
+            self._pairs[n] = sum(count(self.keys.at(i, n)) for i in range(n))
+        return self._pairs[n]
 
     def visible_pairs_formula(self, n: Any) -> Any:
         """``visible_pairs`` as a sympy expression in ``n`` when the family has a
