@@ -222,3 +222,14 @@ def _brute(mask: MaskInfo, n: int) -> tuple[int, int]:
 def test_span_and_visible_pairs_formulas(mask):
     for n in (1, 2, 7, 13, 29, 40):
         assert (mask.span(n), mask.visible_pairs(n)) == _brute(mask, n)
+
+
+def test_visible_pairs_never_raises_for_a_pattern_at_another_length():
+    # a concrete pattern is known at its own length only: span says so (ValueError),
+    # visible_pairs gives the dense upper bound n² for cost estimates
+    la = layer0(ab.attention_stack([ab.pattern()]))
+    n0 = la.mask.params["n"]
+    assert la.mask.visible_pairs(n0) == int(keys_matrix(la.mask, n0).sum())
+    assert la.mask.visible_pairs(n0 + 9) == (n0 + 9) ** 2
+    with pytest.raises(ValueError):
+        la.mask.span(n0 + 9)

@@ -108,7 +108,15 @@ class MaskInfo:
         return _probe_positions(n)
 
     def visible_pairs(self, n: int) -> int:
-        """Number of visible (query, key) pairs at length ``n`` (square self-attention)."""
+        """Number of visible (query, key) pairs at length ``n`` (square self-attention).
+
+        Never raises: a concrete pattern known at another length only (family
+        ``pattern``) counts ``n * n`` there — an upper bound for cost estimates;
+        :meth:`span` raises ``ValueError`` in that case instead of guessing."""
+        from ..tokenflow.deps import Concrete
+
+        if isinstance(self.keys, Concrete) and n != self.keys.n0:
+            return n * n
         if self.family == "bidirectional":
             return n * n
         if self.family == "causal" and not self.params.get("right"):
