@@ -34,7 +34,7 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
     from .tokenflow import flow
     from .tokenflow import reach as reach_positions
     from .tokenflow.deps import count
-    from .tokenflow.query import hops, parse_source, positional_axes, source_info
+    from .tokenflow.query import hops, parse_source, source_axes, source_info
 
     if (at is None) == (src_pos is None and dst_pos is None):
         raise UsageError("give either --at I, or --from S --to T")
@@ -45,9 +45,9 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
     tensor = output or ctx.graph.outputs[0]
     if tensor not in result.states:
         raise UsageError(f"--output {tensor!r}: no such tensor (outputs: {', '.join(ctx.graph.outputs)})")
-    src = parse_source(result, source, tensor)
+    src = parse_source(ctx, result, source, tensor)
     if axis is None:
-        axes = positional_axes(result, tensor, src)
+        axes = source_axes(ctx, result, tensor, src)
         axis = axes[0] if axes else None
     shape = ctx.shapes.shape(tensor)
     length = ctx.evaluate(shape[axis]) if shape is not None and axis is not None else None

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import dep_of, flow
 from .deps import Band, Dep, count
-from .query import hops, positional_axes, token_sources
+from .query import hops, source_axes, token_sources
 
 if TYPE_CHECKING:
     from ..context import AnalysisContext
@@ -76,7 +76,7 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
     seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
     for src in seqs:
         for out in ctx.graph.outputs:
-            axes = positional_axes(result, out, src.axis)
+            axes = source_axes(ctx, result, out, src.axis)
             if not axes:
                 continue
             length = ctx.evaluate(src.length)

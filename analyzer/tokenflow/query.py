@@ -23,13 +23,31 @@ def positional_axes(result: FlowResult, tensor: str, source: SourceAxis) -> list
     return [k for k, ax in enumerate(st.axes) if source in ax and positional(ax[source])]
 
 
+def source_axes(ctx: AnalysisContext, result: FlowResult, tensor: str, source: SourceAxis) -> list[int]:
+    """Axes of ``tensor`` that index the positions of ``source``: those whose
+    dependency varies with the position, else (after bidirectional mixing, where
+    every position sees everything) those of the source's length that carry it."""
+    axes = positional_axes(result, tensor, source)
+    if axes:
+        return axes
+    st = result.states.get(tensor)
+    shape = ctx.shapes.shape(tensor)
+    src = result.sources.get(source)
+    if st is None or st.axes is None or shape is None or src is None:
+        return []
+    from .. import dims as D
+
+    return [k for k, ax in enumerate(st.axes)
+            if source in ax and shape[k] is not None and src.length is not None and D.equal(shape[k], src.length)]
+
+
 def token_sources(result: FlowResult) -> list[Source]:
     """Sources used as sequence or spatial axes, sequence first."""
     items = [s for s in result.sources.values() if s.kinds]
     return sorted(items, key=lambda s: ("sequence" not in s.kinds, s.axis))
 
 
-def parse_source(result: FlowResult, text: str | None, tensor: str) -> SourceAxis:
+def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, tensor: str) -> SourceAxis:
     """``input_ids[1]`` / ``input_ids:1`` / ``input_ids`` → a source axis; default:
     the first token source that ``tensor`` still depends on positionally."""
     if text:
@@ -44,10 +62,10 @@ def parse_source(result: FlowResult, text: str | None, tensor: str) -> SourceAxi
         if not cands:
             raise UsageError(f"--source {text!r}: no such input axis (sources: "
                              f"{', '.join(f'{a}[{b}]' for a, b in result.sources)})")
-        positional_first = sorted(cands, key=lambda s: not positional_axes(result, tensor, s))
+        positional_first = sorted(cands, key=lambda s: not source_axes(ctx, result, tensor, s))
         return positional_first[0]
     for src in token_sources(result) + list(result.sources.values()):
-        if positional_axes(result, tensor, src.axis):
+        if source_axes(ctx, result, tensor, src.axis):
             return src.axis
     if result.sources:
         return next(iter(result.sources))
@@ -74,7 +92,7 @@ def hops(ctx: AnalysisContext, source: SourceAxis, s: int, t: int) -> int | None
         if node is None or not node.outputs:
             continue
         tensor = node.outputs[0]
-        axes = positional_axes(result, tensor, source)
+        axes = source_axes(ctx, result, tensor, source)
         if not axes:
             continue
         intervals = reach(ctx, tensor, axes[0], t, source).get(source, [])
@@ -88,4 +106,5 @@ def source_info(ctx: AnalysisContext, source: SourceAxis) -> tuple[Source, int |
     return src, source_length(ctx, src)
 
 
-__all__ = ["Hop", "dep_of", "hops", "parse_source", "positional_axes", "source_info", "token_sources"]
+__all__ = ["Hop", "dep_of", "hops", "parse_source", "positional_axes", "source_axes", "source_info",
+           "token_sources"]

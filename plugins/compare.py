@@ -1,0 +1,210 @@
+"""``model-analyze compare A.onnx B.onnx``: two models side by side.
+
+Both models are analyzed with the same bindings (``--seq-len N`` binds each
+model's own sequence dim). Each row states A, B and a one-line verdict
+("B sees 2× further"); the first line sums it up ("B sees 2× further at 1.9×
+the FLOPs"). Text, JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from model_analyze.report import Report
+
+ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture")
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    a: Any
+    b: Any
+    verdict: str = ""
+
+
+def _metric(report: Report, analyzer: str, key: str) -> Any:
+    s = report.section(analyzer)
+    m = s.metric(key) if s is not None else None
+    return m.value if m is not None else None
+
+
+def _data(report: Report, analyzer: str, *path: str) -> Any:
+    s = report.section(analyzer)
+    cur: Any = s.data if s is not None else None
+    for p in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool) or a == 0:
+        return None
+    return b / a
+
+
+def _times(r: float) -> str:
+    text = f"{r:.3f}" if abs(r - 1) < 0.01 else (f"{r:.2f}" if r < 10 else f"{r:.0f}")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "×"
+
+
+def _verdict(key: str, a: Any, b: Any) -> str:
+    r = _ratio(a, b)
+    if key == "covers":
+        if a == b:
+            return "both" if a else "neither"
+        return "only B" if b else "only A"
+    if key == "regime":
+        return "same" if a == b else f"A {a}, B {b}"
+    if r is None:
+        return "" if a == b else "differ"
+    if abs(r - 1) < 1e-9:
+        return "same"
+    words = {"reach": ("B sees {} further", "B sees {} less"),
+             "depth": ("B {} deeper", "B {} shallower"),
+             "width": ("B {} wider", "B {} narrower"),
+             "params": ("B: {} params", "B: {} params"),
+             "flops": ("B: {} FLOPs", "B: {} FLOPs"),
+             "memory": ("B: {} memory", "B: {} memory"),
+             "pairs": ("B: {} pairs", "B: {} pairs"),
+             "rf": ("B's field {} larger", "B's field {} smaller"),
+             "first_layer": ("B: {} layers", "B: {} layers")}
+    more, less = words.get(key, ("B: {}", "B: {}"))
+    flip = r < 1 and "{} " in less and ("less" in less or "smaller" in less or "shallower" in less
+                                         or "narrower" in less)
+    return (more if r > 1 else less).format(_times(1 / r if flip else r))
+
+
+def rows(a: Report, b: Report) -> list[Row]:
+    def arch(*p: str) -> tuple[Any, Any]:
+        return _data(a, "architecture", *p), _data(b, "architecture", *p)
+
+    def heads(r: Report) -> str | None:
+        hs = _data(r, "architecture", "heads")
+        if not hs:
+            return None
+        return ", ".join(f"{h['heads']}/{h['kv_heads']}" if h["kv_heads"] not in (None, h["heads"]) else str(h["heads"])
+                         for h in hs)
+
+    def dk(r: Report) -> str | None:
+        hs = _data(r, "architecture", "heads")
+        return ", ".join(str(h["head_dim"]) for h in hs) if hs else None
+
+    out = [
+        Row("depth", "attention layers", *arch("depth_width", "depth")),
+        Row("width", "width d_x", *arch("depth_width", "width")),
+        Row("heads", "heads (q/kv)", heads(a), heads(b)),
+        Row("dk", "d_k", dk(a), dk(b)),
+        Row("regime", "Levine regime", *arch("depth_width", "regime")),
+        Row("rf", "receptive field", _metric(a, "receptive-field", "rf.size"),
+            _metric(b, "receptive-field", "rf.size")),
+        Row("reach", "last token's reach", *arch("coverage", "reach_last")),
+        Row("covers", "sees the 1st token", *arch("coverage", "covers")),
+        Row("first_layer", "…after layer", *arch("coverage", "first_layer")),
+        Row("pairs", "reachable pairs", *arch("coverage", "pair_fraction")),
+        Row("params", "parameters", _metric(a, "hotspots", "params"), _metric(b, "hotspots", "params")),
+        Row("flops", "FLOPs (mask-aware)",
+            _metric(a, "hotspots", "flops.effective") or _metric(a, "hotspots", "flops"),
+            _metric(b, "hotspots", "flops.effective") or _metric(b, "hotspots", "flops")),
+        Row("memory", "peak activations", _metric(a, "hotspots", "memory.peak"),
+            _metric(b, "hotspots", "memory.peak")),
+    ]
+    for r in out:  # a model that never covers N has no "first layer"
+        if r.key == "first_layer":
+            cov_a, cov_b = arch("coverage", "covers")
+            r.a = "never" if cov_a is False else r.a
+            r.b = "never" if cov_b is False else r.b
+    keep = [r for r in out if r.a is not None or r.b is not None]
+    for r in keep:
+        r.verdict = _verdict(r.key, r.a, r.b)
+    return keep
+
+
+def headline(table: list[Row]) -> str:
+    by = {r.key: r for r in table}
+    parts = []
+    reach, flops = by.get("reach"), by.get("flops")
+    rr = _ratio(reach.a, reach.b) if reach else None
+    fr = _ratio(flops.a, flops.b) if flops else None
+    if rr is not None and abs(rr - 1) > 1e-9:
+        parts.append(f"B sees {_times(rr)} further" if rr > 1 else f"B sees {_times(1 / rr)} less far")
+    elif rr is not None:
+        parts.append("B sees as far")
+    if fr is not None:
+        parts.append(f"at {_times(fr)} the FLOPs")
+    return " ".join(parts) if parts else "no comparable figures"
+
+
+UNITS = {"memory": "B"}
+
+
+def _fmt(v: Any, key: str = "") -> str:
+    from model_analyze.render import cell, human
+
+    if isinstance(v, float) and key == "pairs":
+        return f"{100 * v:.1f}%"
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 10**6:
+        return human(v, UNITS.get(key, ""))
+    return cell(v)
+
+
+def render_text(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
+    from model_analyze.render.text import render_table
+    from model_analyze.report import Column, Table
+
+    t = Table("compare", "", [Column("metric", "metric"), Column("a", "A", "right"), Column("b", "B", "right"),
+                              Column("verdict", "verdict")],
+              [[r.label, _fmt(r.a, r.key), _fmt(r.b, r.key), r.verdict] for r in table])
+    dims = ", ".join(f"{k}={v}" for k, v in n.items()) or "all concrete"
+    lines = [f"A: {a}", f"B: {b}", f"at {dims}", "", *render_table(t), "", f"verdict: {headline(table)}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
+    out = [f"# compare `{a}` (A) vs `{b}` (B)", "",
+           f"at {', '.join(f'`{k}={v}`' for k, v in n.items()) or 'all concrete'}", "",
+           "| metric | A | B | verdict |", "|---|---:|---:|---|"]
+    out += [f"| {r.label} | {_fmt(r.a, r.key)} | {_fmt(r.b, r.key)} | {r.verdict} |" for r in table]
+    return "\n".join([*out, "", f"**Verdict:** {headline(table)}", ""])
+
+
+def register(cli: click.Group) -> None:
+    from model_analyze.cli import build_options, dims_options, guarded, write_output
+
+    @cli.command()
+    @click.argument("model_a", type=click.Path(path_type=str))
+    @click.argument("model_b", type=click.Path(path_type=str))
+    @dims_options
+    @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+    @click.option("-o", "--output", default=None, help="Write to FILE instead of stdout.")
+    @guarded
+    def compare(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
+                seq_len: int | None, fmt: str, output: str | None) -> None:
+        """Compare two models side by side (reach, cost, architecture)."""
+        from model_analyze.manager import get_plugin_manager
+        from model_analyze.runner import analyze, available_analyzers
+
+        names = set(available_analyzers(get_plugin_manager())[0])
+        select = tuple(x for x in ANALYZERS if x in names)
+        reports = [analyze(m, build_options(dims, input_shapes, seq_len, select)) for m in (model_a, model_b)]
+        table = rows(*reports)
+        n = {**reports[0].dims.defaults, **reports[0].dims.bound}
+        if fmt == "json":
+            payload = {"a": model_a, "b": model_b, "bindings": {"a": {**reports[0].dims.defaults,
+                                                                      **reports[0].dims.bound},
+                                                                "b": {**reports[1].dims.defaults,
+                                                                      **reports[1].dims.bound}},
+                       "rows": [r.__dict__ for r in table], "verdict": headline(table)}
+            text = json.dumps(payload, indent=2, default=str) + "\n"
+        elif fmt == "markdown":
+            text = render_markdown(model_a, model_b, n, table)
+        else:
+            text = render_text(model_a, model_b, n, table)
+        write_output(text, output)
