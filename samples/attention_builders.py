@@ -253,10 +253,11 @@ def _softmax(b: GraphBuilder, scores: str, coerce: bool, p: str) -> str:
 def onnx_attention(opset: int = 23, heads: int = 2, kv_heads: int | None = None, d: int = 8, rank: int = 4,
                    is_causal: int | None = None, left: int | None = None, right: int | None = None,
                    attn_mask: MaskFn | str | None = None, scale: float | None = None,
-                   softcap: float | None = None) -> onnx.ModelProto:
+                   softcap: float | None = None, rope: bool = False) -> onnx.ModelProto:
     """One ONNX ``Attention`` node on graph inputs Q, K, V (so a test can
     perturb key rows). ``attn_mask``: a :data:`MaskFn` built in the graph
-    (boolean), ``"input"`` (a boolean graph input) or None."""
+    (boolean), ``"input"`` (a boolean graph input) or None. ``rope``: Q and K
+    pass through ONNX ``RotaryEmbedding`` (opset 23) first."""
     kv_heads = kv_heads or heads
     b = GraphBuilder("onnx_attention", opset=opset)
     if rank == 4:
@@ -267,6 +268,12 @@ def onnx_attention(opset: int = 23, heads: int = 2, kv_heads: int | None = None,
         q = b.input("Q", FLOAT, [1, "seq", heads * d])
         k = b.input("K", FLOAT, [1, "seq", kv_heads * d])
         v = b.input("V", FLOAT, [1, "seq", kv_heads * d])
+    if rope:
+        pos = b.input("position_ids", INT64, [1, "seq"])
+        table = (np.arange(64)[:, None] * 0.01 * np.ones(d // 2)).astype(np.float32)
+        cos, sin = b.const(np.cos(table)), b.const(np.sin(table))
+        q = b.op("RotaryEmbedding", [q, cos, sin, pos])
+        k = b.op("RotaryEmbedding", [k, cos, sin, pos])
     ins = [q, k, v]
     if attn_mask == "input":
         ins.append(b.input("attn_mask", onnx.TensorProto.BOOL, [1, 1, "seq", "seq"]))

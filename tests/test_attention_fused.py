@@ -269,3 +269,8 @@ def test_int64_padding_input_in_unfused_body_is_full_length():
     b.output("out", FLOAT, None)
     la = only_layer(b.model())
     assert la.mask.family == "bidirectional" and la.mask.input_driven == ("nonpad_kv_seqlen",)
+
+
+def test_onnx_rotary_embedding_before_attention():
+    la = only_layer(ab.onnx_attention(23, is_causal=1, rope=True))
+    assert la.rope == "RotaryEmbedding" and la.mask.family == "causal"

@@ -187,3 +187,25 @@ def test_mask_slice_with_external_data_is_unknown(tmp_path):
     ctx = prepare(str(path))
     la = attention_layers(ctx)[0]
     assert la.mask.family == "unknown" and "external" in la.mask.note
+
+
+def test_kv_cache_layer_is_read_with_an_empty_cache():
+    # keys = concat(past, new): k_len = past + seq; the mask compares absolute positions
+    # (i + past) with key positions j: window 6 (j > i + past - 6, j <= i + past).
+    # With the stated default past = 0 it is self-attention with an HF window of 6.
+    b = GraphBuilder("kv_cache")
+    q = b.input("q", FLOAT, [1, 2, "seq", 4])
+    pk = b.input("past_key", FLOAT, [1, 2, "past_sequence_length", 4])
+    k = b.op("Concat", [pk, q], axis=2)
+    n = ab.squeeze(b, b.op("Shape", [q], start=2, end=3), [0])
+    past = ab.squeeze(b, b.op("Shape", [pk], start=2, end=3), [0])
+    i = ab.unsqueeze(b, b.op("Add", [b.op("Range", [ab.i64(b, 0), n, ab.i64(b, 1)]), past]), [1])
+    j = ab.unsqueeze(b, b.op("Range", [ab.i64(b, 0), b.op("Add", [n, past]), ab.i64(b, 1)]), [0])
+    vis = b.op("And", [b.op("LessOrEqual", [j, i]), b.op("Greater", [j, b.op("Sub", [i, ab.i64(b, 6)])])])
+    scores = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
+    probs = b.op("Softmax", [b.op("Where", [vis, scores, b.const(np.array(-1e9, np.float32))])], axis=-1)
+    b.op("MatMul", [probs, k], name="out")
+    b.output("out", FLOAT, None)
+    _, la = only_layer(b.model())
+    assert str(la.k_len) == "past_sequence_length + seq" and la.self_attention
+    assert (la.mask.family, la.mask.params) == ("sliding_window", {"window": 6})
