@@ -209,3 +209,14 @@ def test_kv_cache_layer_is_read_with_an_empty_cache():
     _, la = only_layer(b.model())
     assert str(la.k_len) == "past_sequence_length + seq" and la.self_attention
     assert (la.mask.family, la.mask.params) == ("sliding_window", {"window": 6})
+
+
+def test_mask_slice_that_would_allocate_too_much_is_refused():
+    # a mask built from Range(0, 10^12): refused before evaluation, reported as unknown
+    def huge(b, i, j):
+        r = b.op("Range", [ab.i64(b, 0), ab.i64(b, 10**12), ab.i64(b, 1)])
+        total = b.op("ReduceMax", [r], keepdims=0)
+        return b.op("LessOrEqual", [j, b.op("Add", [i, total])])
+
+    _, la = only_layer(ab.attention_stack([huge]))
+    assert la.mask.family == "unknown" and "Range" in la.mask.note

@@ -203,6 +203,8 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
     if sl.problem:
         raise SliceError(sl.problem)
     for node in sl.nodes:
+        if node.op_type == "Range" and not node.domain:
+            _check_range(ctx, node)
         for out in node.outputs:
             shape = ctx.shapes.shape(out) if out else None
             if shape is None:
@@ -240,6 +242,18 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
     except Exception as exc:
         raise SliceError(f"evaluating the mask slice failed: {_short(exc)}") from exc
     return {name: np.asarray(v) for name, v in zip(sl.outputs, values, strict=True)}
+
+
+def _check_range(ctx: AnalysisContext, node: Node) -> None:
+    """A ``Range`` over constants is sized by its values, which the shape table
+    may not know: refuse one that would allocate beyond the limit."""
+    from .graphwalk import fold_scalar
+
+    start, limit, delta = (fold_scalar(ctx, node.graph, node.input(i)) for i in range(3))
+    if start is None or limit is None or not delta:
+        return
+    if (limit - start) / delta > MAX_TENSOR_ELEMENTS:
+        raise SliceError(f"Range {node.name!r} would hold {(limit - start) / delta:,.0f} elements")
 
 
 def _shape(ctx: AnalysisContext, tensor: str, env: dict[str, int]) -> tuple[int, ...]:
