@@ -48,7 +48,7 @@ def _jsonable(p: Poly | None, m: CostModel) -> dict[str, Any]:
 
 def _bindings_text(ctx: AnalysisContext, atoms: Iterable[str]) -> str:
     b = ctx.bindings
-    parts = [f"{a}={b[a]}" for a in sorted(set(atoms)) if a in b]
+    parts = [f"{a}={b[a]}" + (" (default)" if a not in ctx.dims.bound else "") for a in sorted(set(atoms)) if a in b]
     return ", ".join(parts)
 
 
@@ -78,10 +78,11 @@ def run(ctx: AnalysisContext) -> Section:
         eff_v = _vsum(a.effective_value for a in attn)
         metrics.append(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
                               _times2(dense_v), "", _formula("attn", 2 * dense)))
-        metrics.append(Metric("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v), "",
-                              _formula("attn_eff", 2 * eff if eff is not None else None), m.effective_note))
-        metrics.append(Metric("flops.effective", "FLOPs (mask-aware)", m.effective_value, "",
-                              _formula("FLOPs_eff", m.effective_flops), m.effective_note))
+        if any(a.family != "bidirectional" for a in attn):  # else mask-aware = dense
+            metrics.append(Metric("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v), "",
+                                  _formula("attn_eff", 2 * eff if eff is not None else None), m.effective_note))
+            metrics.append(Metric("flops.effective", "FLOPs (mask-aware)", m.effective_value, "",
+                                  _formula("FLOPs_eff", m.effective_flops), m.effective_note))
     params = m.params
     roles = params.by_role()
     n_params = params.elements("parameter")
@@ -118,6 +119,7 @@ def run(ctx: AnalysisContext) -> Section:
     _findings(section, m)
     section.summary = _summary(m, macs_v, flops_v, n_params, at)
     section.data = _data(ctx, m, counted, moved)
+    ctx.publish("hotspots", m)  # the CostModel, for analyzers that require "hotspots"
     return section
 
 
@@ -334,7 +336,8 @@ def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -
                    "peak_tensors": [{"name": n, "bytes": v} for n, v in mem.peak_tensors],
                    "largest": ({"name": mem.largest[0], "bytes": mem.largest[2], "formula": mem.largest[1].fmt()}
                                if mem.largest else None),
-                   "total_activation_bytes": _jsonable(mem.total, m), "unknown_size_tensors": mem.unknown},
+                   "total_activation_bytes": _jsonable(mem.total, m), "unknown_size_tensors": mem.unknown,
+                   "tensors": [{"name": n, "bytes": v, "formula": p.fmt()} for n, p, v in mem.tensors]},
         "layers": [{"name": a.key, "nodes": a.nodes, "macs": m.value(a.macs), "flops": m.value(a.flops),
                     "flops_formula": a.flops.fmt(), "params": a.params} for a in m.layers],
         "layer_source": m.layer_source,

@@ -261,21 +261,23 @@ def test_loop_unknown_trip_count_is_a_stated_lower_bound():
 
 
 def test_if_counts_the_costlier_branch_and_says_so():
-    # then: MatMul [2,3]x[3,4] = 24 MACs; else: Identity → the max is 24 MACs
+    # then: MatMul [2,3]x[3,4] = 24 MACs; else: an unknown op (0, listed) → the max is 24 MACs
     b = GraphBuilder("if")
     b.input("x", FLOAT, [2, 3])
     c = b.input("c", TensorProto.BOOL, [])
     w = helper.make_tensor("w", FLOAT, [3, 4], np.zeros(12, np.float32).tolist())
     then = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [],
                              [helper.make_tensor_value_info("t", FLOAT, [2, 4])], [w])
-    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+    other = helper.make_graph([helper.make_node("Mystery", ["x"], ["e"], domain="x.y")], "else", [],
                               [helper.make_tensor_value_info("e", FLOAT, [2, 3])])
     b.op("If", [c], name="if", then_branch=then, else_branch=other)
     b.output("if", FLOAT, None)
-    ctx, m = analyze(b.model())
+    ctx, m = analyze(b.model([("x.y", 1)]))
     assert node(m, "if").macs == 24
     section = hotspots.run(ctx)
     assert any(f.code == "HS003" and "then_branch" in f.message for f in section.findings)
+    # the branch not counted still reports its unknown op
+    assert any(f.code == "HS001" and "x.y::Mystery" in f.message for f in section.findings)
 
 
 def test_scan_body_times_length():

@@ -9,7 +9,7 @@ Exporters record the module a node came from in three ways, tried in order:
 * plain names with a dotted scope, ``layers.3.mlp.up``.
 
 A node's layer is the outermost scope that ends in a module-list index
-(``….layers.3``, ``layer1.0``); a node outside every indexed scope is grouped by
+(``….layers.3``, ``layer1.0``, TF-style ``block1/unit_2``); a node outside every indexed scope is grouped by
 its deepest module scope (``m.lm_head``, ``m.model.rotary_emb``). Graphs with no
 scopes at all are grouped by the attention blocks found (see
 :func:`attention_segments`).
@@ -22,7 +22,9 @@ from collections.abc import Sequence
 
 from ..graph import Node
 
-_INDEXED = re.compile(r"(?:^|\.)[A-Za-z_][\w-]*\.\d+$")
+_INDEXED = re.compile(r"(?:^|\.)[A-Za-z_][\w-]*\.\d+$|\.[A-Za-z]+_\d+$")
+"""``….layers.3``, ``layer1.0``; or TF style ``….block1.unit_2`` (a letters-only
+name + ``_N`` below the root, so ``resnet_v1_50`` itself is not an index)."""
 UNSCOPED = "(unscoped)"
 
 

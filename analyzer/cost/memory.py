@@ -31,6 +31,8 @@ class MemoryReport:
     """Sum of every activation's bytes (what a runtime without buffer reuse allocates)."""
     unknown: int = 0
     """Activations whose size is unknown (left out of the figures)."""
+    tensors: list[tuple[str, Poly, Any]] = field(default_factory=list)
+    """Every activation: (name, bytes formula, bytes at the binding), largest first."""
 
 
 def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, evaluate: Any) -> MemoryReport:
@@ -106,9 +108,9 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
     for p, _ in sizes.values():
         total = total + p
     report.total = total
-    if sizes:
-        name, (p, v) = max(sizes.items(), key=lambda kv: kv[1][1])
-        report.largest = (name, p, _num(v))
+    report.tensors = sorted(((t, p, _num(v)) for t, (p, v) in sizes.items()), key=lambda x: -x[2])
+    if report.tensors:
+        report.largest = report.tensors[0]
     return report
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import onnx
 
 from ..ops.registry import MS, RuleTable
-from .model import CostCtx, CostUnknown, OpCost, tensor_bytes
+from .model import CostCtx, CostUnknown, GraphCost, OpCost, tensor_bytes
 from .poly import ONE, ZERO, Poly, from_dim
 
 COST = RuleTable("cost")
@@ -516,7 +516,10 @@ def if_(ctx: CostCtx) -> OpCost:
         return float(v) if v is not None else -1.0
 
     name, body = max(costs, key=key)
-    return OpCost(macs=body.macs, flops=body.flops, read=body.read, written=body.written, body=body,
+    seen = GraphCost()  # unknown/partial nodes of *every* branch stay reported
+    for _, branch in costs:
+        seen.absorb(branch)
+    return OpCost(macs=body.macs, flops=body.flops, read=body.read, written=body.written, body=seen,
                   bound=f"max of the branches at the binding ({name})")
 
 
