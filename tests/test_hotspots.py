@@ -286,3 +286,20 @@ def test_conv_sample_has_no_symbolic_noise(cli_run):
     # 32→64 3×3 (dilated) 16², + Gemm 64·10: 1,769,472 + 4,718,592 + 4,718,592 + 640
     macs = next(m for m in section["metrics"] if m["key"] == "macs")
     assert macs["value"] == 11_207_296 and macs["formula"] == "MACs(batch) = 11,207,296·batch"
+
+
+def test_concrete_model_never_imports_sympy():
+    """Costs are polynomials of our own; sympy is only for symbolic dims."""
+    import subprocess
+    import sys
+
+    from conftest import SAMPLES
+
+    code = (f"import sys; sys.path.insert(0, {str(SAMPLES)!r}); import nets\n"
+            "from model_analyze.runner import analyze\n"
+            "r = analyze(nets.resnet18(weights='shape', batch=1))\n"
+            "s = r.section('hotspots')\n"
+            "assert s.status.value == 'ok' and abs(s.metric('macs').value / 1.81e9 - 1) < 0.01, s\n"
+            "print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
