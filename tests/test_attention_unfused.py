@@ -67,9 +67,10 @@ def test_softcap_is_read_and_does_not_hide_the_scale():
 
 def test_opset_11_coerced_softmax():
     # opset 11: scores reshaped to [-1, n], Softmax(axis=1) over the flattened rows,
-    # reshaped back — it still normalises over the key axis (3) of the scores
+    # reshaped back — the key axis is 1 of the softmax's input (3 of the scores), and
+    # the mask added to the [1, 2, n, n] scores is still read
     _, la = only_layer(ab.attention_stack([ab.causal()], opset=11, coerce_softmax=True))
-    assert la.softmax_axis == 3
+    assert la.softmax_axis == 1
     assert la.mask.family == "causal"
 
 

@@ -100,8 +100,8 @@ def _from_softmax(ctx: AnalysisContext, sm: Node, reader: MaskReader) -> Attenti
     layer.v_tensor = av.input(1 - probs_input)
 
     rank = ctx.shapes.rank(scores)
-    axis = _softmax_axis(ctx, sm, rank, chain.reshaped)
-    layer.softmax_axis = axis
+    own_axis, axis = _softmax_axis(ctx, sm, rank, chain.reshaped)
+    layer.softmax_axis = own_axis
     shape = ctx.shapes.shape(scores)
     if rank is None or axis is None or shape is None or rank < 2:
         layer.notes.append("softmax axis over the scores not determined")
@@ -227,28 +227,31 @@ def _same_length(ctx: AnalysisContext, q: D.Dim | None, k: D.Dim | None) -> bool
     return D.equal(D.subs(q, env), D.subs(k, env))
 
 
-def _softmax_axis(ctx: AnalysisContext, sm: Node, scores_rank: int | None, reshaped: bool) -> int | None:
-    """The scores axis the softmax normalises over, or None when it is not one
-    axis (opset < 13 flattens axes ``axis..`` into one)."""
+def _softmax_axis(ctx: AnalysisContext, sm: Node, scores_rank: int | None,
+                  reshaped: bool) -> tuple[int | None, int | None]:
+    """The key axis the softmax normalises over: on the softmax's own input
+    (what a flow rule at that node sees; 1 for an opset < 13 ``[-1, n]``
+    coercion) and on the QK scores (where the mask terms broadcast). None when
+    it is not one axis (opset < 13 without coercion flattens ``axis..`` into one)."""
     opset = ctx.model.opset("")
     s_rank = ctx.shapes.rank(sm.input(0))
     if s_rank is None or scores_rank is None:
-        return None
+        return None, None
     axis = sm.attr("axis", -1 if opset >= 13 else 1)
     axis = axis + s_rank if axis < 0 else axis
     if not 0 <= axis < s_rank:
-        return None
+        return None, None
     if opset < 13 and axis < s_rank - 1:
         shape = ctx.shapes.shape(sm.input(0)) or ()
         inner = [D.as_int(d) for d in shape[axis:s_rank - 1]]
         if any(v != 1 for v in inner):
-            return None  # normalises jointly over several axes
+            return None, None  # normalises jointly over several axes
         axis = s_rank - 1
     if axis == s_rank - 1:
-        return scores_rank - 1
+        return axis, scores_rank - 1
     if not reshaped and s_rank == scores_rank and axis == s_rank - 2:
-        return axis
-    return None
+        return axis, axis
+    return None, None
 
 
 def _probs_consumer(g: ModelGraph, tensor: str, depth: int) -> tuple[Node, int, list[Node]] | None:

@@ -209,7 +209,9 @@ class AttentionLayer:
     self_attention: bool = True
     """Queries and keys index the same sequence (False for cross-attention)."""
     softmax_axis: int | None = None
-    """Normalised axis of the softmax over keys (unfused), e.g. 3 for [B, H, q, k]."""
+    """Unfused: the normalised key axis of the softmax *on its own input* (what a
+    flow rule at ``softmax_node`` sees): 3 for scores [B, H, q, k]; 1 when an
+    opset < 13 export reshapes the scores to [B·H·q, k] around a 2-D softmax."""
     probs_input: int = 0
     """Which input of ``av_node`` is the probabilities P (the other is V)."""
     q_tensor: str | None = None
