@@ -33,7 +33,7 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
     from .runner import prepare
     from .tokenflow import flow
     from .tokenflow import reach as reach_positions
-    from .tokenflow.deps import count
+    from .tokenflow.deps import UnknownAtLength, count
     from .tokenflow.query import hops, parse_source, source_axes, source_info
 
     if (at is None) == (src_pos is None and dst_pos is None):
@@ -55,7 +55,10 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
     if isinstance(length, int) and not 0 <= position < length:  # type: ignore[operator]
         raise UsageError(f"position {position} is outside {tensor} axis {axis} (length {length})")
     info, n = source_info(ctx, src)
-    intervals = reach_positions(ctx, tensor, axis, position, src).get(src, [])  # type: ignore[arg-type]
+    try:
+        intervals = reach_positions(ctx, tensor, axis, position, src).get(src, [])  # type: ignore[arg-type]
+    except UnknownAtLength as exc:
+        raise UsageError(f"{exc}; bind the sequence length it was evaluated at (--seq-len)") from None
     bindings = {**ctx.dims.defaults, **ctx.dims.bound}
     payload = {"output": tensor, "axis": axis, "position": position, "source": info.label,
                "source_length": n, "bindings": bindings, "intervals": [list(i) for i in intervals],

@@ -184,7 +184,7 @@ def context(ctx: AnalysisContext, section: Section, layers: list[AttentionLayer]
         Metric("coverage.reach_last", "Inputs the last token sees", cov.reach_last),
         Metric("coverage.covers", "Last token sees the first", cov.covers),
         Metric("coverage.first_layer", "…first after layer", cov.first_layer if cov.covers else "never"),
-        Metric("coverage.pair_fraction", "Reachable (query, key) pairs", f"{100 * cov.pair_fraction:.1f}%",
+        Metric("coverage.pair_fraction", "Reachable (query, key) pairs", cov.pairs_text(),
                note=("of pairs with key ≤ query" if cov.causal else "of all pairs")
                + (", sampled" if cov.sampled else "")),
     ]

@@ -191,7 +191,56 @@ def run(ctx: AnalysisContext) -> Section:
     evaluations = ctx.cached("attention.mask_evaluations", lambda: 0)
     section.data = {"n": n, "layers": [_layer_data(la, n) for la in layers], "mask_evaluations": evaluations}
     _findings(ctx, section, layers)
+    section.data["reach"] = _reach(ctx, section)
     return section
+
+
+def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
+    """Model reach through all layers (METRICS.md): what the last position sees,
+    after how many layers it first sees position 0, coverage of the pairs."""
+    from model_analyze.tokenflow import dep_of, flow
+    from model_analyze.tokenflow.coverage import coverage
+    from model_analyze.tokenflow.deps import UnknownAtLength
+    from model_analyze.tokenflow.query import layer_reach, reach_formula
+
+    cov = coverage(ctx)
+    if cov is None:
+        section.metrics.append(Metric("reach.last", "Model reach (last position)", None,
+                                      note="not computable at this length (mask known only at another n)"))
+        return None
+    result = flow(ctx)
+    src = next(s for s in result.sources.values() if s.label == cov.source)
+    formula = reach_formula(dep_of(result, cov.output, cov.axis, src.axis))
+    try:
+        growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in layer_reach(ctx, src.axis, cov.n - 1)]
+    except UnknownAtLength:
+        growth = []
+    bound = ctx.is_bound(src.length)
+    section.metrics += [
+        Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens",
+               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}"),
+        Metric("reach.covers", "Last position sees position 0", cov.covers,
+               note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else ""),
+        Metric("reach.pairs", "Reachable (output, input) pairs", cov.pairs_text(),
+               note=("pairs with input ≤ output" if cov.causal else "all pairs")
+               + (", sampled" if cov.sampled else "")),
+    ]
+    if growth and len(growth) > 1:
+        shown = growth if len(growth) <= 6 else growth[:3] + growth[-2:]
+        text = ", ".join(f"L{k}: {c:,}" for k, c in shown)
+        if len(growth) > 6:
+            text = text.replace(f", L{shown[3][0]}", f", …, L{shown[3][0]}", 1)
+        section.metrics.append(Metric("reach.growth", "Reach by layer (last position)", text))
+    if not cov.covers:
+        severity = Severity.WARNING if bound else Severity.INFO
+        where = f"the bound seq={cov.n:,}" if bound else f"n={cov.n:,} (default length)"
+        section.add("AT030", severity,
+                    f"model reach {cov.reach_last:,} < {where}: the last position cannot see the first "
+                    f"{cov.n - cov.reach_last:,} token(s), so the model cannot relate the first and last token")
+    return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
+            "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
+            "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
+            "by_layer": [{"layer": k, "reach": c} for k, c in growth]}
 
 
 @hookimpl

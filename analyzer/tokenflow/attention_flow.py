@@ -72,7 +72,8 @@ def fused_override(layer: AttentionLayer) -> FlowFn:
         if any(n not in ix for n in (q_name, k_name, v_name)):
             return ctx.conservative()
         q, k, v = (ctx.state(ix[n]) for n in (q_name, k_name, v_name))
-        qa, ka, va = (_seq_axis(s.rank) for s in (q, k, v))
+        qa, ka, va = (axis if axis is not None else _seq_axis(s.rank)
+                      for axis, s in ((layer.q_seq_axis, q), (layer.k_seq_axis, k), (layer.v_seq_axis, v)))
         out_rank = ctx.out_rank(0)
         oa = _seq_axis(out_rank)
         if None in (qa, ka, va, oa) or q.axes is None or k.axes is None or v.axes is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dep_of, flow
-from .deps import Band, Dep, count
+from .deps import Band, Dep, UnknownAtLength, count
 from .query import hops, source_axes, token_sources
 
 if TYPE_CHECKING:
@@ -41,6 +41,17 @@ class Coverage:
     pair_fraction: float
     causal: bool
     sampled: bool
+    pairs_reachable: int = 0
+    pairs_total: int = 0
+    """Exact counts (estimates when ``sampled``)."""
+
+    def pairs_text(self) -> str:
+        """``99.5%`` — or the exact count when rounding would hide unreachable pairs."""
+        text = f"{100 * self.pair_fraction:.1f}%"
+        missing = self.pairs_total - self.pairs_reachable
+        if missing > 0 and text == "100.0%":
+            text = f"{100 * self.pair_fraction:.6f}%".rstrip("0") + f" ({missing:,} pairs unreachable)"
+        return text
 
 
 def counts(dep: Dep, n: int, env: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -71,7 +82,15 @@ def is_causal(dep: Dep, n: int, env: dict[str, int] | None) -> bool:
 
 def coverage(ctx: AnalysisContext) -> Coverage | None:
     """Coverage of the first output that carries a sequence source positionally,
-    at the sequence length the analysis is bound to (``--seq-len``/``--dim``)."""
+    at the sequence length the analysis is bound to (``--seq-len``/``--dim``).
+    None when there is no such output or a mask is only known at another length."""
+    try:
+        return _coverage(ctx)
+    except UnknownAtLength:
+        return None
+
+
+def _coverage(ctx: AnalysisContext) -> Coverage | None:
     result = flow(ctx)
     seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
     for src in seqs:
@@ -92,8 +111,11 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
             covers = dep.at(length - 1, length, env) == [(0, length - 1)]
             denom = (positions + 1) if causal else np.full(len(positions), length)
             frac = float(np.sum(sizes) / np.sum(denom)) if len(positions) else math.nan
+            total = length * (length + 1) // 2 if causal else length * length
+            reachable = int(np.sum(sizes)) if not sampled else round(frac * total)
             first = hops(ctx, src.axis, 0, length - 1) if covers or _sees(dep, length, env) else None
-            return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled)
+            return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled,
+                            reachable, total)
     return None
 
 

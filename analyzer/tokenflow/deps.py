@@ -33,6 +33,10 @@ from fractions import Fraction
 from typing import Any
 
 Interval = tuple[int, int]
+
+
+class UnknownAtLength(ValueError):
+    """A concrete mask pattern was asked about a length it was not evaluated at."""
 Num = Any  # Fraction or a sympy expression in dims (e.g. ``seq - 1``)
 
 MAX_TERMS = 6
@@ -531,7 +535,7 @@ class Concrete(Pattern):
 
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
         if n != self.n0:
-            raise ValueError(f"this mask is only known at n={self.n0}, not {n}")
+            raise UnknownAtLength(f"a mask pattern fitting no family is only known at n={self.n0}, not {n}")
         out: list[Interval] = []
         for i in range(max(lo, 0), min(hi, n - 1) + 1):
             out.extend(self.rows[i])

@@ -4,10 +4,12 @@ which output axis carries a source, the source a user means, and hops."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from . import dep_of, flow, reach, source_length
+from .deps import Band, Dep, Lin
 from .engine import FlowResult, Source
 from .rf import positional
 from .state import SourceAxis
@@ -79,25 +81,45 @@ class Hop:
     reached: bool
 
 
-def hops(ctx: AnalysisContext, source: SourceAxis, s: int, t: int) -> int | None:
-    """Least number of attention layers after which input ``s`` influences
-    position ``t`` of the residual stream (None: never; 0: without attention)."""
+def layer_reach(ctx: AnalysisContext, source: SourceAxis, t: int) -> list[tuple[int, list[tuple[int, int]]]]:
+    """For each attention layer (1-based, graph order): the source positions that
+    position ``t`` of that layer's output depends on."""
     from . import attention_layers_or_empty
 
     result = flow(ctx)
-    layers = attention_layers_or_empty(ctx)
-    for k, layer in enumerate(layers, start=1):
-        out = layer.av_node or layer.fused_node
-        node = ctx.graph.node_by_id.get(out) if out else None
+    out: list[tuple[int, list[tuple[int, int]]]] = []
+    for k, layer in enumerate(attention_layers_or_empty(ctx), start=1):
+        node_id = layer.av_node or layer.fused_node
+        node = ctx.graph.node_by_id.get(node_id) if node_id else None
         if node is None or not node.outputs:
             continue
         tensor = node.outputs[0]
         axes = source_axes(ctx, result, tensor, source)
-        if not axes:
-            continue
-        intervals = reach(ctx, tensor, axes[0], t, source).get(source, [])
+        if axes:
+            out.append((k, reach(ctx, tensor, axes[0], t, source).get(source, [])))
+    return out
+
+
+def hops(ctx: AnalysisContext, source: SourceAxis, s: int, t: int) -> int | None:
+    """Least number of attention layers after which input ``s`` influences
+    position ``t`` of the residual stream (None: never)."""
+    for k, intervals in layer_reach(ctx, source, t):
         if any(lo <= s <= hi for lo, hi in intervals):
             return k
+    return None
+
+
+def reach_formula(dep: Dep) -> str | None:
+    """Closed form of |reach(i)| for the common band shapes (``min(i+1, 131,041)``)."""
+    if not isinstance(dep, Band):
+        return None
+    if dep.is_all:
+        return "n"
+    if dep.lo is None and dep.hi is not None and len(dep.hi) == 1 and dep.hi[0] == Lin(Fraction(1), Fraction(0)):
+        return "i+1"
+    aff = dep.affine()
+    if aff is not None and aff[0] == 1 and aff[2] == 0 and isinstance(aff[1], Fraction) and aff[1] <= 0:
+        return f"min(i+1, {int(1 - aff[1]):,})"
     return None
 
 
@@ -106,5 +128,5 @@ def source_info(ctx: AnalysisContext, source: SourceAxis) -> tuple[Source, int |
     return src, source_length(ctx, src)
 
 
-__all__ = ["Hop", "dep_of", "hops", "parse_source", "positional_axes", "source_axes", "source_info",
-           "token_sources"]
+__all__ = ["Hop", "dep_of", "hops", "layer_reach", "parse_source", "positional_axes", "reach_formula",
+           "source_axes", "source_info", "token_sources"]
