@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import builders
 from builders import FLOAT, GraphBuilder
 from conftest import SAMPLES
@@ -73,3 +75,22 @@ def test_rf_exceeding_input_is_said():
 def test_transformer_has_no_spatial_rf():
     s = rf_section(str(SAMPLES / "tiny_transformer.onnx"))
     assert "does not apply" in s.summary and not s.tables
+
+
+# Published values (Araujo, Norris & Sim, Distill 2019, table for 224×224 inputs; METRICS.md),
+# computed on faithful builds of the torchvision / TF-slim architectures in samples/nets.py.
+@pytest.mark.parametrize("name, size, stride, pad", [
+    ("alexnet", 195, 32, None),
+    ("vgg16", 212, 32, 90),
+    ("resnet18", 435, 32, None),
+    ("resnet50", 427, 32, None),          # v1.5: stride on the 3×3 (torchvision)
+    ("resnet50_v1_slim", 483, 32, None),  # v1: TF-slim stride placement
+])
+def test_published_receptive_fields(name, size, stride, pad):
+    import nets
+
+    s = rf_section(getattr(nets, name)(weights="shape"))
+    assert s.metric("rf.size").value == size
+    assert s.metric("rf.stride").value == stride
+    if pad is not None:
+        assert s.metric("rf.pad").value == pad
