@@ -157,7 +157,7 @@ def run(ctx: AnalysisContext) -> Section:
                 rf = field(result, tensor, src)
                 if rf is None:
                     continue
-                label = f"{tensor} → {consumer}" if consumer else tensor
+                label = tensor
                 table.rows.append(rf_row(label, names[src], rf, lengths[src]))
                 entry["axes"][names[src]] = {"global": rf.global_, "size": fmt(rf.size), "stride": fmt(rf.stride),
                                              "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact}
@@ -181,14 +181,17 @@ def run(ctx: AnalysisContext) -> Section:
         section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px"))
         section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
         section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
-    for src in spatial:
-        n = lengths[src]
-        src_info = result.sources[src]
-        if best is not None and best.size is not None and n is not None and best.size > n:
-            bound = "bound" if ctx.is_bound(src_info.length) else "default"
-            section.add("RF002", Severity.INFO,
-                        f"receptive field along {names[src]} ({best.size}) exceeds the input size {n} ({bound}): "
-                        "every final-map position sees the whole axis")
+    beyond = [src for src in spatial if best is not None and best.size is not None
+              and lengths[src] is not None and best.size > lengths[src]]  # type: ignore[operator]
+    if beyond and best is not None:
+        def how(src: SourceAxis) -> str:
+            length = result.sources[src].length
+            kind = "" if D.is_int(length) else (" (bound)" if ctx.is_bound(length) else " (default)")
+            return f"{names[src]} {lengths[src]}{kind}"
+
+        section.add("RF002", Severity.INFO,
+                    f"receptive field {best.size} exceeds the input size ({', '.join(how(s) for s in beyond)}): "
+                    "every final-map position sees the whole image")
     misaligned(ctx, result, spatial, section, names)
     unknown = {k: v for k, v in result.unknown_ops.items()}
     if unknown:

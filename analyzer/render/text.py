@@ -23,7 +23,10 @@ def render_table(table: Table, width: int = WIDTH, indent: str = "  ") -> list[s
 
     def fit(text: str, w: int, align: str) -> str:
         if len(text) > w:
-            text = text[: max(w - 1, 0)] + "…"
+            # Keep both ends: names like "/layer4/layer4.2/relu_2/Relu_output_0"
+            # carry their meaning at the start and at the end.
+            head = max((w - 1) // 3, 0)
+            text = text[:head] + "…" + text[len(text) - (w - 1 - head):] if w > 1 else text[:w]
         return text.rjust(w) if align == "right" else text.ljust(w)
 
     lines = []
