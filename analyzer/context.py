@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeVar
 
 from . import dims as D
@@ -44,9 +45,8 @@ class AnalysisContext:
         v = D.subs(value, self.bindings if bindings is None else bindings)
         if v is None or D.is_int(v) or isinstance(v, float):
             return v
-        if getattr(v, "is_number", False):
-            f = float(v)
-            return int(f) if f.is_integer() else f
+        if isinstance(v, Fraction):
+            return int(v) if v.denominator == 1 else float(v)
         return None
 
     def is_bound(self, value: Any) -> bool:

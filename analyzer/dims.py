@@ -1,77 +1,72 @@
-"""Dimensions that are either plain ``int`` or symbolic (sympy) expressions.
+"""Dimensions that are either plain ``int`` or symbolic expressions.
 
-Why this module: most conv nets have fully concrete shapes, and importing sympy
-costs ~0.25 s. So a dim stays a Python ``int`` whenever it can and sympy is
-imported only when a symbolic dim (``seq``, ``batch``, ``s0 + 1``) appears.
+Why this module: most conv nets have fully concrete shapes, so a dim stays a
+Python ``int`` whenever it can; symbolic dims (``seq``, ``batch``, ``s0 + 1``,
+``floor((H - 1)/2) + 1``) are :class:`~model_analyze.symbolic.Expr` values from
+our own small exact algebra — sympy is never imported on the analysis path.
 
-Dim names come from untrusted model files, so they are never passed to
-``sympy.sympify`` (which evaluates Python). :func:`parse_dim_param` is a small
-safe parser for the arithmetic exporters write (``seq + 1``, ``2*s0``,
-``floor(s0/2)``); anything else becomes one opaque symbol.
+Dim names come from untrusted model files, so they are never evaluated as code.
+:func:`parse_dim_param` is a small safe parser for the arithmetic exporters
+write (``seq + 1``, ``2*s0``, ``floor(s0/2)``); anything else becomes one opaque
+symbol.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any, Union
+from fractions import Fraction
+from typing import Any
 
-if TYPE_CHECKING:
-    import sympy
+from . import symbolic as S
+from .symbolic import Expr
 
-Dim = Union[int, "sympy.Expr"]
-"""A dimension: a non-negative ``int`` or a sympy expression in dim symbols."""
-
-
-def _sympy() -> Any:
-    import sympy
-
-    return sympy
+Dim = int | Expr
+"""A dimension: a non-negative ``int`` or a symbolic expression in dim symbols."""
 
 
 @functools.cache
-def symbol(name: str) -> sympy.Symbol:
-    """The symbol for dim ``name`` (positive integer, so floor/ceil simplify)."""
-    return _sympy().Symbol(name, integer=True, positive=True)
+def symbol(name: str) -> Expr:
+    """The symbol for dim ``name``."""
+    return Expr.symbol(name)
 
 
 def is_int(d: object) -> bool:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
-def as_int(d: Dim | None) -> int | None:
-    """``d`` as an int if it is concrete (also a constant sympy number)."""
+def as_int(d: Any) -> int | None:
+    """``d`` as an int if it is concrete."""
     if d is None:
         return None
     if is_int(d):
-        return d  # type: ignore[return-value]
-    if getattr(d, "is_Integer", False):
+        return d  # type: ignore[no-any-return]
+    if isinstance(d, Fraction) and d.denominator == 1:
         return int(d)
     return None
 
 
-def normalize(d: Any) -> Dim:
-    """Turn constant sympy numbers back into ints."""
-    v = as_int(d)
-    return d if v is None else v
+def normalize(d: Any) -> Any:
+    """Constant expressions and whole fractions become ints."""
+    return S.normalize(d)
 
 
 def add(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a + b  # type: ignore[operator]
-    return normalize(a + b)
+    return normalize(a + b)  # type: ignore[operator]
 
 
 def sub(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a - b  # type: ignore[operator]
-    return normalize(a - b)
+    return normalize(a - b)  # type: ignore[operator]
 
 
 def mul(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a * b  # type: ignore[operator]
-    return normalize(a * b)
+    return normalize(a * b)  # type: ignore[operator]
 
 
 def prod(values: Any) -> Dim:
@@ -84,55 +79,67 @@ def prod(values: Any) -> Dim:
 def floordiv(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a // b  # type: ignore[operator]
-    sp = _sympy()
-    return normalize(sp.floor(sp.Rational(1, 1) * a / b))
+    return normalize(S.floordiv(a, b))
 
 
 def ceildiv(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return -(-a // b)  # type: ignore[operator]
-    sp = _sympy()
-    return normalize(sp.ceiling(sp.Rational(1, 1) * a / b))
+    return normalize(S.ceildiv(a, b))
+
+
+def divide(a: Dim, b: Dim) -> Dim | None:
+    """Exact quotient ``a / b`` (``seq·64 / 64 = seq``), None when not exact."""
+    if is_int(a) and is_int(b):
+        return a // b if b and a % b == 0 else None  # type: ignore[operator]
+    try:
+        q = normalize(a / b)  # type: ignore[operator]
+    except (ValueError, ZeroDivisionError):
+        return None
+    if isinstance(q, Fraction) or (isinstance(q, Expr) and any(isinstance(c, Fraction) for c in q.terms.values())):
+        return None
+    return q  # type: ignore[no-any-return]
 
 
 def dmax(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return max(a, b)  # type: ignore[type-var]
-    return normalize(_sympy().Max(a, b))
+    return normalize(S.maximum(a, b))
 
 
 def dmin(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return min(a, b)  # type: ignore[type-var]
-    return normalize(_sympy().Min(a, b))
+    return normalize(S.minimum(a, b))
+
+
+def minmax_args(d: Any) -> tuple[Any, ...] | None:
+    """The arguments when ``d`` is ``min(a, b)`` or ``max(a, b)``."""
+    fn = d.function() if isinstance(d, Expr) else None
+    return fn.args if fn is not None and fn.kind in ("min", "max") else None
 
 
 def free_symbols(d: Any) -> set[str]:
     """Names of the dim symbols ``d`` depends on."""
-    if d is None or is_int(d) or not hasattr(d, "free_symbols"):
-        return set()
-    return {s.name for s in d.free_symbols}
+    return d.free_symbols if isinstance(d, Expr) else set()
 
 
 def subs(d: Any, bindings: dict[str, int]) -> Any:
     """``d`` with the bound dims replaced by their values (int when fully bound)."""
-    if d is None or is_int(d) or not bindings or not hasattr(d, "free_symbols"):
+    if not isinstance(d, Expr) or not bindings:
         return d
-    mapping = {s: bindings[s.name] for s in d.free_symbols if s.name in bindings}
-    if not mapping:
-        return d
-    return normalize(d.xreplace(mapping))
+    return normalize(d.subs(bindings))
 
 
 def equal(a: Dim | None, b: Dim | None) -> bool:
     """Provably equal (unknown dims are never equal to anything)."""
     if a is None or b is None:
         return False
-    if is_int(a) and is_int(b):
-        return a == b
+    if a == b:
+        return True
     try:
-        return bool(_sympy().simplify(a - b) == 0)
-    except Exception:
+        return normalize(a - b) == 0  # type: ignore[operator]
+    except TypeError:
         return False
 
 
@@ -185,10 +192,7 @@ class _Parser:
         while (t := self.peek()) and t[1] in ("*", "/", "//"):
             self.take()
             rhs = self.factor()
-            if t[1] == "*":
-                value = value * rhs
-            else:
-                value = _sympy().floor(value / rhs)
+            value = value * rhs if t[1] == "*" else S.floordiv(value, rhs)
         return value
 
     def factor(self) -> Any:
@@ -201,7 +205,7 @@ class _Parser:
                 raise ValueError("unbalanced")
             return value
         if t[0] == "n":
-            return _sympy().Integer(int(t[1]))
+            return int(t[1])
         if t[0] == "s":
             if (nxt := self.peek()) and nxt == ("o", "("):  # floor(...) / ceiling(...)
                 fn = {"floor": "floor", "ceiling": "ceiling", "ceil": "ceiling"}.get(t[1])
@@ -211,7 +215,7 @@ class _Parser:
                 arg = self.expr()
                 if self.take() != ("o", ")"):
                     raise ValueError("unbalanced")
-                return getattr(_sympy(), fn)(arg)
+                return S.floordiv(arg, 1) if fn == "floor" else S.ceildiv(arg, 1)
             return symbol(t[1])
         raise ValueError(t[1])
 

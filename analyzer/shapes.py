@@ -3,7 +3,7 @@
 Order of trust for each node output:
 
 1. our own rule for the op (``ops.shape_rules``), which keeps exporter dims as
-   sympy expressions (``seq``, ``seq + 1``, ``floor((H - 1)/2) + 1``);
+   symbolic expressions (``seq``, ``seq + 1``, ``floor((H - 1)/2) + 1``);
 2. the exporter's ``value_info`` (dims merged in where our rule left a dim unknown);
 3. ``onnx.shape_inference`` run once, lazily, on a weight-less copy of the model,
    only if some output is still unknown.
@@ -171,8 +171,8 @@ def _pick_dim(ours: Dim | None, declared: Dim | None) -> Dim | None:
     declared (``seq``): the exporter states the regime the model is used in."""
     if ours is None:
         return declared
-    if declared is not None and getattr(ours, "func", None) is not None and \
-            type(ours).__name__ in ("Min", "Max") and declared in ours.args:
+    args = D.minmax_args(ours)
+    if declared is not None and args is not None and declared in args:
         return declared
     return ours
 

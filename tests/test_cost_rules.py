@@ -7,12 +7,15 @@ the catalog to state, e.g. Softmax = 5: max, sub, exp, sum, div).
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from builders import FLOAT, INT64, GraphBuilder
+from model_analyze import dims as D
 from model_analyze.cost import OpCost, cost_model
 from model_analyze.cost.poly import Poly, atom_values, from_dim
 from model_analyze.ops.registry import MS, OpRule
@@ -431,12 +434,10 @@ def test_shared_buffer_and_tied_embeddings():
     assert any(f.code == "HS005" for f in section.findings)
 
 
-def test_poly_from_sympy_dims():
-    import sympy
-
-    seq = sympy.Symbol("seq", integer=True, positive=True)
-    p = from_dim(seq * (seq + 1) / 2)
-    assert p.evaluate({"seq": 9}) == 45
+def test_poly_from_symbolic_dims():
+    seq = D.symbol("seq")
+    p = from_dim(seq * (seq + 1) * Fraction(1, 2))
+    assert p.evaluate({"seq": 9}) == 45  # 9·10/2
     assert (Poly.atom("seq") * 3 + 1).fmt() == "1 + 3·seq"
-    opaque = from_dim(sympy.floor(seq / 2) + 1)  # not a polynomial: one opaque atom
+    opaque = from_dim(D.floordiv(seq, 2) + 1)  # not a polynomial: one opaque atom
     assert opaque.evaluate(atom_values(opaque.atoms(), {"seq": 9})) == 5  # floor(9/2) + 1

@@ -138,15 +138,16 @@ class MaskInfo:
         return self._pairs[n]
 
     def visible_pairs_formula(self, n: Any) -> Any:
-        """``visible_pairs`` as a sympy expression in ``n`` when the family has a
-        closed form (windowed: valid for ``n >= W``), else None."""
+        """``visible_pairs`` as an exact expression in ``n`` (an int, a dim
+        expression or a cost polynomial) when the family has a closed form
+        (windowed: valid for ``n >= W``), else None."""
         if self.family == "bidirectional":
             return n * n
         if self.family == "causal" and not self.params.get("right"):
-            return n * (n + 1) / 2
+            return (n * n + n) * Fraction(1, 2)
         if self.family == "sliding_window" and not self.params.get("right"):
             w = int(self.params["window"])
-            return w * (w + 1) / 2 + (n - w) * w
+            return n * w - w * (w - 1) // 2
         return None
 
 

@@ -78,7 +78,7 @@ def _visible(mask: MaskInfo, n_q: Poly, engine: Any) -> tuple[Poly | None, Any, 
     formula: Poly | None = None
     note = ""
     try:
-        expr = mask.visible_pairs_formula(n_q.to_sympy() if not n_q.is_const else int(n_q.const_value))
+        expr = mask.visible_pairs_formula(n_q if not n_q.is_const else int(n_q.const_value))
     except Exception:
         expr = None
     if expr is not None:

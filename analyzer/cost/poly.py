@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from .. import dims as D
+from ..symbolic import Expr
 
 Coef = int | Fraction
 Mono = tuple[tuple[str, int], ...]
@@ -232,34 +233,16 @@ ONE = Poly.const(1)
 
 
 @functools.lru_cache(maxsize=8192)
-def _from_sympy(expr: Any) -> Poly:
-    import sympy
-
-    if isinstance(expr, sympy.Symbol):
-        return Poly.atom(expr.name)
-    try:
-        p = sympy.Poly(expr)
-    except (sympy.PolynomialError, sympy.GeneratorsNeeded, ValueError, TypeError):
-        return _opaque(expr)
-    exact = p.domain in (sympy.ZZ, sympy.QQ)
-    if not exact and not p.domain.is_RealField:
-        return _opaque(expr)
-    names = []
-    for g in p.gens:
-        if isinstance(g, sympy.Symbol):
-            names.append(g.name)
-        else:
-            names.append(_opaque_name(g))
+def _from_expr(expr: Expr) -> Poly:
+    """A symbolic dim as a Poly: symbols stay atoms; ``floor``/``min``… become
+    opaque atoms evaluated through the dim algebra."""
     terms: dict[Mono, Coef] = {}
-    for powers, c in p.terms():
-        mono = tuple(sorted((names[i], e) for i, e in enumerate(powers) if e))
-        if exact:
-            terms[mono] = Fraction(int(c.p), int(c.q)) if hasattr(c, "q") else int(c)
-        else:  # a float coefficient such as 8390656.0 from ``w*(w+1)/2``
-            f = Fraction(float(c)).limit_denominator(1 << 12)
-            if abs(float(f) - float(c)) > 1e-9 * max(1.0, abs(float(c))):
-                return _opaque(expr)
-            terms[mono] = f
+    for mono, c in expr.terms.items():
+        parts = []
+        for atom, p in mono:
+            parts.append((atom if isinstance(atom, str) else _opaque_name(Expr.atom(atom)), p))
+        key = tuple(sorted(parts))
+        terms[key] = terms.get(key, 0) + c
     return Poly(terms)
 
 
@@ -269,12 +252,8 @@ def _opaque_name(expr: Any) -> str:
     return name
 
 
-def _opaque(expr: Any) -> Poly:
-    return Poly.atom(_opaque_name(expr))
-
-
 def from_dim(d: Any) -> Poly | None:
-    """A dim (``int``, sympy expression, ``Poly``) as a Poly; None if unknown."""
+    """A dim (``int``, symbolic expression, ``Poly``) as a Poly; None if unknown."""
     if d is None:
         return None
     if isinstance(d, Poly):
@@ -285,12 +264,8 @@ def from_dim(d: Any) -> Poly | None:
         return Poly.const(d)
     if isinstance(d, float):
         return Poly.const(Fraction(d).limit_denominator(1 << 20)) if d == d else None
-    if getattr(d, "is_Integer", False):
-        return Poly.const(int(d))
-    if getattr(d, "is_Rational", False):
-        return Poly.const(Fraction(int(d.p), int(d.q)))
-    if hasattr(d, "free_symbols"):
-        return _from_sympy(d)
+    if isinstance(d, Expr):
+        return _from_expr(d)
     return None
 
 
@@ -331,8 +306,6 @@ def atom_values(atoms: Iterable[str], bindings: Mapping[str, int]) -> dict[str, 
         if expr is None:
             continue
         v = D.subs(expr, dict(bindings))
-        if D.is_int(v):
+        if isinstance(v, (int, Fraction)):
             out[a] = v
-        elif getattr(v, "is_Rational", False):
-            out[a] = Fraction(int(v.p), int(v.q))
     return out

@@ -312,9 +312,9 @@ def reshape(ctx: ShapeCtx) -> Out:
         rest = [d for j, d in enumerate(out) if j != k]
         if src is not None and all(d is not None for d in src) and all(d is not None for d in rest):
             denom = D.prod(rest)
-            out[k] = D.floordiv(D.prod(src), denom) if denom != 0 else 0
-            if not D.is_int(out[k]):
-                out[k] = D.normalize(D.prod(src) / denom)  # exact division, keeps seq·64/64 = seq
+            total = D.prod(src)
+            exact = D.divide(total, denom) if denom != 0 else 0
+            out[k] = exact if exact is not None else D.floordiv(total, denom)  # seq·64/64 = seq
         else:
             out[k] = None
     v = ctx.value(0)
@@ -708,9 +708,8 @@ def resize(ctx: ShapeCtx) -> Out:
         else:
             from fractions import Fraction
 
-            import sympy
-
-            out[a] = D.normalize(sympy.floor(d * sympy.Rational(Fraction(sc).limit_denominator(1 << 16))))
+            frac = Fraction(sc).limit_denominator(1 << 16)
+            out[a] = D.floordiv(D.mul(d, frac.numerator), frac.denominator)
     return [TensorType(ctx.dtype(0), tuple(out))]
 
 

@@ -37,7 +37,7 @@ Interval = tuple[int, int]
 
 class UnknownAtLength(ValueError):
     """A concrete mask pattern was asked about a length it was not evaluated at."""
-Num = Any  # Fraction or a sympy expression in dims (e.g. ``seq - 1``)
+Num = Any  # Fraction or a symbolic dim expression (e.g. ``seq - 1``)
 
 MAX_TERMS = 6
 
@@ -62,10 +62,8 @@ def _eval(x: Num, env: dict[str, int] | None) -> Fraction:
     from .. import dims as D
 
     v = D.subs(x, env)
-    if isinstance(v, int):
+    if isinstance(v, (int, Fraction)):
         return Fraction(v)
-    if getattr(v, "is_Rational", False):
-        return Fraction(int(v.p), int(v.q))
     raise ValueError(f"offset {x} is not fully bound by {env}")
 
 
