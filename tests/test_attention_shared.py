@@ -45,12 +45,15 @@ def test_mistral_7b_layers(mistral7b):
 def test_mistral_7b_window_from_the_slice_constant(mistral7b):
     _, layers = mistral7b
     mask = layers[0].mask
-    assert mask.family == "sliding_window" and mask.params == {"window": 4096}
+    # Mistral-7B-v0.1 config: sliding_window = 4096.
+    assert mask.family == "sliding_window" and mask.params["window"] == 4096
     assert mask.source == "evaluated"
-    # The window was *seen*: some evaluation length exceeds 4096 (n = 4096 + 3),
-    # and none is anywhere near the 131072 target (no n×n matrix there).
-    assert max(mask.evaluated_at) > 4096
-    assert max(mask.evaluated_at) < 5000
+    # 4096 is above the direct-evaluation limit, so the slice constant was swapped
+    # for two small probes (the window followed them one-to-one) and the result
+    # re-checked against direct evaluations at small lengths: no n×n tensor
+    # anywhere near 4096, let alone the 131072 target.
+    assert mask.params.get("probed") is True and "substituting the slice constant 4096" in mask.note
+    assert max(mask.evaluated_at) < 100
     assert len(mask.evaluated_at) >= 2
     assert mask.span(131072) == 4096
     assert mask.keys.at(131071, 131072) == [(131072 - 4096, 131071)]
