@@ -177,3 +177,19 @@ def test_unknown_op_is_conservative_and_listed():
     report = analyze(model)
     rf = report.section("receptive-field")
     assert any(f.code == "RF003" and "acme::Mystery" in f.message for f in rf.findings)
+
+
+def test_causal_conv_with_state_and_linear_attention_are_causal():
+    # CausalConvWithState (opset 27), k = 4: output t sees inputs t-3..t (ONNX spec: causal,
+    # depthwise). LinearAttention: o_t reads the state built from k/v at 0..t (a recurrence).
+    b = GraphBuilder(opset=27)
+    x = b.input("x", FLOAT, [1, 2, "seq"])
+    b.op("CausalConvWithState", [x, b.weight([2, 1, 4])], n_out=2, name="cc")
+    q = b.input("q", FLOAT, [1, "seq", 8])
+    b.op("LinearAttention", [q, q, q], n_out=2, name="la", q_num_heads=2, kv_num_heads=2)
+    b.output("cc_out0")
+    b.output("la_out0")
+    ctx = ctx_of(b, seq=12)
+    assert ctx.shapes.shape("cc_out1") == (1, 2, 3)          # the carried state: k - 1 positions
+    assert at(ctx, "cc_out0", 2, 7, ("x", 2)) == [(4, 7)]
+    assert at(ctx, "la_out0", 1, 7, ("q", 1)) == [(0, 7)]

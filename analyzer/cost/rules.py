@@ -31,6 +31,7 @@ import onnx
 from ..ops.registry import MS, RuleTable
 from .model import CostCtx, CostUnknown, GraphCost, OpCost, tensor_bytes
 from .poly import ONE, ZERO, Poly, from_dim
+from .poly import product as product_of
 
 COST = RuleTable("cost")
 
@@ -563,10 +564,10 @@ def scan(ctx: CostCtx) -> OpCost:
 # -- quantization --------------------------------------------------------------------------------
 @COST.rule("DequantizeLinear")
 def dequantize(ctx: CostCtx) -> OpCost:
-    """(x - zero_point) · scale: 2 FLOPs per element (1 without a zero point),
-    unless the registry states a constant."""
-    default = 2 if ctx.has(2) else 1
-    return OpCost(flops=_per(ctx, default) * ctx.out_numel(0))
+    """(x - zero_point) · scale: the catalog's 2 FLOPs per element, one fewer
+    when there is no zero point to subtract."""
+    per = _per(ctx, 2)
+    return OpCost(flops=(per if ctx.has(2) else max(per - 1, 1)) * ctx.out_numel(0))
 
 
 @COST.rule("QuantizeLinear")
@@ -582,9 +583,38 @@ def dynamic_quantize(ctx: CostCtx) -> OpCost:
 
 
 # -- other ------------------------------------------------------------------------------------
-@COST.rule("CumSum")
+@COST.rule("CumSum", "CumProd")
 def cumsum(ctx: CostCtx) -> OpCost:
     return OpCost(flops=_per(ctx, 1) * ctx.out_numel(0))
+
+
+@COST.rule("CausalConvWithState")
+def causal_conv_with_state(ctx: CostCtx) -> OpCost:
+    """Depthwise: k MACs per output element (B·C·L·k), like a grouped Conv."""
+    w = ctx.shape(1)
+    k = from_dim(w[2]) if w is not None and len(w) == 3 else None
+    if k is None:
+        raise CostUnknown("kernel size unknown")
+    macs = ctx.out_numel(0) * k
+    return OpCost(macs=macs, flops=2 * macs)
+
+
+@COST.rule("LinearAttention")
+def linear_attention(ctx: CostCtx) -> OpCost:
+    """Per token: each kv head updates its d_k×d_v state (d_k·d_v MACs) and each
+    query head reads it (d_k·d_v MACs): B·T·(H_kv + H_q)·d_k·d_v, gates and
+    decays (element-wise on the state) not counted."""
+    q, k, v = ctx.shape(0), ctx.shape(1), ctx.shape(2)
+    hq, hkv = ctx.node.attr("q_num_heads"), ctx.node.attr("kv_num_heads")
+    if q is None or k is None or v is None or not hq or not hkv:
+        raise CostUnknown("LinearAttention shapes or head counts unknown")
+    bt = product_of((q[0], q[1]))
+    dk = from_dim(k[2])
+    dv = from_dim(v[2])
+    if bt is None or dk is None or dv is None:
+        raise CostUnknown("LinearAttention sizes unknown")
+    macs = bt * (dk * dv) * Fraction(hkv + hq, hkv * hkv)
+    return OpCost(macs=macs, flops=2 * macs, note="state update + read; gates/decay not counted")
 
 
 @COST.rule("TopK")

@@ -25,6 +25,9 @@ UNARY: dict[str, float] = {
     "Mish": 6, "Gelu": 6, "Shrink": 2, "Clip": 2, "IsNaN": 1, "IsInf": 1, "Not": 1,
     "BitwiseNot": 1, "Swish": 5, "RotaryEmbedding": 3,
 }
+# Element-wise ops over more than one input (no broadcasting in the spec):
+# SwiGLU(A, B) = Swish(A) · B: Swish 5 + mul 1.
+GATED = {"SwiGLU": 6}
 # Pure data movement / identity: 0 FLOPs, but bytes are still counted.
 MOVEMENT = [
     "Identity", "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
@@ -37,7 +40,7 @@ MOVEMENT = [
     "CenterCropPad", "Col2Im", "Unique", "MaxUnpool", "Bernoulli", "RandomNormal",
     "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "StringNormalizer",
     "TfIdfVectorizer", "RegexFullMatch", "StringConcat", "StringSplit", "ImageDecoder",
-    "BlackmanWindow", "HammingWindow", "HannWindow", "TensorScatter",
+    "BlackmanWindow", "HammingWindow", "HannWindow", "TensorScatter", "BitCast",
 ]
 # Broadcasting binary / variadic element-wise ops.
 BINARY: dict[str, float] = {
@@ -66,10 +69,19 @@ POOL = ["MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool"
 CONV = ["Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "DeformConv"]
 MATMUL = ["MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "Einsum"]
 RECURRENT = ["LSTM", "GRU", "RNN"]
-CONTROL = ["If", "Loop", "Scan"]
-QUANT = ["QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"]
+CONTROL = ["If", "Loop", "Scan", "SequenceMap"]
+# (x - zero_point)·scale = 2 (the cost rule drops 1 without a zero point);
+# x/scale, round, +zero_point, saturate = 4; min/max pass 2 + quantize 4 = 6.
+QUANT = {"QuantizeLinear": 4, "DequantizeLinear": 2, "DynamicQuantizeLinear": 6}
+# Cumulative ops along an axis: one add (multiply) per element.
+SCAN_OPS = {"CumSum": 1, "CumProd": 1}
+# Losses: log-softmax 5 + gather/weight/reduce 2 per input element (cross-entropy);
+# gather/weight/reduce 2 (NLL).
+LOSS = {"SoftmaxCrossEntropyLoss": 7, "NegativeLogLikelihoodLoss": 2}
 RESIZE = ["Resize", "Upsample", "GridSample", "AffineGrid"]
-OTHER = ["CumSum", "TopK", "NonMaxSuppression", "DFT", "STFT", "MelWeightMatrix", "Det"]
+OTHER = ["TopK", "NonMaxSuppression", "DFT", "STFT", "MelWeightMatrix", "Det", "CausalConvWithState"]
+# Attention-like ops of the default/preview domains.
+ATTENTION = ["Attention", "LinearAttention"]
 
 # com.microsoft contrib ops that onnxruntime fusions emit.
 MS_UNARY = {"FastGelu": 8, "BiasGelu": 7, "Gelu": 6, "QuickGelu": 5, "BiasAdd": 1,
@@ -93,6 +105,7 @@ def rules() -> list[OpRule]:
             out.append(OpRule(op, domain, category=category, flops_per_element=per))
 
     add(UNARY, "elementwise")
+    add(GATED, "binary")
     add(BINARY, "binary")
     add(MOVEMENT, "movement")
     add(REDUCE, "reduce")
@@ -103,11 +116,14 @@ def rules() -> list[OpRule]:
     add(RECURRENT, "recurrent")
     add(CONTROL, "control")
     add(QUANT, "quant")
+    add(SCAN_OPS, "other")
+    add(LOSS, "reduce")
     add(RESIZE, "resize")
     add(OTHER, "other")
+    add(ATTENTION, "attention")
+    add(["FlexAttention"], "attention", "ai.onnx.preview")
     add(MS_UNARY, "elementwise", MS)
     add(MS_NORMALIZE, "normalize", MS)
     add(MS_ATTENTION, "attention", MS)
     add(MS_MATMUL, "matmul", MS)
-    out.append(OpRule("Attention", "", category="attention"))
     return out

@@ -205,12 +205,13 @@ def reduce_shape(ctx: ShapeCtx) -> Out:
 SHAPE.add(catalog.UNARY, unary_shape)
 SHAPE.add(catalog.MS_UNARY, unary_shape, MS)
 SHAPE.add(catalog.BINARY, binary_shape)
+SHAPE.add(catalog.GATED, binary_shape)
 SHAPE.add(catalog.NORMALIZE, normalize_shape)
 SHAPE.add(catalog.MS_NORMALIZE, normalize_shape, MS)
 SHAPE.add(catalog.REDUCE, reduce_shape)
 
 
-@SHAPE.rule("Dropout", "Trilu", "CumSum", "ReverseSequence", "Shrink")
+@SHAPE.rule("Dropout", "Trilu", "CumSum", "CumProd", "ReverseSequence", "Shrink")
 def passthrough(ctx: ShapeCtx) -> Out:
     t = same(ctx, 0)
     return [t, TensorType(T.BOOL, t.shape) if t else None]
@@ -221,6 +222,11 @@ def cast(ctx: ShapeCtx) -> Out:
     v = ctx.value(0)
     if v is not None and ctx.attr("to") in (T.INT64, T.INT32):
         ctx.set_value(0, v)
+    return [same(ctx, 0, ctx.attr("to"))]
+
+
+@SHAPE.rule("BitCast")
+def bitcast(ctx: ShapeCtx) -> Out:
     return [same(ctx, 0, ctx.attr("to"))]
 
 
@@ -1162,3 +1168,43 @@ def ms_gather_bq(ctx: ShapeCtx) -> Out:
     out = gather(ctx)[0]
     return [TensorType(ctx.dtype(2) or T.FLOAT, out.shape if out else None)]
 
+
+
+@SHAPE.rule("CausalConvWithState")
+def causal_conv_with_state(ctx: ShapeCtx) -> Out:
+    """(B, C, L) in and out; the carried state holds the last k - 1 positions."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    state = None
+    if x is not None and w is not None and len(w) == 3 and D.as_int(w[2]) is not None:
+        state = TensorType(ctx.dtype(0), (x[0], x[1], D.as_int(w[2]) - 1))  # type: ignore[operator]
+    return [same(ctx, 0), state]
+
+
+@SHAPE.rule("LinearAttention")
+def linear_attention(ctx: ShapeCtx) -> Out:
+    """Packed [B, T, H·D] in; output [B, T, q_heads · d_v], state [B, kv_heads, d_k, d_v]."""
+    q, k, v = ctx.shape(0), ctx.shape(1), ctx.shape(2)
+    hq, hkv = ctx.attr("q_num_heads"), ctx.attr("kv_num_heads")
+    if q is None or v is None or not hq or not hkv or v[2] is None:
+        return [TensorType(ctx.dtype(0), None), None]
+    dv = D.floordiv(v[2], hkv)
+    dk = D.floordiv(k[2], hkv) if k is not None and k[2] is not None else None
+    return [TensorType(ctx.dtype(0), (q[0], q[1], D.mul(dv, hq))),
+            TensorType(ctx.dtype(0), (q[0], hkv, dk, dv))]
+
+
+@SHAPE.rule("FlexAttention", domain="ai.onnx.preview")
+def flex_attention(ctx: ShapeCtx) -> Out:
+    q, v = ctx.shape(0), ctx.shape(2)
+    if q is None or v is None or len(q) != 4 or len(v) != 4:
+        return [TensorType(ctx.dtype(0), None)]
+    return [TensorType(ctx.dtype(0), (q[0], q[1], q[2], v[3]))]
+
+
+@SHAPE.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
+def loss(ctx: ShapeCtx) -> Out:
+    """``reduction`` mean/sum → scalar; none → the target's shape. Cross-entropy
+    also returns log-probabilities shaped like the scores."""
+    reduction = ctx.attr("reduction", "mean")
+    out = TensorType(ctx.dtype(0), () if reduction != "none" else ctx.shape(1))
+    return [out, same(ctx, 0)] if ctx.node.op_type == "SoftmaxCrossEntropyLoss" else [out]
