@@ -473,6 +473,30 @@ def gather(ctx: FlowCtx) -> Out:
     return [FlowState(tuple(out), merge(*fixed))]
 
 
+@FLOW.rule("GatherND")
+def gather_nd(ctx: FlowCtx) -> Out:
+    """``out[i.., r..] = data[idx[i..], r..]``: the indexed data axes are read at
+    data-dependent positions (collapsed), every other axis keeps its positions.
+    Exporters select Q, K or V out of a fused projection this way (Falcon's
+    ``[kv, g, S, 2, d]``), which must not mix the sequence axis."""
+    data, idx = ctx.state(0), ctx.state(1)
+    dshape, ishape = ctx.shape(0), ctx.shape(1)
+    if data.axes is None or idx.axes is None or dshape is None or not ishape:
+        return ctx.conservative()
+    b = int(ctx.attr("batch_dims", 0))
+    k = D.as_int(ishape[-1])
+    q, r = len(ishape), len(dshape)
+    if k is None or b < 0 or b + k > r or b > q - 1:
+        return ctx.conservative()
+    fixed = [data.fixed, idx.fixed, collapse(idx.axes[-1], ishape[-1])]
+    fixed += [collapse(data.axes[j], dshape[j]) for j in range(b, b + k)]
+    out = ([merge(data.axes[j], idx.axes[j]) for j in range(b)] + [dict(idx.axes[j]) for j in range(b, q - 1)]
+           + [dict(a) for a in data.axes[b + k:]])
+    if ctx.out_rank(0) not in (None, len(out)):
+        return ctx.conservative()
+    return [FlowState(tuple(out), merge(*fixed))]
+
+
 @FLOW.rule("GatherElements")
 def gather_elements(ctx: FlowCtx) -> Out:
     data, dshape = ctx.state(0), ctx.shape(0)
@@ -582,7 +606,7 @@ def topk(ctx: FlowCtx) -> Out:
 
 @FLOW.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
 @FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "DFT", "STFT", "Det",
-           "CenterCropPad", "Col2Im", "MaxUnpool", "GatherND", "ScatterND", "ScatterElements", "Scatter",
+           "CenterCropPad", "Col2Im", "MaxUnpool", "ScatterND", "ScatterElements", "Scatter",
            "OneHot")
 def whole_tensor(ctx: FlowCtx) -> Out:
     """Data-dependent or interleaving layouts: sound, not precise."""
