@@ -111,3 +111,39 @@ def test_pyproject_config_rejects_unknown_keys(tmp_path, monkeypatch, cli_run):
     monkeypatch.chdir(tmp_path)
     r = cli_run(SAMPLES / "convnet.onnx")
     assert r.exit_code == 2 and "unknown [tool.model-analyze] keys: fail_on" in r.stderr
+
+
+def test_html_output_is_well_formed_and_has_charts(cli_run, tmp_path):
+    from html.parser import HTMLParser
+
+    import nets
+    import onnx
+
+    path = tmp_path / "resnet18.onnx"
+    onnx.save(nets.resnet18(weights="shape"), str(path))
+    out = tmp_path / "r.html"
+    assert cli_run(path, "--format", "html", "-o", out, "--dim", "batch=1").exit_code == 0
+    text = out.read_text()
+
+    class Check(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.tags = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag not in ("meta", "circle", "rect", "line", "path", "br"):
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in ("circle", "rect", "line", "path"):
+                return
+            assert self.stack and self.stack[-1] == tag, (tag, self.stack[-5:])
+            self.stack.pop()
+
+    c = Check()
+    c.feed(text)
+    assert c.stack == []
+    assert c.tags.count("svg") == 2  # RF growth (first spatial axis) and FLOPs per layer
+    assert "Receptive field along H" in text and ">435<" in text  # ResNet-18 RF (Distill 2019)
+    assert "<script" not in text
