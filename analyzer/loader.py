@@ -116,11 +116,19 @@ def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
 def _check_opsets(path: str, model: onnx.ModelProto) -> list[Finding]:
     findings: list[Finding] = []
     known = known_opsets()
+    used: set[str] | None = None
     for imp in model.opset_import:
         dom = STANDARD_DOMAINS.get(imp.domain)
         if dom is None:
             continue
         if imp.version > known.get(dom, 0):
+            if dom != "ai.onnx":
+                # onnxruntime's transformer optimizer imports ai.onnx.training 1,
+                # which onnx no longer ships schemas for, without using it: only a
+                # domain some node runs in can change what the graph means.
+                used = _used_domains(model) if used is None else used
+                if not used & {k for k, v in STANDARD_DOMAINS.items() if v == dom}:
+                    continue
             raise ModelError(
                 path,
                 f"opset {imp.version} of domain {dom} is newer than the installed onnx "
@@ -136,6 +144,24 @@ def _check_opsets(path: str, model: onnx.ModelProto) -> list[Finding]:
             f"IR version {model.ir_version} is newer than onnx {onnx.__version__} knows "
             f"({onnx.IR_VERSION}); unknown fields are ignored"))
     return findings
+
+
+def _used_domains(model: onnx.ModelProto) -> set[str]:
+    """Domains of every node: main graph, subgraphs and model-local functions."""
+    out: set[str] = set()
+    stack = [model.graph]
+    for fn in model.functions:
+        out.update(n.domain for n in fn.node)
+        stack.extend(a.g for n in fn.node for a in n.attribute if a.HasField("g"))
+    while stack:
+        g = stack.pop()
+        for n in g.node:
+            out.add(n.domain)
+            for a in n.attribute:
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return out
 
 
 def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:

@@ -110,3 +110,18 @@ def test_unknown_format_and_analyzer(cli_run):
     assert r.exit_code == 2 and "unknown format 'yaml'" in _one_line(r)
     r = cli_run(SAMPLES / "convnet.onnx", "--select", "nonsense")
     assert r.exit_code == 2 and "no analyzer named 'nonsense'" in _one_line(r)
+
+
+def test_unused_domain_import_newer_than_onnx_is_not_refused(tmp_path):
+    """onnxruntime's transformer optimizer imports ``ai.onnx.training`` 1, which
+    onnx no longer ships schemas for, and uses no op of it: the model is fine.
+    A node that does run in such a domain still makes the model unreadable."""
+    from model_analyze.errors import ModelError
+    from model_analyze.loader import load_model
+
+    model = builders.tiny_convnet()
+    model.opset_import.append(onnx.helper.make_opsetid("ai.onnx.training", 99))
+    assert load_model(str(_write(tmp_path / "unused.onnx", model.SerializeToString())))
+    model.graph.node[0].domain = "ai.onnx.training"
+    with pytest.raises(ModelError, match="newer than the installed onnx"):
+        load_model(str(_write(tmp_path / "used.onnx", model.SerializeToString())))
