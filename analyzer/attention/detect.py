@@ -32,6 +32,7 @@ from .graphwalk import (
     prescale_factors,
     projection_input_width,
     repeated_heads,
+    repetition_factor,
     rope_kind,
 )
 from .masks import HIDDEN_BELOW, MaskReader, MaskRequest, MaskTerm, seq_symbols
@@ -161,17 +162,13 @@ def _finish(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, chain: _
     if layer.q_tensor:
         split = head_split(ctx, g, layer.q_tensor)
         if split is not None:
-            width = _last_dim(ctx, split[1])
-            if layer.heads is None and width and d and width % d == 0:
-                layer.heads = width // d
-            layer.model_dim = projection_input_width(ctx, g, split[1])
+            if layer.heads is None:
+                layer.heads = split.heads(d)
+            layer.model_dim = projection_input_width(ctx, g, split.source)
+    if layer.heads is None:
+        layer.heads = _merged_heads(ctx, qk)
     if layer.k_tensor:
-        split = head_split(ctx, g, layer.k_tensor)
-        width = _last_dim(ctx, split[1]) if split is not None else None
-        if width and d and width % d == 0:
-            layer.kv_heads = width // d
-    if layer.kv_heads is None and layer.k_tensor:
-        layer.kv_heads = repeated_heads(ctx, g, layer.k_tensor)
+        layer.kv_heads = _kv_heads(ctx, g, layer.k_tensor, layer.heads, d, layer.k_seq_axis)
     if layer.kv_heads is None:
         layer.kv_heads = layer.heads
     if layer.model_dim is None and layer.heads and layer.head_dim is not None:
@@ -180,6 +177,59 @@ def _finish(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, chain: _
     if layer.q_tensor:
         layer.rope = rope_kind(g, layer.q_tensor) or (rope_kind(g, layer.k_tensor) if layer.k_tensor else None)
     return layer
+
+
+def _kv_heads(ctx: AnalysisContext, g: ModelGraph, k: str, heads: int | None, d: int | None,
+              k_seq_axis: int | None) -> int | None:
+    """K/V heads: the query heads over the repetition GQA applies to K (Llama's
+    ``repeat_kv``, Falcon's expand), else the K head split's heads when they
+    divide the query heads (a fused QKV split ``(h, 3d)`` does not count
+    ``3h`` heads), else one head broadcast by the QK product (multi-query)."""
+    if heads:
+        rep = repetition_factor(ctx, g, k)
+        if rep > 1 and heads % rep == 0:
+            return heads // rep
+    rep_heads = repeated_heads(ctx, g, k)
+    if rep_heads:
+        return rep_heads
+    split = head_split(ctx, g, k)
+    hk = split.heads(d) if split is not None else None
+    if hk and (heads is None or (hk <= heads and heads % hk == 0)):
+        return hk
+    shape = ctx.shapes.shape(k)
+    if heads and heads > 1 and shape is not None and len(shape) == 4 and D.as_int(shape[1]) == 1:
+        return 1
+    return None
+
+
+def _merged_heads(ctx: AnalysisContext, qk: Node) -> int | None:
+    """Heads of scores laid out ``[B·H, q, k]`` (Bloom's ``baddbmm``, GPT-J and
+    TorchScript ``bmm`` exports): the leading dim per batch element."""
+    shape = ctx.shapes.shape(qk.outputs[0])
+    if shape is None or len(shape) != 3 or shape[0] is None:
+        return None
+    lead = shape[0]
+    v = D.as_int(lead)
+    if v is not None:
+        batch = _graph_batch(ctx)
+        return v // batch if batch and v % batch == 0 else None
+    for sym in D.free_symbols(lead):
+        per = D.as_int(D.divide(lead, D.symbol(sym)))
+        if per:
+            return per
+    return None
+
+
+def _graph_batch(ctx: AnalysisContext) -> int | None:
+    """The batch size of the graph's inputs when it is a concrete (or bound) int."""
+    for name in ctx.graph.inputs:
+        shape = ctx.shapes.shape(name)
+        if shape and len(shape) >= 2:
+            b = D.as_int(shape[0])
+            if b is None:
+                b = ctx.evaluate(shape[0])
+            return b if isinstance(b, int) and b > 0 else None
+    return None
 
 
 def _apply_scale(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, chain: _Chain) -> None:
@@ -276,6 +326,14 @@ def _probs_consumer(g: ModelGraph, tensor: str, depth: int) -> tuple[Node, int, 
     return None
 
 
+def _rank_if_reshaped(ctx: AnalysisContext, ch: _Chain, node: Node) -> int:
+    """The rank a mask term is applied at, when a reshape on the way from QK
+    changed it (0: the scores' own rank)."""
+    if not ch.reshaped:
+        return 0
+    return ctx.shapes.rank(node.outputs[0]) or 0
+
+
 def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) -> _Chain | None:
     """Walk from the softmax input back to the QK product (see module doc)."""
     node = g.producer(tensor)
@@ -319,7 +377,7 @@ def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) 
         for i in (0, 1):
             ch = _scores_chain(ctx, g, node.input(i), depth + 1)
             if ch is not None:
-                ch.terms.append(MaskTerm(node.input(1 - i), "additive"))
+                ch.terms.append(MaskTerm(node.input(1 - i), "additive", rank=_rank_if_reshaped(ctx, ch, node)))
                 ch.nodes.append(node)
                 return ch
         return None
@@ -331,10 +389,11 @@ def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) 
             fill = node.input(3 - i)
             value = fold_scalar(ctx, g, fill)
             kind = "keep" if i == 1 else "drop"
+            rank = _rank_if_reshaped(ctx, ch, node)
             if value is None:
-                ch.terms.append(MaskTerm(node.input(0), kind, fill))
+                ch.terms.append(MaskTerm(node.input(0), kind, fill, rank))
             elif value <= HIDDEN_BELOW:
-                ch.terms.append(MaskTerm(node.input(0), kind))
+                ch.terms.append(MaskTerm(node.input(0), kind, rank=rank))
             else:
                 ch.notes.append(f"Where {node.name!r} replaces scores by {value:g}, which hides no key")
             ch.nodes.append(node)

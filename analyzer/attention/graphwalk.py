@@ -14,6 +14,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
@@ -217,10 +218,49 @@ def prescale_factors(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tu
     return factors, nodes
 
 
-def head_split(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[Node, str] | None:
+HEAD_PATH_OPS = ROPE_PATH_OPS | {"Gather", "GatherND", "GatherElements"}
+"""What may sit between a head split and a Q/K/V operand: RoPE, QK-norm, layout,
+and the ``Gather``/``Split``/``Slice`` that pick Q, K or V out of a fused QKV
+projection (GPT-NeoX ``[B, S, H, 3d]``, Bloom ``[B, S, H, 3, d]``)."""
+
+
+@dataclass(frozen=True)
+class HeadSplit:
+    """A ``Reshape`` that cuts a projection's last axis ``W`` into head axes."""
+
+    node: Node
+    source: str
+    """The projection tensor ``[.., W]`` that is split."""
+    width: int
+    parts: tuple[int, ...]
+    """The output axes the width is cut into (product ``W``): ``(h, d)``, or
+    ``(h, 3d)``, ``(3, h, d)``, ``(kv, g, d)`` for fused QKV projections."""
+
+    def heads(self, head_dim: int | None) -> int | None:
+        """Heads of this split when they can be told: ``(h, k·d)`` gives ``h``; a
+        split into three axes (fused QKV) does not say which axis is heads."""
+        if head_dim and len(self.parts) == 2 and self.parts[1] % head_dim == 0:
+            return self.parts[0]
+        return None
+
+
+def head_split(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> HeadSplit | None:
     """The Reshape that splits a projection ``[.., width]`` into heads, found by a
-    bounded breadth-first walk back from a Q/K/V operand (through RoPE, QK-norm
-    and GQA repetition); returns the node and the projection tensor it splits."""
+    bounded breadth-first walk back from a Q/K/V operand (through RoPE, QK-norm,
+    GQA repetition and fused-QKV selection). A reshape that only adds a leading
+    axis (``[B·H, S, d] → [B, H, S, d]``) is not a head split: the cut axis must
+    be the input's last, concrete one."""
+    for node in _head_path(ctx, graph, tensor):
+        if node.op_type == "Reshape":
+            split = _as_head_split(ctx, node)
+            if split is not None:
+                return split
+    return None
+
+
+def _head_path(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> Iterable[Node]:
+    """Nodes between an operand and its head split, breadth first, bounded; the
+    walk does not go past a head split."""
     seen = {tensor}
     queue = deque([(tensor, 0)])
     while queue:
@@ -228,26 +268,56 @@ def head_split(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[No
         node = graph.producer(t)
         if node is None or node.domain or depth > MAX_DEPTH:
             continue
-        if node.op_type == "Reshape":
-            src = node.input(0)
-            r_in, r_out = ctx.shapes.rank(src), ctx.shapes.rank(node.outputs[0])
-            # [B, S, W] -> [B, S, h, d] (or [B*S, W] -> [B*S, h, d]); the GQA
-            # merge [B, kv, rep, S, d] -> [B, kv*rep, S, d] lowers the rank instead.
-            if r_in is not None and r_out is not None and r_in in (2, 3) and r_out > r_in:
-                return node, src
-        if node.op_type not in ROPE_PATH_OPS:
+        yield node
+        if node.op_type not in HEAD_PATH_OPS or (node.op_type == "Reshape" and _as_head_split(ctx, node)):
             continue
         nxt = [node.input(0)] if node.op_type in LAYOUT_OPS else list(node.inputs)
         for x in nxt:
             if x and x not in seen and not is_constant(graph, x):
                 seen.add(x)
                 queue.append((x, depth + 1))
-    return None
+
+
+def _as_head_split(ctx: AnalysisContext, node: Node) -> HeadSplit | None:
+    src = node.input(0)
+    s_in, s_out = ctx.shapes.shape(src), ctx.shapes.shape(node.outputs[0])
+    if s_in is None or s_out is None or len(s_in) not in (2, 3) or len(s_out) <= len(s_in):
+        return None
+    width = D.as_int(s_in[-1])
+    if not width:
+        return None
+    parts: list[int] = []
+    prod = 1
+    for d in reversed(s_out):
+        v = D.as_int(d)
+        if v is None or prod * v > width:
+            break
+        parts.insert(0, v)
+        prod *= v
+        if prod == width:
+            break
+    # [B, S, W] -> [B, S, h, d]: the leading axes are kept, W is cut in >= 2 parts.
+    if prod != width or len(parts) < 2 or len(s_out) - len(parts) != len(s_in) - 1:
+        return None
+    return HeadSplit(node, src, width, tuple(parts))
+
+
+def repetition_factor(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> int:
+    """How many times K/V heads are repeated on the way to the QK product: the
+    ``Expand``/``Tile`` of GQA's ``repeat_kv`` (``[B, kv, 1, S, d] → [B, kv, r, S, d]``)
+    or Falcon's ``[B, S, kv, 1, d] → [B, S, kv, r, d]``. Only concrete axes that
+    grow count, so a batch expansion at batch 1 or a symbolic one never does."""
+    factor = 1
+    for node in _head_path(ctx, graph, tensor):
+        if node.op_type in ("Expand", "Tile"):
+            factor *= _growth(ctx, node)
+    return factor
 
 
 def repeated_heads(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> int | None:
     """kv heads behind a GQA repetition ``[B, kv, S, d] → Unsqueeze → Expand →
-    Reshape [B, kv·rep, S, d]`` on the way back from a K/V operand."""
+    Reshape [B, kv·rep, S, d]`` whose repeat count the shapes do not state (the
+    ONNX ``Attention`` function body expands to a computed shape)."""
     for _ in range(MAX_DEPTH):
         node = graph.producer(tensor)
         if node is None or node.domain or node.op_type not in LAYOUT_OPS | {"Mul", "Div"}:
@@ -260,6 +330,22 @@ def repeated_heads(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> int 
                     return D.as_int(shape[1])
         tensor = node.input(0)
     return None
+
+
+def _growth(ctx: AnalysisContext, node: Node) -> int:
+    """Product of the concrete axes an Expand/Tile grows (1 when unknown). The
+    batch axis never counts, nor does a tensor of rank < 4 (the rotary tables'
+    ``inv_freq.expand(B, -1, 1)`` is not a head repetition)."""
+    s_in, s_out = ctx.shapes.shape(node.input(0)), ctx.shapes.shape(node.outputs[0])
+    if s_in is None or s_out is None or len(s_out) < len(s_in) or len(s_out) < 4:
+        return 1
+    s_in = (1,) * (len(s_out) - len(s_in)) + tuple(s_in)
+    out = 1
+    for a, b in list(zip(s_in, s_out, strict=True))[1:]:
+        ia, ib = D.as_int(a), D.as_int(b)
+        if ia and ib and ib > ia and ib % ia == 0:
+            out *= ib // ia
+    return out
 
 
 def projection_input_width(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> Any:

@@ -58,6 +58,11 @@ class MaskTerm:
     tensor: str
     kind: str
     fill: str = ""
+    rank: int = 0
+    """Rank of the tensor the term is applied to when it differs from the QK
+    scores' (Bloom adds the causal mask after viewing ``[B·H, q, k]`` scores as
+    ``[B, H, q, k]``); the query/key axes are then the same counted from the
+    right. 0: the scores' rank."""
 
 
 @dataclass
@@ -267,7 +272,9 @@ class MaskReader:
             v = _visible(values[term.tensor], term.kind)
             if term.fill:
                 v = v | _visible(values[term.fill], "additive")
-            v = _to_query_key(v, req.rank, req.q_axis, req.k_axis, n, nk)
+            rank = term.rank or req.rank
+            shift = rank - req.rank
+            v = _to_query_key(v, rank, req.q_axis + shift, req.k_axis + shift, n, nk)
             vis = v if vis is None else _and(vis, v)
         assert vis is not None
         if req.structural is not None:
@@ -301,7 +308,7 @@ def _peel(ctx: AnalysisContext, graph: ModelGraph, term: MaskTerm) -> MaskTerm |
         op = node.op_type
         if op in ("Identity", "Expand") or (op == "Cast" and term.kind == "additive"
                                             and ctx.shapes.dtype(node.input(0)) in floats):
-            term = MaskTerm(node.input(0), term.kind, term.fill)
+            term = MaskTerm(node.input(0), term.kind, term.fill, term.rank)
             continue
         if op == "Where" and term.kind == "additive" and not term.fill:
             a, b = fold_scalar(ctx, graph, node.input(1)), fold_scalar(ctx, graph, node.input(2))
@@ -311,10 +318,10 @@ def _peel(ctx: AnalysisContext, graph: ModelGraph, term: MaskTerm) -> MaskTerm |
             if va and vb:
                 return None
             if va and not vb:
-                term = MaskTerm(node.input(0), "keep")
+                term = MaskTerm(node.input(0), "keep", rank=term.rank)
                 continue
             if vb and not va:
-                term = MaskTerm(node.input(0), "drop")
+                term = MaskTerm(node.input(0), "drop", rank=term.rank)
                 continue
             return term
         return term

@@ -149,6 +149,43 @@ def layer_norm(ctx: FlowCtx) -> Out:
     return [out, *extra]
 
 
+@FLOW.rule("EmbedLayerNormalization", domain=MS)
+def embed_layer_norm(ctx: FlowCtx) -> Out:
+    """onnxruntime's fused BERT embedding (word + position + segment, then
+    LayerNorm): output ``[b, s, :]`` reads token ``s`` of ``input_ids``,
+    ``segment_ids`` and ``position_ids`` only; ``mask_index[b]`` reduces the
+    whole mask row. Without this rule an optimized BERT loses every position."""
+    out_rank = ctx.out_rank(0)
+    if out_rank != 3:
+        return ctx.conservative()
+    token: list[dict[Any, Dep]] = [{}, {}, {}]
+    fixed: list[Deps] = []
+    for i in (0, 1, 8):  # input_ids, segment_ids, position_ids: [B, S] (position_ids may be [1, S])
+        if not ctx.has(i):
+            continue
+        st = ctx.state(i)
+        if st.axes is None or len(st.axes) != 2:
+            return ctx.conservative()
+        token[0] = merge(token[0], st.axes[0])
+        token[1] = merge(token[1], st.axes[1])
+        fixed.append(st.fixed)
+    for i in range(2, 7):  # embedding tables, gamma, beta: every element of a row
+        if ctx.has(i):
+            fixed.append(ctx.state(i).collapsed(ctx.shape(i)))
+    out = FlowState(tuple(token), merge(*fixed))
+    outs: Out = [out]
+    if len(ctx.node.outputs) > 1:
+        mask = ctx.state(7) if ctx.has(7) else None
+        if mask is None or mask.axes is None or len(mask.axes) != 2:
+            outs.append(None if mask is None else ctx.conservative()[1])
+        else:
+            shape = ctx.shape(7)
+            outs.append(FlowState((dict(mask.axes[0]),),
+                                  merge(mask.fixed, collapse(mask.axes[1], shape[1] if shape else None))))
+    outs += [out for _ in ctx.node.outputs[2:]]
+    return outs
+
+
 @FLOW.rule("InstanceNormalization", "GroupNormalization", "MeanVarianceNormalization")
 def spatial_norm(ctx: FlowCtx) -> Out:
     """Statistics over all spatial positions: every position sees all of them."""

@@ -1,0 +1,129 @@
+"""Real transformer exports (``samples/zoo``): what the configs say, and what
+onnxruntime measures, against what we read.
+
+Every fixture was exported by ``samples/zoo/export_transformers.py`` from a tiny
+Hugging Face config (random weights) with ``torch.onnx.export`` — dynamo or the
+TorchScript exporter — and some were passed through onnxruntime's transformer
+optimizer; ``samples/zoo/README.md`` lists the file, class, config and exporter.
+The expected values below are the *config's* (layers, heads, kv heads,
+``head_dim = hidden / heads``, window, causal) or the oracle's (``verify`` runs
+the model with onnxruntime and perturbs one input position at a time), never
+numbers read back from this code.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from conftest import SAMPLES
+from model_analyze.attention import AttentionLayer, attention_layers
+from model_analyze.runner import AnalyzeOptions, prepare
+
+ZOO = SAMPLES / "zoo"
+N = 24
+"""Sequence length the models are analyzed and run at (above every window)."""
+
+
+@cache
+def layers(name: str, n: int = N) -> tuple[AttentionLayer, ...]:
+    ctx = prepare(str(ZOO / name), AnalyzeOptions(seq_len=n))
+    return tuple(attention_layers(ctx))
+
+
+@cache
+def verified(name: str, n: int = N, **dims: int):
+    pytest.importorskip("onnxruntime")
+    from model_analyze.verify import verify_model
+
+    opts = AnalyzeOptions(seq_len=n, dims=dict(dims))
+    return verify_model(str(ZOO / name), opts, positions=n, seeds=2)
+
+
+def causal_pairs(n: int) -> int:
+    """(output i, input p) pairs with p <= i: n(n+1)/2."""
+    return n * (n + 1) // 2
+
+
+def assert_tight(name: str, source: str, pairs: int, n: int = N) -> None:
+    """onnxruntime observed exactly ``pairs`` (i, p) dependencies and the static
+    answer predicted exactly those (tightness 1.0, sound)."""
+    result = verified(name, n)
+    pair = next(p for p in result.pairs if p.label == source)
+    assert pair.sound, pair.violations
+    assert pair.observed == pairs, (name, source, pair.observed)
+    assert pair.predicted == pairs and pair.tightness == 1.0, (name, source, pair.predicted)
+
+
+# -- heads and kv heads ---------------------------------------------------------------------------
+def test_falcon_new_architecture_kv_heads_from_the_grouped_projection():
+    # FalconConfig(hidden 32, num_attention_heads 4, num_kv_heads 2,
+    # new_decoder_architecture): qkv viewed [B, S, kv=2, 4/2 + 2, d=8]; K and V are
+    # expanded from [.., 2, 1, 8] to [.., 2, 2, 8] and merged into 4 heads.
+    got = layers("falcon-eager-dynamo.onnx")
+    assert len(got) == 2
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 2, 8)] * 2
+    assert all(la.mask.family == "causal" for la in got)
+
+
+def test_falcon_k_selection_keeps_the_model_causal():
+    # The dynamo export picks K/V out of the fused projection with GatherND; the
+    # model is causal: output i depends on tokens 0..i (measured by onnxruntime).
+    assert_tight("falcon-eager-dynamo.onnx", "input_ids[1]", causal_pairs(N))
+
+
+def test_gpt_neox_fused_qkv_is_not_three_times_the_heads():
+    # GPTNeoXConfig(hidden 32, heads 4): query_key_value [B, S, 96] viewed
+    # [B, S, 4, 3·8] and split: 4 heads of 8, no GQA (kv heads = heads).
+    got = layers("gpt-neox-eager-torchscript.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 4, 8)] * 2
+    assert all(la.mask.family == "causal" for la in got)
+
+
+def test_modernbert_fused_qkv_three_heads_axes():
+    # ModernBertConfig(hidden 32, heads 4, 3 layers, global_attn_every_n_layers 3,
+    # local_attention 6): Wqkv viewed [B, S, 3, 4, 8]. Layer 0 is global
+    # (bidirectional); layers 1 and 2 see |i - j| <= 6 // 2 = 3, i.e. 7 keys.
+    got = layers("modernbert-eager-dynamo.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 4, 8)] * 3
+    assert got[0].mask.family == "bidirectional"
+    for la in got[1:]:
+        assert la.mask.keys.at(10, N) == [(7, 13)]
+        assert la.mask.span(N) == 7
+
+
+def test_whisper_sdpa_encoder_keys_are_not_split_by_sequence():
+    # WhisperConfig(d_model 32, 4 heads, 2 + 2 layers, max_source_positions 16):
+    # the SDPA export reshapes K [B·H, d, 16] -> [B, H, d, 16]; that adds a leading
+    # axis, it does not split 16 frames into 2 "heads" of 8.
+    got = layers("whisper-sdpa-dynamo.onnx")
+    assert len(got) == 6  # encoder self ×2, decoder self ×2, decoder cross ×2
+    assert all((la.heads, la.kv_heads, la.head_dim) == (4, 4, 8) for la in got)
+    enc = [la for la in got if la.self_attention and la.mask.family == "bidirectional"]
+    dec = [la for la in got if la.mask.family == "causal"]
+    cross = [la for la in got if not la.self_attention]
+    assert (len(enc), len(dec), len(cross)) == (2, 2, 2)
+
+
+# -- masks ------------------------------------------------------------------------------------------
+def test_bloom_merged_head_scores_and_alibi_bias():
+    # BloomConfig(hidden 32, n_head 4, 2 layers): scores are [B·H, q, k] from
+    # baddbmm(alibi, q, k); the causal mask is added after viewing them [B, H, q, k].
+    # ALiBi is a finite distance bias, not a mask: the model is causal.
+    got = layers("bloom-eager-torchscript.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 4, 8)] * 2
+    assert all(la.mask.family == "causal" for la in got)
+    assert_tight("bloom-eager-torchscript.onnx", "input_ids[1]", causal_pairs(N))
+
+
+# -- onnxruntime's transformer optimizer --------------------------------------------------------------
+def test_ort_optimized_bert_loads_and_shows_fused_attention():
+    # onnxruntime.transformers.optimizer output imports ai.onnx.training 1 (which
+    # the onnx package no longer knows) without using it; its two BERT layers are
+    # com.microsoft Attention (num_heads 4, hidden 32) with the padding mask input.
+    got = layers("bert-eager-torchscript-ortopt.onnx")
+    assert [la.kind for la in got] == ["ms.Attention"] * 2
+    assert all((la.heads, la.head_dim) == (4, 8) for la in got)
+    assert all(la.mask.family == "bidirectional" and la.mask.input_driven for la in got)
+    assert_tight("bert-eager-torchscript-ortopt.onnx", "input_ids[1]", N * N)
