@@ -145,7 +145,8 @@ def attention_stack(masks: Sequence[MaskFn | str | None], heads: int = 2, d_mode
 
     A mask entry is a :data:`MaskFn`, ``None`` (no mask), ``"padding"`` (the
     ``attention_mask`` graph input, a key padding mask), ``"padding+causal"`` or
-    ``"learned"`` (a bias computed from activations). ``scale_mode``: ``mul``
+    ``"learned"`` (a bias computed from activations), ``"learned-gate"`` (keys hidden
+    where that bias is negative: a data-dependent mask). ``scale_mode``: ``mul``
     (scores × s), ``div`` (scores ÷ 1/s), ``pre_q`` (Q × s), ``pre_qk`` (Q and K
     × √s each), ``none``. Default ``s = 1/sqrt(d_k)``. ``coerce_softmax``: scores
     reshaped to [-1, n] around a 2-D softmax (opset < 13 exports).
@@ -224,8 +225,10 @@ def _apply_mask(b: GraphBuilder, scores: str, mask: MaskFn | str | None, i: str,
         return scores
     neg = b.const(np.array(-1e9, np.float32))
     zero = b.const(np.array(0.0, np.float32))
-    if mask == "learned":  # a score bias computed from activations, [1, 1, n, n]
+    if mask in ("learned", "learned-gate"):  # a score bias computed from activations, [1, 1, n, n]
         bias = unsqueeze(b, b.op("MatMul", [x, b.op("Transpose", [x], perm=[0, 2, 1])]), [1])
+        if mask == "learned-gate":  # keys hidden where the activations say so: data-dependent
+            bias = b.op("Where", [b.op("Greater", [bias, zero]), zero, neg])
         return b.op("Add", [scores, bias], name=f"{p}/bias")
     if isinstance(mask, str) and mask.startswith("padding"):
         vis = unsqueeze(b, b.op("Cast", ["attention_mask"], to=onnx.TensorProto.BOOL), [1, 2])  # [1,1,1,n]

@@ -138,9 +138,18 @@ def test_no_mask_is_bidirectional_and_says_so():
     assert la.mask.sees_future
 
 
-def test_activation_bias_is_not_understood_not_full():
-    # a bias computed from activations (x·xᵀ) cannot be read without weights
+def test_activation_bias_is_a_finite_score_not_a_mask():
+    # a bias computed from activations (x·xᵀ) cannot be evaluated without weights,
+    # but a finite bias hides no key (softmax of finite scores is positive
+    # everywhere): every key stays visible, and the note says why
     la = layer0(ab.attention_stack(["learned"]))
+    assert la.mask.family == "bidirectional"
+    assert "activations" in la.mask.note and "finite" in la.mask.note
+
+
+def test_mask_selected_from_activations_is_not_understood_not_full():
+    # Where(x·xᵀ > 0, 0, -1e9): which keys are hidden depends on the data
+    la = layer0(ab.attention_stack(["learned-gate"]))
     assert la.mask.family == "unknown"
     assert "activations" in la.mask.note
 

@@ -50,7 +50,7 @@ def test_scale_findings(cli_run, save_model, kwargs, code):
 
 
 def test_mask_findings(cli_run, save_model):
-    model = ab.attention_stack(["learned", ab.pattern(), "padding"])
+    model = ab.attention_stack(["learned-gate", ab.pattern(), "padding"])
     _, sec = section(cli_run, save_model, model)
     assert codes(sec) == ["AT010", "AT011", "AT012"]
     assert [r["mask"]["family"] for r in sec["data"]["layers"]] == ["unknown", "pattern", "bidirectional"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
 from ..tokenflow.deps import ALL, Chunked
-from . import maskeval, maskfit
+from . import maskeval, maskfit, scorebias
 from .graphwalk import fold_scalar
 from .model import MaskInfo
 
@@ -101,10 +101,40 @@ class MaskReader:
                req.structural_key, req.cross)
         if key not in self._cache:
             try:
-                self._cache[key] = self._read(req, terms)
+                terms, biases = self._without_learned_biases(req.graph, terms)
+                if biases and not terms and req.structural is None:
+                    info = MaskInfo("bidirectional", ALL, source="evaluated", sees_future=True,
+                                    future_fraction=1.0)
+                else:
+                    info = self._read(req, terms)
+                if biases:
+                    info.note = "; ".join(x for x in (info.note, _bias_note(biases)) if x)
+                self._cache[key] = info
             except maskeval.SliceError as exc:
                 self._cache[key] = unknown_mask(str(exc))
         return self._cache[key]
+
+    def _without_learned_biases(self, graph: ModelGraph, terms: tuple[MaskTerm, ...]
+                                ) -> tuple[tuple[MaskTerm, ...], list[str]]:
+        """Split additive terms into addends and set aside those that are finite
+        biases computed from activations (see ``scorebias``)."""
+        kept: list[MaskTerm] = []
+        biases: list[str] = []
+        for term in terms:
+            parts = scorebias.split_sum(graph, term.tensor) if term.kind == "additive" and not term.fill \
+                else [term.tensor]
+            if len(parts) == 1 and not scorebias.depends_on_activations(self._slice(graph, (term.tensor,))):
+                kept.append(term)
+                continue
+            for t in parts:
+                sub = MaskTerm(t, term.kind, term.fill, term.rank)
+                sl = self._slice(graph, (t,))
+                if term.kind == "additive" and not term.fill and scorebias.depends_on_activations(sl) \
+                        and scorebias.is_finite_bias(sl):
+                    biases.append(t)
+                else:
+                    kept.append(sub)
+        return tuple(kept), biases
 
     # -- internals ----------------------------------------------------------------
     def _slice(self, graph: ModelGraph, outputs: tuple[str, ...]) -> maskeval.MaskSlice:
@@ -284,6 +314,11 @@ class MaskReader:
         if m * n * nk > MAX_STACK_ELEMENTS:
             raise maskeval.SliceError(f"mask of {m} slices × {n}×{nk} too large")
         return np.ascontiguousarray(vis).reshape(m, n, nk)
+
+
+def _bias_note(biases: list[str]) -> str:
+    return (f"{len(biases)} score term(s) computed from activations (learned position scores such as "
+            f"DeBERTa's c2p/p2c) are finite biases: treated as hiding no key")
 
 
 def unknown_mask(reason: str) -> MaskInfo:
