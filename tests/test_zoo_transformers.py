@@ -127,3 +127,60 @@ def test_ort_optimized_bert_loads_and_shows_fused_attention():
     assert all((la.heads, la.head_dim) == (4, 8) for la in got)
     assert all(la.mask.family == "bidirectional" and la.mask.input_driven for la in got)
     assert_tight("bert-eager-torchscript-ortopt.onnx", "input_ids[1]", N * N)
+
+
+def test_deberta_relative_position_scores_are_biases_not_masks():
+    # DebertaV2Config(hidden 32, heads 4, relative_attention, pos_att_type
+    # [p2c, c2p]): scores = QKᵀ/sqrt(3·8) + c2p + p2c, then the padding mask. The
+    # c2p/p2c terms are computed from activations (finite), the mask from the
+    # attention_mask input: bidirectional. The scale is K / sqrt(d · (1 + 2)),
+    # computed in the graph from K's shape.
+    got = layers("deberta-v2-eager-torchscript.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 4, 8)] * 2
+    for la in got:
+        assert la.mask.family == "bidirectional" and la.mask.input_driven == ("attention_mask",)
+        assert "finite" in la.mask.note
+        assert la.scale == pytest.approx((8 * 3) ** -0.5, rel=1e-6)
+    assert_tight("deberta-v2-eager-torchscript.onnx", "input_ids[1]", N * N)
+
+
+def test_t5_encoder_decoder_layers_are_named_apart_and_unscaled():
+    # T5Config(d_model 32, d_kv 8, 4 heads, 2 layers): encoder self-attention ×2
+    # (bidirectional), decoder self-attention ×2 (causal), cross-attention ×2.
+    # T5 does not scale QKᵀ (the scale is folded into its initialisation).
+    from model_analyze.attention.checks import scale_check
+
+    got = layers("t5-eager-torchscript.onnx")
+    assert [la.name for la in got] == [
+        "encoder.block.0.layer.0.SelfAttention", "encoder.block.1.layer.0.SelfAttention",
+        "decoder.block.0.layer.0.SelfAttention", "decoder.block.0.layer.1.EncDecAttention",
+        "decoder.block.1.layer.0.SelfAttention", "decoder.block.1.layer.1.EncDecAttention"]
+    assert [la.mask.family for la in got if la.self_attention] == ["bidirectional"] * 2 + ["causal"] * 2
+    assert sum(not la.self_attention for la in got) == 2
+    assert {scale_check(la).verdict for la in got} == {"missing"}
+
+
+def test_t5_decoder_sees_every_encoder_token_and_its_own_past():
+    # measured with onnxruntime at 24 encoder and 6 decoder tokens: decoder
+    # position t changes with every encoder token (6·24 pairs) and with decoder
+    # tokens 0..t (6·7/2 pairs), and the static answer is exactly that.
+    result = verified("t5-eager-torchscript.onnx", N, dec_seq=6)
+    by = {p.label: p for p in result.pairs}
+    assert result.sound
+    assert by["input_ids[1]"].observed == by["input_ids[1]"].predicted == 6 * N
+    assert by["decoder_input_ids[1]"].observed == by["decoder_input_ids[1]"].predicted == 6 * 7 // 2
+
+
+def test_longformer_sliding_chunks_are_reported_not_guessed():
+    # LongformerConfig(hidden 16, 2 heads, 1 layer, attention_window 4): the
+    # scores are built in a banded [B, S, H, 2w+1] layout by chunked matmuls and
+    # ScatterND; that layout is not read, so the layer is not claimed with any
+    # mask — it is reported (AT090) and its positions are treated as all mixed,
+    # which onnxruntime confirms is sound.
+    from model_analyze.attention import attention_problems
+
+    ctx = prepare(str(ZOO / "longformer-tiny-eager-torchscript.onnx"), AnalyzeOptions(seq_len=N))
+    assert attention_layers(ctx) == []
+    problems = attention_problems(ctx)
+    assert len(problems) == 1 and "layer.0/attention/self/Softmax" in problems[0]
+    assert verified("longformer-tiny-eager-torchscript.onnx").sound

@@ -13,7 +13,7 @@ ops, mask from attributes), ``masks`` (mask terms → evaluated → family),
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .model import NO_MASK, AttentionLayer, MaskInfo
 
@@ -34,6 +34,22 @@ def attention_problems(ctx: AnalysisContext) -> list[str]:
     return ctx.cached("attention.problems", list)
 
 
+def _unique_names(layers: list[AttentionLayer], nodes: dict[str, Any]) -> None:
+    """Layers whose short names collide (T5's ``layer.0`` in every block, BART's
+    encoder and decoder ``layers.0``) are shown by their full module path."""
+    from collections import Counter
+
+    from .graphwalk import scope_path
+
+    seen = Counter(la.name for la in layers)
+    for la in layers:
+        node = nodes.get(la.fused_node or la.qk_node or "")
+        if seen[la.name] > 1 and node is not None:
+            path = scope_path(node)
+            if path and la.name in path:
+                la.name = path
+
+
 def _detect(ctx: AnalysisContext) -> list[AttentionLayer]:
     from .detect import detect_unfused
     from .fused import detect_fused
@@ -42,9 +58,11 @@ def _detect(ctx: AnalysisContext) -> list[AttentionLayer]:
     problems: list[str] = ctx.cached("attention.problems", list)
     reader = MaskReader(ctx)
     layers = detect_fused(ctx, reader, problems) + detect_unfused(ctx, reader, problems)
-    order = {node.id: k for k, node in enumerate(ctx.graph.walk())}
+    nodes = {node.id: node for node in ctx.graph.walk()}
+    order = {nid: k for k, nid in enumerate(nodes)}
     layers.sort(key=lambda la: order.get(la.fused_node or la.qk_node or "", 0))
     for k, layer in enumerate(layers):
         layer.index = k
+    _unique_names(layers, nodes)
     ctx.cached("attention.mask_evaluations", lambda: reader.evaluations)
     return layers

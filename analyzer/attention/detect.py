@@ -76,7 +76,59 @@ def detect_unfused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]
             continue
         if layer is not None:
             layers.append(layer)
+        elif _looks_like_attention(node):
+            problems.append(f"softmax {node.name!r} normalises a product of two activations that feeds another "
+                            "such product, but its score layout was not understood (banded or chunked scores, "
+                            "e.g. Longformer's sliding chunks?): its positions are treated as all mixed")
     return layers
+
+
+PRODUCTS = frozenset({"MatMul", "Einsum", "FusedMatMul"})
+LOOKS_DEPTH = 40
+
+
+def _looks_like_attention(sm: Node) -> bool:
+    """A softmax with a product of two activations behind it and a product with
+    another activation after it (bounded walks): attention we could not read, as
+    opposed to a classifier head or an MoE router (products with weights)."""
+    g = sm.graph
+
+    def product_of_activations(node: Node, used: str) -> bool:
+        return (node.op_type in PRODUCTS and len(node.inputs) >= 2
+                and all(x and not is_constant(g, x) for x in node.inputs[:2] if x != used)
+                and (node.op_type != "Einsum" or len(node.inputs) == 2))
+
+    seen: set[str] = set()
+    stack = [(sm.input(0), 0)]
+    behind = False
+    while stack and not behind:
+        t, depth = stack.pop()
+        node = g.producer(t)
+        if node is None or node.id in seen or depth > LOOKS_DEPTH:
+            continue
+        seen.add(node.id)
+        if product_of_activations(node, ""):
+            behind = True
+            break
+        if node.op_type in PRODUCTS:
+            continue  # a projection with weights: the walk ends here
+        stack.extend((x, depth + 1) for x in node.inputs if x and not is_constant(g, x))
+    if not behind:
+        return False
+    seen.clear()
+    queue = [(sm.outputs[0], 0)]
+    while queue:
+        t, depth = queue.pop()
+        for c in g.consumers(t):
+            if c.id in seen or depth > LOOKS_DEPTH:
+                continue
+            seen.add(c.id)
+            if product_of_activations(c, t):
+                return True
+            if c.op_type in PRODUCTS:
+                continue
+            queue.extend((o, depth + 1) for o in c.outputs if o)
+    return False
 
 
 def _from_softmax(ctx: AnalysisContext, sm: Node, reader: MaskReader) -> AttentionLayer | None:

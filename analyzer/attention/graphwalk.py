@@ -98,6 +98,15 @@ def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> n
     value = graph.constant_value(tensor, 64)
     if value is not None:
         return np.asarray(value)
+    known = ctx.shapes.values.get(tensor)
+    if known is not None and len(known) <= 64:
+        ints = [D.as_int(v) for v in known]
+        if all(v is not None for v in ints):
+            # A shape value the shape table already folded (``Shape(k)[-1]`` of a
+            # tensor whose other dims are symbolic): scalars keep their rank.
+            shape = ctx.shapes.shape(tensor)
+            arr = np.array(ints, np.int64)
+            return arr.reshape(()) if shape is not None and len(shape) == 0 and arr.size == 1 else arr
     node = graph.producer(tensor)
     if node is None or node.domain:
         return None
@@ -440,3 +449,24 @@ def layer_name(node: Node) -> tuple[str, str]:
             stack = text[:m.start(1)].rstrip("./_") + "." + re.sub(r"[._]\d+$", "", m.group(1))
             return m.group(1).replace("_", "."), stack.lstrip(".")
     return node.name, ""
+
+
+def scope_path(node: Node) -> str:
+    """The exporter's full module path of a node, without the wrapper prefix:
+    ``encoder.block.0.layer.0.SelfAttention`` from dynamo's name scopes or
+    TorchScript's ``/model/encoder/block.0/layer.0/SelfAttention/MatMul``. Used
+    to tell apart layers whose short names collide (an encoder's and a decoder's
+    ``layers.0``; a decoder layer's self- and cross-attention)."""
+    path = ""
+    for prop in node.proto.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [x for x in re.findall(r"'([^']*)'", prop.value) if x]
+            path = scopes[-2] if len(scopes) >= 2 else (scopes[-1] if scopes else "")
+            break
+    if not path and "/" in node.name:
+        path = ".".join(p for p in node.name.split("/")[:-1] if p)
+    parts = path.split(".")
+    for k, part in enumerate(parts):  # drop the wrapper's own prefix (model., m.model.)
+        if part in ("encoder", "decoder") or _SCOPE.match("." + ".".join(parts[k:k + 2])):
+            return ".".join(parts[k:])
+    return path
