@@ -373,6 +373,9 @@ def _minmax(kind: str, a: Any, b: Any) -> Any:
         return min(a, b) if kind == "min" else max(a, b)
     if a == b:
         return a
+    absorbed = _absorb(kind, a, b)
+    if absorbed is not None:
+        return absorbed
     lo, hi = bounds(normalize(a - b))
     if hi <= 0:  # a <= b for every binding
         return a if kind == "min" else b
@@ -380,6 +383,19 @@ def _minmax(kind: str, a: Any, b: Any) -> Any:
         return b if kind == "min" else a
     args = tuple(sorted((a, b), key=str))
     return Expr.atom(Fn(kind, args))
+
+
+def _absorb(kind: str, a: Any, b: Any) -> Any:
+    """Absorption, which interval bounds cannot see (the arguments are
+    correlated): ``max(min(y, z), y) = y``, ``min(max(y, z), y) = y`` and
+    ``max(max(y, z), y) = max(y, z)``. TorchScript exports of HF position
+    embeddings produce ``max(min(64, seq), seq)`` for a plain ``seq``."""
+    for x, y in ((a, b), (b, a)):
+        fn = x.function() if isinstance(x, Expr) else None
+        if fn is None or fn.kind not in ("min", "max") or y not in fn.args:
+            continue
+        return y if fn.kind != kind else x
+    return None
 
 
 def minimum(a: Any, b: Any) -> Any:
