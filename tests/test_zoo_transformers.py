@@ -184,3 +184,31 @@ def test_longformer_sliding_chunks_are_reported_not_guessed():
     problems = attention_problems(ctx)
     assert len(problems) == 1 and "layer.0/attention/self/Softmax" in problems[0]
     assert verified("longformer-tiny-eager-torchscript.onnx").sound
+
+
+# -- model reach ------------------------------------------------------------------------------------
+def _coverage(name: str):
+    from model_analyze.tokenflow.coverage import coverage
+
+    return coverage(prepare(str(ZOO / name), AnalyzeOptions(seq_len=N)))
+
+
+def test_bert_torchscript_reach_over_the_whole_sequence():
+    # BertModel (TorchScript, 64 position embeddings): the exporter declares the
+    # output length max(min(64, seq), seq), which is seq. Bidirectional with a
+    # padding mask of ones: every output position sees all 24 tokens
+    # (onnxruntime: 24·24 pairs).
+    cov = _coverage("bert-eager-torchscript.onnx")
+    assert cov is not None and cov.source == "input_ids[1]"
+    assert (cov.reach_last, cov.covers, cov.causal, cov.pair_fraction) == (N, True, False, 1.0)
+    assert_tight("bert-eager-torchscript.onnx", "input_ids[1]", N * N)
+
+
+def test_causal_lm_reach_is_the_tokens_not_the_padding_mask():
+    # OPTForCausalLM (TorchScript, input_ids + attention_mask): the reach is that
+    # of the tokens, causal (output t sees tokens 0..t: onnxruntime measures
+    # 24·25/2 pairs), even though the mask input's name sorts first.
+    cov = _coverage("opt-eager-torchscript.onnx")
+    assert cov is not None and cov.source == "input_ids[1]"
+    assert (cov.reach_last, cov.causal, cov.pair_fraction) == (N, True, 1.0)
+    assert_tight("opt-eager-torchscript.onnx", "input_ids[1]", causal_pairs(N))

@@ -93,6 +93,11 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
 def _coverage(ctx: AnalysisContext) -> Coverage | None:
     result = flow(ctx)
     seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
+    # The reach of the tokens, not of the padding mask: an input that only drives
+    # attention masks (``attention_mask``) comes after the token inputs, whatever
+    # its name sorts as.
+    masks = _mask_inputs(ctx)
+    seqs.sort(key=lambda s: s.axis[0] in masks)
     for src in seqs:
         for out in ctx.graph.outputs:
             axes = source_axes(ctx, result, out, src.axis)
@@ -117,6 +122,13 @@ def _coverage(ctx: AnalysisContext) -> Coverage | None:
             return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled,
                             reachable, total)
     return None
+
+
+def _mask_inputs(ctx: AnalysisContext) -> set[str]:
+    """Graph inputs some attention mask is built from."""
+    from . import attention_layers_or_empty
+
+    return {name for la in attention_layers_or_empty(ctx) for name in la.mask.input_driven}
 
 
 def _sees(dep: Dep, n: int, env: dict[str, int] | None) -> bool:
