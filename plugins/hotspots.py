@@ -149,7 +149,7 @@ def _times2(v: Any) -> Any:
 
 def _role_note(roles: dict[str, tuple[int, int, int]]) -> str:
     parts = []
-    for role in ("buffer", "quantization", "constant"):
+    for role in ("buffer", "copy", "quantization", "constant"):
         if role in roles:
             c, n, _ = roles[role]
             parts.append(f"+{n:,} {role} elements ({c} tensor{'s' if c != 1 else ''})")
@@ -247,7 +247,7 @@ def _param_table(params: Any) -> Table:
                                            Column("tensors", "tensors", "right"),
                                            Column("elements", "elements", "right"),
                                            Column("bytes", "bytes", "right")])
-    for role in ("parameter", "quantization", "buffer", "constant"):
+    for role in ("parameter", "copy", "quantization", "buffer", "constant"):
         by: dict[str, list[int]] = {}
         for tensor in params.tensors:
             if tensor.role == role:

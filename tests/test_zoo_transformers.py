@@ -212,3 +212,38 @@ def test_causal_lm_reach_is_the_tokens_not_the_padding_mask():
     assert cov is not None and cov.source == "input_ids[1]"
     assert (cov.reach_last, cov.causal, cov.pair_fraction) == (N, True, 1.0)
     assert_tight("opt-eager-torchscript.onnx", "input_ids[1]", causal_pairs(N))
+
+
+# -- parameters -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "torch_params"), [
+    # sum(p.numel() for p in model.parameters()) of the exported torch model:
+    # FalconForCausalLM ties lm_head to the embedding; dynamo folds
+    # Transpose(lm_head.weight) into a new initializer that its metadata still
+    # names as that parameter: one table, counted once.
+    ("falcon-eager-dynamo.onnx", 26944),
+    # GPTNeoXForCausalLM: TorchScript stores the rotary inv_freq (2 values for
+    # rotary_pct 0.5 of d 8) as an unmarked constant; it is a buffer.
+    ("gpt-neox-eager-torchscript.onnx", 25344),
+    ("modernbert-eager-dynamo.onnx", 35040),
+    ("whisper-sdpa-dynamo.onnx", 53248),
+    ("t5-eager-torchscript.onnx", 45504),
+    ("deberta-v2-eager-torchscript.onnx", 28032),
+    # BertModel has 24416, of which the pooler (32·32 + 32 = 1056) is not in the
+    # graph: the export returns last_hidden_state.
+    ("bert-eager-torchscript.onnx", 24416 - 1056),
+])
+def test_parameters_match_the_torch_model(name, torch_params):
+    from model_analyze.cost import cost_model
+
+    ctx = prepare(str(ZOO / name), AnalyzeOptions(seq_len=N))
+    assert cost_model(ctx).params.elements("parameter") == torch_params
+
+
+def test_tied_copy_is_reported_as_tied_embeddings():
+    from model_analyze.cost import cost_model
+
+    ctx = prepare(str(ZOO / "falcon-eager-dynamo.onnx"), AnalyzeOptions(seq_len=N))
+    params = cost_model(ctx).params
+    assert [t for t, _, _ in params.tied] == ["model.lm_head.weight"]
+    copies = [t for t in params.tensors if t.role == "copy"]
+    assert len(copies) == 1 and copies[0].numel == 128 * 32  # vocab × hidden

@@ -189,7 +189,87 @@ def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, st
                 break
         report.tensors.append(t)
     report.tied = _tied(graph, folded)
+    _exporter_copies(report, graph, uses)
     return report
+
+
+def _exporter_copies(report: ParamReport, graph: ModelGraph, uses: _Uses) -> None:
+    """Float tensors the exporter derived at export time, told apart by what the
+    graph says about them (never by their values):
+
+    * dynamo folds ``Transpose(lm_head.weight)`` into a new initializer ``val_N``;
+      its consumer's ``fx_node`` still names the parameter. When that parameter is
+      stored too (tied embeddings: it is the embedding table), the copy is a
+      *copy*, counted once; when it names a buffer (GPT-J's sin/cos table), the
+      copy is a buffer;
+    * a float tensor whose every use ends in ``Sin``/``Cos`` through arithmetic
+      and layout is a rotary frequency table (``inv_freq``), a buffer, even when
+      the exporter (TorchScript) does not mark buffers.
+    """
+    by_fx = {_fx_name(t.name): t for t in report.tensors if t.graph != "#constant-node"}
+    for t in report.tensors:
+        if t.role != "parameter" or t.reason != "float tensor feeding the computation":
+            continue
+        g = graph if t.graph in (graph.path, "#constant-node") else None
+        origin = _fx_origin(t.name, uses.slots(graph, t.name)) if g is not None else None
+        if origin is not None:
+            kind, ref = origin
+            src = by_fx.get(ref)
+            if kind == "b":
+                t.role, t.reason = "buffer", f"exporter's folded copy of buffer {ref!r}"
+                continue
+            if src is not None and src is not t and src.numel == t.numel and src.role == "parameter":
+                t.role, t.reason = "copy", f"exporter's folded copy of {src.name!r} (tied weights): counted once"
+                head = next((n.name for n, _ in uses.slots(graph, t.name) if n.op_type in ("MatMul", "Gemm")), "")
+                emb = next((n.name for n, i in uses.slots(graph, src.name) if n.op_type == "Gather" and i == 0), "")
+                if head and emb and not any(x[0] == src.name for x in report.tied):
+                    report.tied.append((src.name, emb, head))
+                continue
+        if g is not None and _feeds_only_trig(graph, t.name):
+            t.role, t.reason = "buffer", "rotary frequency table (every use ends in Sin/Cos)"
+
+
+def _fx_origin(name: str, slots: list[tuple[Node, int]]) -> tuple[str, str] | None:
+    """The ``p_``/``b_`` placeholder a folded tensor stands for, from its
+    consumers' ``fx_node`` metadata: the one reference no other input explains."""
+    found: set[tuple[str, str]] = set()
+    for node, _ in slots:
+        refs = {(k, x) for k, x in _fx_refs(node) if k in "pb"}
+        own = {_fx_name(x) for x in node.inputs if x and x != name}
+        rest = {(k, x) for k, x in refs if x not in own}
+        if len(rest) != 1:
+            return None
+        found |= rest
+    return found.pop() if len(found) == 1 else None
+
+
+TRIG_PATH = frozenset({"Mul", "Div", "Add", "Sub", "MatMul", "Transpose", "Reshape", "Unsqueeze", "Squeeze",
+                       "Expand", "Cast", "Concat", "Slice", "Identity", "Gather", "Tile", "Einsum", "Neg"})
+"""Ops between a rotary ``inv_freq`` and its Sin/Cos (positions × frequencies)."""
+
+
+def _feeds_only_trig(graph: ModelGraph, tensor: str, limit: int = 64) -> bool:
+    """Every forward path from ``tensor`` ends in a Sin or Cos, within ``limit`` nodes."""
+    seen: set[str] = set()
+    stack = [tensor]
+    ends = 0
+    while stack:
+        t = stack.pop()
+        if t in graph.outputs:
+            return False
+        for node in graph.consumers(t):
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            if len(seen) > limit or node.domain:
+                return False
+            if node.op_type in ("Sin", "Cos"):
+                ends += 1
+                continue
+            if node.op_type not in TRIG_PATH:
+                return False
+            stack.extend(o for o in node.outputs if o)
+    return ends > 0
 
 
 def _classify(t: StoredTensor, slots: list[tuple[Node, int]], dtype: int) -> None:
