@@ -247,3 +247,34 @@ def test_tied_copy_is_reported_as_tied_embeddings():
     assert [t for t, _, _ in params.tied] == ["model.lm_head.weight"]
     copies = [t for t in params.tensors if t.role == "copy"]
     assert len(copies) == 1 and copies[0].numel == 128 * 32  # vocab × hidden
+
+
+# -- attention sinks ---------------------------------------------------------------------------------
+def test_gpt_oss_sinks_window_and_global_layers():
+    # GptOssConfig(hidden 32, 4 heads, 2 kv heads, head_dim 8, sliding_window 4,
+    # layer_types [sliding, full]): scores get a learned sink column concatenated
+    # before an explicit x - max(x) softmax and sliced off after it.
+    got = layers("gpt-oss-eager-torchscript.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 2, 8)] * 2
+    assert got[0].mask.family == "sliding_window" and got[0].mask.params["window"] == 4
+    assert got[1].mask.family == "causal"
+    assert all(any("sinks" in note for note in la.notes) for la in got)
+
+
+def test_gpt_oss_first_attention_output_is_exactly_the_window():
+    # At layer 0's P·V output, onnxruntime sees query i change with tokens
+    # i-3..i: Σ min(i+1, 4) = 1 + 2 + 3 + 4·21 = 90 pairs at n = 24. The row
+    # maximum subtracted before the softmax does not widen that.
+    pytest.importorskip("onnxruntime")
+    from model_analyze.verify import verify_model
+
+    name = "gpt-oss-eager-torchscript.onnx"
+    ctx = prepare(str(ZOO / name), AnalyzeOptions(seq_len=N))
+    av = next(n for n in ctx.graph.walk() if n.id == attention_layers(ctx)[0].av_node)
+    result = verify_model(str(ZOO / name), AnalyzeOptions(seq_len=N), outputs=[av.outputs[0]], positions=N)
+    pair = next(p for p in result.pairs if p.label == "input_ids[1]")
+    assert pair.sound and pair.observed == pair.predicted == 1 + 2 + 3 + 4 * (N - 3)
+    # The whole model is causal (onnxruntime: 24·25/2 pairs) and the answer sound.
+    whole = verified(name)
+    ids = next(p for p in whole.pairs if p.label == "input_ids[1]")
+    assert ids.sound and ids.observed == causal_pairs(N)

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 PASS_THROUGH = frozenset({"Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"})
 """Ops between the QK product and the softmax that change nothing per key."""
-AFTER_SOFTMAX = frozenset({"Cast", "Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze"})
+AFTER_SOFTMAX = frozenset({"Cast", "Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze", "Slice"})
+"""``Slice`` drops attention-sink columns (GPT-OSS: ``probs[..., :-1]``)."""
 MAX_CHAIN = 24
 
 
@@ -62,6 +63,8 @@ class _Chain:
     notes: list[str] = field(default_factory=list)
     reshaped: bool = False
     scale_unknown: bool = False
+    shift: str | None = None
+    """The ``x - ReduceMax(x)`` stabiliser node, if any."""
 
 
 def detect_unfused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]) -> list[AttentionLayer]:
@@ -147,6 +150,7 @@ def _from_softmax(ctx: AnalysisContext, sm: Node, reader: MaskReader) -> Attenti
     layer = AttentionLayer(index=0, name="", kind="unfused", nodes=(), mask=NO_MASK, qk_node=qk.id,
                            softmax_node=sm.id, av_node=av.id, probs_input=probs_input)
     layer.nodes = tuple(n.id for n in [qk, *chain.nodes, sm, *post, av])
+    layer.shift_node = chain.shift
     layer.name, layer.stack = layer_name(qk)
     layer.notes += chain.notes
     layer.q_tensor, layer.k_tensor = qk.input(0), qk.input(1)
@@ -405,6 +409,34 @@ def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) 
             ch.nodes.append(node)
             ch.reshaped = ch.reshaped or op in ("Reshape", "Flatten")
         return ch
+    if op == "Sub" and len(node.inputs) == 2:
+        # x - max(x) over the keys (GPT-OSS's explicit softmax stabiliser): a
+        # per-row shift, which changes no probability.
+        red = g.producer(node.input(1))
+        if red is not None and red.op_type == "ReduceMax" and not red.domain and red.input(0) == node.input(0):
+            ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+            if ch is not None:
+                ch.nodes += [red, node]
+                ch.shift = node.id
+            return ch
+        return None
+    if op == "Concat" and len(node.inputs) >= 2:
+        # Attention sinks: learned logit columns appended to the keys before the
+        # softmax (GPT-OSS) and sliced off after it; they attend to no position.
+        rank = ctx.shapes.rank(node.outputs[0])
+        axis = node.attr("axis", 0)
+        if rank is None or axis not in (-1, rank - 1):
+            return None
+        for i, x in enumerate(node.inputs):
+            ch = _scores_chain(ctx, g, x, depth + 1)
+            if ch is None:
+                continue
+            sinks = [y for j, y in enumerate(node.inputs) if j != i and y]
+            ch.notes.append(f"attention sinks: {len(sinks)} learned logit column tensor(s) concatenated to the "
+                            "keys before the softmax (they absorb probability, they are no position)")
+            ch.nodes.append(node)
+            return ch
+        return None
     if op == "Tanh":
         ch = _scores_chain(ctx, g, node.input(0), depth + 1)
         if ch is not None:

@@ -193,6 +193,10 @@ class AttentionLayer:
     softmax_node: str | None = None
     av_node: str | None = None
     fused_node: str | None = None
+    shift_node: str | None = None
+    """Unfused: ``x - ReduceMax(x)`` before the softmax (an explicit stabiliser).
+    The row maximum is over visible keys only, and softmax ignores a row shift,
+    so the token-flow engine passes ``x`` through it unchanged."""
     heads: int | None = None
     kv_heads: int | None = None
     head_dim: Dim | None = None

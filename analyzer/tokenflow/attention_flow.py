@@ -112,5 +112,14 @@ def overrides(layers: list[AttentionLayer]) -> dict[str, FlowFn]:
         if layer.softmax_node and layer.av_node and layer.softmax_axis is not None:
             out[layer.softmax_node] = softmax_override(keys, layer.softmax_axis)
             out[layer.av_node] = av_override(keys, layer.probs_input)
+            if layer.shift_node:
+                out[layer.shift_node] = _first_input
     return out
+
+
+def _first_input(ctx: FlowCtx) -> list[FlowState | None]:
+    """``x - max(x)`` before a softmax: the maximum is over the keys the mask
+    leaves visible (hidden scores are at the float minimum), which the softmax
+    override adds anyway; the shift itself changes no probability."""
+    return [ctx.state(0)]
 
