@@ -216,9 +216,12 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     except UnknownAtLength:
         growth = []
     bound = ctx.is_bound(src.length)
+    mixed = result.mixed_ops(src.axis)
+    upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
+             + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + ")") if mixed else ""
     section.metrics += [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens",
-               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}"),
+               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}{upper}"),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
                note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else ""),
         Metric("reach.pairs", "Reachable (output, input) pairs", cov.pairs_text(),
@@ -240,7 +243,7 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
             "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
             "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
-            "by_layer": [{"layer": k, "reach": c} for k, c in growth]}
+            "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed}
 
 
 @hookimpl

@@ -119,6 +119,14 @@ class FlowCtx:
     def conservative(self) -> list[FlowState | None]:
         return self.engine.conservative(self.node)
 
+    def mixed_by_data(self, deps: Deps) -> None:
+        """Record that this node moves the positions ``deps`` by data-dependent
+        indices (the rule then mixes them whole: sound, an upper bound)."""
+        op = f"{self.node.domain}::{self.node.op_type}" if self.node.domain else self.node.op_type
+        for src in deps:
+            key = (op, src)
+            self.engine.mixed_by_data[key] = self.engine.mixed_by_data.get(key, 0) + 1
+
 
 @dataclass
 class FlowResult:
@@ -130,6 +138,15 @@ class FlowResult:
     """``domain::op`` → nodes treated conservatively for lack of a flow rule."""
     rule_errors: dict[str, str]
     """node id → error of a rule that raised (the node was treated conservatively)."""
+    mixed_by_data: dict[tuple[str, SourceAxis], int] = field(default_factory=dict)
+    """(op, source axis) → nodes that move that source's positions by
+    data-dependent indices (NonZero, ScatterND, a Gather by computed indices — MoE
+    routing, for one) and were treated as mixing all of them: reach through them
+    is an upper bound."""
+
+    def mixed_ops(self, source: SourceAxis) -> dict[str, int]:
+        """``mixed_by_data`` for one source: op → nodes."""
+        return {op: n for (op, src), n in self.mixed_by_data.items() if src == source}
 
 
 class FlowEngine:
@@ -144,6 +161,7 @@ class FlowEngine:
         self.sources: dict[SourceAxis, Source] = {}
         self.unknown_ops: dict[str, int] = {}
         self.rule_errors: dict[str, str] = {}
+        self.mixed_by_data: dict[tuple[str, SourceAxis], int] = {}
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
@@ -170,7 +188,7 @@ class FlowEngine:
         for name in g.initializers:
             self.states[name] = empty(len(g.initializers[name].dims))
         self._run_graph(g)
-        return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors)
+        return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors, self.mixed_by_data)
 
     def _run_graph(self, g: ModelGraph) -> None:
         for node in g.topo_order():

@@ -505,6 +505,8 @@ def gather(ctx: FlowCtx) -> Out:
             else:
                 idx_axes[0] = merge(idx_axes[0], through(constant(min(values), max(values)), dep_k))
         else:
+            if not values:  # indices computed at run time, not constants
+                ctx.mixed_by_data(dep_k)
             fixed.append(collapse(dep_k, dshape[axis]))
     out = [dict(a) for a in data.axes[:axis]] + idx_axes + [dict(a) for a in data.axes[axis + 1:]]
     return [FlowState(tuple(out), merge(*fixed))]
@@ -643,11 +645,32 @@ def topk(ctx: FlowCtx) -> Out:
 
 @FLOW.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
 @FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "DFT", "STFT", "Det",
-           "CenterCropPad", "Col2Im", "MaxUnpool", "ScatterND", "ScatterElements", "Scatter",
-           "OneHot")
+           "CenterCropPad", "Col2Im", "MaxUnpool", "ScatterND", "ScatterElements", "Scatter")
 def whole_tensor(ctx: FlowCtx) -> Out:
     """Data-dependent or interleaving layouts: sound, not precise."""
+    if ctx.node.op_type in DATA_MOVES:
+        for i in range(ctx.n_inputs):
+            st = ctx.state(i)
+            ctx.mixed_by_data(merge(*(st.axes or ())))
     return ctx.conservative()
+
+
+DATA_MOVES = frozenset({"Compress", "NonZero", "ScatterND", "ScatterElements", "Scatter", "Unique"})
+"""Ops that move positions to places their *values* decide (recorded as such)."""
+
+
+@FLOW.rule("OneHot")
+def one_hot(ctx: FlowCtx) -> Out:
+    """``out[.., c, ..] = values[indices[..] == c]``: each position reads its own
+    index (MoE routing one-hot-encodes each token's experts)."""
+    st, rank = ctx.state(0), ctx.out_rank(0)
+    if st.axes is None or rank is None or len(st.axes) != rank - 1:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", -1), rank)
+    axes = [dict(a) for a in st.axes]
+    axes.insert(axis, {})
+    fixed = [st.fixed] + [ctx.state(i).collapsed(ctx.shape(i)) for i in (1, 2) if ctx.has(i)]
+    return [FlowState(tuple(axes), merge(*fixed))]
 
 
 # -- conv and pooling --------------------------------------------------------------------------
