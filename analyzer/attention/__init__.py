@@ -36,18 +36,44 @@ def attention_problems(ctx: AnalysisContext) -> list[str]:
 
 def _unique_names(layers: list[AttentionLayer], nodes: dict[str, Any]) -> None:
     """Layers whose short names collide (T5's ``layer.0`` in every block, BART's
-    encoder and decoder ``layers.0``) are shown by their full module path."""
+    encoder and decoder ``layers.0``) are named by the shortest prefix of their
+    module path that tells them apart: ``encoder.block.1``,
+    ``decoder.block.0.layer.1``, ``decoder.layers.0.cross`` (a trailing
+    attention module is shortened to ``self``/``cross``), short enough for a
+    table column."""
     from collections import Counter
 
     from .graphwalk import scope_path
 
     seen = Counter(la.name for la in layers)
+    paths: dict[int, list[str]] = {}
     for la in layers:
         node = nodes.get(la.fused_node or la.qk_node or "")
         if seen[la.name] > 1 and node is not None:
             path = scope_path(node)
             if path and la.name in path:
-                la.name = path
+                paths[la.index] = path.split(".")
+    full = Counter(".".join(p) for p in paths.values())
+    for la in layers:
+        parts = paths.get(la.index)
+        if parts is None or full[".".join(parts)] > 1:
+            continue
+        for k in range(1, len(parts) + 1):
+            prefix = parts[:k]
+            if sum(p[:k] == prefix for p in paths.values()) == 1 and any(c.isdigit() for c in prefix[-1]):
+                break
+            if k == len(parts):
+                prefix = parts[:-1] + [_module_kind(parts[-1])]
+        la.name = ".".join(prefix)
+
+
+def _module_kind(name: str) -> str:
+    low = name.lower()
+    if any(k in low for k in ("cross", "encdec", "encoder_attn", "enc_dec")):
+        return "cross"
+    if "self" in low:
+        return "self"
+    return name
 
 
 def _detect(ctx: AnalysisContext) -> list[AttentionLayer]:
