@@ -100,6 +100,9 @@ def test_whisper_sdpa_encoder_keys_are_not_split_by_sequence():
     got = layers("whisper-sdpa-dynamo.onnx")
     assert len(got) == 6  # encoder self ×2, decoder self ×2, decoder cross ×2
     assert all((la.heads, la.kv_heads, la.head_dim) == (4, 4, 8) for la in got)
+    # module paths encoder.layers.N.self_attn, decoder.layers.N.{self_attn, encoder_attn}
+    assert [la.name for la in got] == ["encoder.layers.0", "encoder.layers.1", "decoder.layers.0.self",
+                                       "decoder.layers.0.cross", "decoder.layers.1.self", "decoder.layers.1.cross"]
     enc = [la for la in got if la.self_attention and la.mask.family == "bidirectional"]
     dec = [la for la in got if la.mask.family == "causal"]
     cross = [la for la in got if not la.self_attention]
