@@ -25,7 +25,7 @@ import onnx
 
 from ..graph import ModelGraph, Node
 from . import rules
-from .attention import AttentionCost, attention_costs
+from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
 from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, tensor_bytes
@@ -254,7 +254,8 @@ def _build(ctx: AnalysisContext) -> CostModel:
         layers.setdefault(nc.layer, Aggregate(nc.layer)).add(nc)
         op = f"{nc.node.domain}::{nc.node.op_type}" if nc.node.domain else nc.node.op_type
         ops.setdefault(op, Aggregate(op)).add(nc)
-    model.params = parameter_report(ctx.graph, folded, layer_map)
+    masks = frozenset(t for la in detected_layers(ctx)[0] for t in la.mask_tensors)
+    model.params = parameter_report(ctx.graph, folded, layer_map, masks)
     for name, n in model.params.by_layer().items():
         key = name or UNSCOPED
         layers.setdefault(key, Aggregate(key)).params += n

@@ -170,7 +170,11 @@ def _stored(graph: ModelGraph) -> list[tuple[ModelGraph, str, int, tuple[int, ..
     return out
 
 
-def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, str]) -> ParamReport:
+def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, str],
+                     masks: frozenset[str] = frozenset()) -> ParamReport:
+    """``masks``: tensors the attention analyzer read as attention masks; one
+    that is stored (dynamo folds a ViT's all-zero additive mask into an
+    initializer) is a constant, not a weight."""
     uses = _Uses(graph, folded)
     report = ParamReport()
     for g, name, dtype, dims in _stored(graph):
@@ -183,6 +187,8 @@ def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, st
         t = StoredTensor(name, g.path if name in g.initializers else "#constant-node", dtype, numel, nbytes,
                          label=dtype_name(dtype))
         _classify(t, slots, dtype)
+        if name in masks and t.role == "parameter":
+            t.role, t.reason = "constant", "attention mask stored as a tensor"
         for node, _ in slots:
             if node.id not in folded and node.graph is graph:
                 t.layer = layer_of.get(node.id, "")
