@@ -286,3 +286,14 @@ def test_gpt_oss_first_attention_output_is_exactly_the_window():
     whole = verified(name)
     ids = next(p for p in whole.pairs if p.label == "input_ids[1]")
     assert ids.sound and ids.observed == causal_pairs(N)
+
+
+def test_ort_optimized_bert_with_multi_head_attention():
+    # The same BERT through the optimizer with use_multi_head_attention: two
+    # com.microsoft MultiHeadAttention nodes (num_heads 4), Q/K/V projected
+    # outside, the padding mask as mask_index from EmbedLayerNormalization.
+    got = layers("bert-eager-torchscript-ortmha.onnx")
+    assert [la.kind for la in got] == ["ms.MultiHeadAttention"] * 2
+    assert all((la.heads, la.kv_heads, la.head_dim) == (4, 4, 8) for la in got)
+    assert all(la.mask.family == "bidirectional" for la in got)
+    assert_tight("bert-eager-torchscript-ortmha.onnx", "input_ids[1]", N * N)
