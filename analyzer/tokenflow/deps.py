@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 Interval = tuple[int, int]
@@ -355,6 +356,16 @@ class Chain(Dep):
 
     steps: tuple[Dep, ...]
 
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        # Chains and unions share sub-expressions (a residual stack is a DAG of them):
+        # recomputing hash/hull recursively is exponential in depth (MaxViT's TorchScript
+        # export took > 10 min in the receptive-field report), so both are computed once.
+        return hash((Chain, self.steps))
+
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
         cur = [(lo, hi)]
         for step in self.steps:
@@ -363,7 +374,7 @@ class Chain(Dep):
                 break
         return cur
 
-    @property
+    @cached_property
     def hull(self) -> Band:
         out: Band = IDENTITY
         for s in self.steps:
@@ -379,13 +390,20 @@ class Chain(Dep):
 class Union(Dep):
     parts: tuple[Dep, ...]
 
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((Union, self.parts))  # once per object: see Chain._hash
+
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
         out: list[Interval] = []
         for p in self.parts:
             out.extend(p.image(lo, hi, n, env))
         return merge_intervals(out)
 
-    @property
+    @cached_property
     def hull(self) -> Band:
         return union(*(p.hull for p in self.parts))  # type: ignore[return-value]
 
