@@ -27,6 +27,7 @@ from typing import Any
 import onnx
 
 from . import dims as D
+from . import folding
 from .dims import Dim
 from .errors import UsageError
 from .graph import ModelGraph, Node, Shape, TensorType, parse_type
@@ -46,6 +47,8 @@ class ShapeTable:
     values: dict[str, SymValue] = field(default_factory=dict)
     missing_rules: dict[tuple[str, str], int] = field(default_factory=dict)
     """Ops that had no shape rule (count of nodes), for the report."""
+    consts: dict[str, Any] = field(default_factory=dict)
+    """Small tensors computed by folding (``folding.py``): numpy arrays, float ones included."""
     onnx_fallback_used: bool = False
 
     def type(self, tensor: str) -> TensorType | None:
@@ -107,9 +110,12 @@ class ShapeCtx:
         return t.dtype if t else None
 
     def const(self, i: int, cap: int = 1 << 16) -> Any:
-        """Concrete numpy value of input ``i`` if it is a small constant."""
+        """Concrete numpy value of input ``i`` if it is a small constant (or was folded)."""
         name = self.node.input(i)
-        return self.graph.constant_value(name, cap) if name else None
+        if not name:
+            return None
+        folded = self.table.consts.get(name)
+        return folded if folded is not None else self.graph.constant_value(name, cap)
 
     def value(self, i: int) -> SymValue | None:
         """Symbolic integer content of input ``i`` (rank 0/1), if known."""
@@ -195,7 +201,9 @@ class ShapeEngine:
         v = self.table.values.get(tensor)
         if v is not None:
             return v
-        arr = graph.constant_value(tensor, 4096)
+        arr = self.table.consts.get(tensor)
+        if arr is None:
+            arr = graph.constant_value(tensor, 4096)
         if arr is None or arr.ndim > 1 or arr.size > MAX_VALUE_LEN or arr.dtype.kind not in "iubf":
             return None
         flat = arr.reshape(-1).tolist()
@@ -243,6 +251,66 @@ class ShapeEngine:
             self.table.types[out] = t or TensorType()
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
+        self._fold(node, ctx)
+
+    def _fold(self, node: Node, ctx: ShapeCtx) -> None:
+        """Evaluate a node whose inputs are all small known constants (see ``folding.py``)
+        when the rules left its outputs' contents unknown."""
+        if not folding.foldable(node.op_type, node.domain) or node.subgraphs:
+            return
+        outs = [o for o in node.outputs if o]
+        if not outs or all(o in self.table.values or o in self.table.consts for o in outs):
+            return
+        for o in outs:
+            shape = self.table.shape(o)
+            if shape is None or any(D.as_int(d) is None for d in shape) or \
+                    D.prod([D.as_int(d) for d in shape]) > folding.MAX_ELEMENTS:  # type: ignore[misc]
+                return
+        arrays = []
+        for name in node.inputs:
+            if not name:
+                arrays.append(None)
+                continue
+            arr = self._concrete(name, node.graph)
+            if arr is None:
+                return
+            arrays.append(arr)
+        if not arrays:
+            return
+        results = folding.fold_node(node.proto, arrays, self.opset(node.domain),
+                                    self.model_proto.ir_version if self.model_proto is not None else 8)
+        if results is None:
+            return
+        for name, arr in zip([o for o in node.outputs if o], results, strict=False):
+            self.table.consts[name] = arr
+            self.table.types[name] = merge_types(TensorType(onnx.helper.np_dtype_to_tensor_dtype(arr.dtype),
+                                                            tuple(int(d) for d in arr.shape)),
+                                                 self.table.types.get(name))
+            if name not in self.table.values:
+                self.value_of(name, node.graph)
+
+    def _concrete(self, tensor: str, graph: ModelGraph) -> Any:
+        """A tensor's content as a numpy array, if known and small."""
+        arr = self.table.consts.get(tensor)
+        if arr is not None:
+            return arr
+        arr = graph.constant_value(tensor, folding.MAX_ELEMENTS)
+        if arr is not None:
+            return arr
+        v = self.table.values.get(tensor)
+        t = self.table.types.get(tensor)
+        if v is None or t is None or t.shape is None or t.dtype is None or len(t.shape) > 1:
+            return None
+        ints = [D.as_int(x) for x in v]
+        if any(x is None for x in ints):
+            return None
+        import numpy as np
+
+        try:
+            arr = np.array(ints, dtype=onnx.helper.tensor_dtype_to_np_dtype(t.dtype))
+        except (TypeError, KeyError, ValueError, OverflowError):
+            return None
+        return arr.reshape(()) if len(t.shape) == 0 and arr.size == 1 else arr
 
     # -- onnx.shape_inference fallback ----------------------------------
     def _onnx_type(self, tensor: str) -> TensorType | None:

@@ -103,7 +103,10 @@ class FlowCtx:
 
     def const(self, i: int, cap: int = 1 << 16) -> Any:
         name = self.node.input(i)
-        return self.graph.constant_value(name, cap) if name else None
+        if not name:
+            return None
+        folded = self.shapes.consts.get(name)  # computed by shape folding (Resize scales)
+        return folded if folded is not None else self.graph.constant_value(name, cap)
 
     @property
     def opset(self) -> int:

@@ -1,0 +1,64 @@
+"""Constant folding of small shape arithmetic, for shape propagation.
+
+Why: exporters compute sizes in floating point from constants or from the input's
+shape — torchvision's detection transform resizes to ``floor(800 / min(h, w) · h)``
+with ``Reciprocal``/``Min``/``Floor``/``Cast`` on ``Shape`` values, a YOLO head builds
+its anchor grid from ``Range``/``Mul`` on the feature map's size. The symbolic value
+propagation in :mod:`model_analyze.shapes` keeps *integer* shape values; once an input
+size is bound, those float chains are concrete too, and evaluating them node by node
+is what turns a ``Resize`` with unknown output (and every conv after it, costed as
+zero) into known shapes, as onnxruntime sees them.
+
+Only small tensors are folded (at most :data:`MAX_ELEMENTS` elements in and out), by
+``onnx.reference`` (the spec's own semantics, at the model's opset), and only
+default-domain ops without subgraphs and without randomness. A failure is no
+result, never an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+MAX_ELEMENTS = 4096
+NOT_FOLDED = frozenset({
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
+    "If", "Loop", "Scan", "SequenceMap", "Constant", "Identity",
+})
+"""Ops never evaluated: random ones, control flow, and those the rules already read."""
+
+
+def foldable(op_type: str, domain: str) -> bool:
+    return domain in ("", "ai.onnx") and op_type not in NOT_FOLDED
+
+
+def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
+              ir_version: int = 8) -> list[np.ndarray] | None:
+    """Evaluate one node on concrete inputs (``None`` = an omitted optional input)."""
+    if any(a is not None and a.size > MAX_ELEMENTS for a in inputs):
+        return None
+    try:
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        ins, feeds = [], {}
+        for name, arr in zip(node.input, inputs, strict=False):
+            if not name or arr is None:
+                continue
+            if name in feeds:
+                continue
+            ins.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(arr.dtype), arr.shape))
+            feeds[name] = arr
+        outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o]
+        graph = helper.make_graph([node], "fold", ins, outs)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  ir_version=ir_version)
+        results: list[Any] = ReferenceEvaluator(model).run(None, feeds)
+    except Exception:  # a fold is an optimisation: any failure leaves the value unknown
+        return None
+    out = [np.asarray(r) for r in results]
+    if any(a.size > MAX_ELEMENTS or a.dtype == object for a in out):
+        return None
+    return out
