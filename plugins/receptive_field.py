@@ -18,10 +18,13 @@ from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Severity
 from model_analyze.tokenflow import flow, source_length
 from model_analyze.tokenflow.deps import Dep
 from model_analyze.tokenflow.engine import FlowResult, Source
-from model_analyze.tokenflow.rf import RF, positional, receptive_field
+from model_analyze.tokenflow.rf import RF, covers_axis, positional, receptive_field
 from model_analyze.tokenflow.state import SourceAxis
 
 MERGE_OPS = {"Add", "Sum", "Mul", "Sub", "Div", "Max", "Min", "Mean", "Where", "Concat"}
+POOL_OPS = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "ReduceMean", "ReduceMax", "ReduceSum",
+            "ReduceMin", "ReduceL2", "ReduceLogSumExp", "AveragePool", "MaxPool", "Flatten"}
+"""Consumers that end a map by pooling it into a vector (or flattening it for the head)."""
 STAGE_OPS = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool",
              "FusedConv"}
 
@@ -48,34 +51,101 @@ def axis_deps(result: FlowResult, tensor: str, src: SourceAxis) -> list[tuple[in
     return [(k, ax[src]) for k, ax in enumerate(st.axes) if src in ax and positional(ax[src])]
 
 
-def field(result: FlowResult, tensor: str, src: SourceAxis) -> RF | None:
-    """RF of ``tensor`` w.r.t. ``src`` (global when only position-independent deps remain)."""
+def field(result: FlowResult, tensor: str, src: SourceAxis, length: int | None = None) -> RF | None:
+    """RF of ``tensor`` w.r.t. ``src`` (global when only position-independent deps remain).
+
+    With the source ``length`` known, whole-axis context is told apart from the local
+    field: a squeeze-excite gate (global pool → Mul) makes every position of a map depend
+    on the whole image, yet the conv path still has its Distill RF — both are reported
+    (``RF.context``), neither hides the other."""
     deps = axis_deps(result, tensor, src)
-    if deps:
-        return receptive_field(deps[0][1])
     st = result.states.get(tensor)
+    if deps:
+        fixed = st.fixed.get(src) if st is not None else None
+        return receptive_field(deps[0][1], length, context=fixed is not None and covers_axis(fixed, length))
     if st is not None and (src in st.fixed or any(src in ax for ax in st.axes or ())):
         return RF(None, None, None, None, global_=True)
     return None
 
 
+def is_map(result: FlowResult, tensor: str, spatial: list[SourceAxis]) -> bool:
+    """Is ``tensor`` a spatial map: some source axis still positional, and no tensor axis
+    holding positions of one spatial source also depends on another? A flatten of H×W
+    into tokens or anchors (ViT's patch sequence, a detection head's ``[N, H·W·A, K]``)
+    keeps H's rows as a fractional "position" of the merged axis and W only as a whole:
+    not a map, and a receptive field read from it is meaningless (stride 8/7 px)."""
+    st = result.states.get(tensor)
+    if st is None or st.axes is None:
+        return False
+    found = False
+    for ax in st.axes:
+        mine = [src for src in spatial if src in ax and positional(ax[src])]
+        if not mine:
+            continue
+        if len([src for src in spatial if src in ax]) > 1:
+            return False
+        found = True
+    return found
+
+
+def _carries(result: FlowResult, tensor: str, spatial: list[SourceAxis]) -> bool:
+    return is_map(result, tensor, spatial)
+
+
+def _reads(result: FlowResult, tensor: str, src: SourceAxis) -> bool:
+    """Does ``tensor`` depend on ``src`` at all (positionally or not)? ``Shape`` does not."""
+    st = result.states.get(tensor)
+    return st is not None and src in st.sources()
+
+
 def final_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxis]) -> list[tuple[str, str]]:
-    """(tensor, consumer) pairs where spatial positions are last distinguishable."""
+    """(tensor, consumer) pairs where spatial positions are last distinguishable.
+
+    A tensor is a final map when a consumer mixes its positions away (global pool,
+    flatten, reduction: the output still depends on the source, no longer by position)
+    and no consumer carries them on. So a squeeze-excite pool inside a block, or a
+    ``Shape`` read by a TorchScript export's dynamic ``chunk``, does not end the map."""
     out: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for node in ctx.graph.topo_order():
-        for t in node.inputs:
-            if not t or t in seen:
-                continue
-            for src in spatial:
-                if not axis_deps(result, t, src):
-                    continue
-                if any(axis_deps(result, o, src) for o in node.outputs if o):
-                    continue
-                out.append((t, node.name))
-                seen.add(t)
-                break
+    tensors = list(ctx.graph.inputs) + [t for node in ctx.graph.topo_order() for t in node.outputs if t]
+    for t in tensors:
+        if not _carries(result, t, spatial):
+            continue
+        users = ctx.graph.consumers(t)
+        if any(_carries(result, o, spatial) for u in users for o in u.outputs if o):
+            continue
+        mixer = next((u for u in users if any(_reads(result, o, src) for o in u.outputs if o for src in spatial)),
+                     None)
+        if mixer is not None:
+            out.append((t, mixer.name))
     return out
+
+
+def _covering(result: FlowResult, tensor: str, src: SourceAxis, length: int | None) -> bool:
+    st = result.states.get(tensor)
+    dep = st.fixed.get(src) if st is not None else None
+    return dep is not None and covers_axis(dep, length)
+
+
+def context_nodes(ctx: AnalysisContext, result: FlowResult, tensor: str, src: SourceAxis,
+                  length: int | None) -> list[Any]:
+    """The nodes where whole-image context enters ``tensor``'s position-independent deps
+    (a squeeze-excite ``GlobalAveragePool``, a window reshape): walked back from ``tensor``
+    along inputs that carry it, stopping at nodes none of whose inputs do."""
+    found: list[Any] = []
+    seen: set[str] = set()
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
+        node = ctx.graph.producer(t)
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        carrying = [i for i in node.inputs if i and _covering(result, i, src, length)]
+        if carrying:
+            stack.extend(carrying)
+        else:
+            found.append(node)
+    return found
 
 
 def fmt(v: Any) -> Any:
@@ -88,6 +158,8 @@ def rf_row(where: str, axis: str, rf: RF, length: int | None) -> list[Any]:
     if rf.global_:
         return [where, axis, "global", "—", "—", "—", "yes"]
     covers = "yes" if rf.covers(length) else ("no" if length is not None else "?")
+    if rf.context and covers != "yes":
+        covers = "context"
     size = fmt(rf.size) if rf.exact else f"≤{fmt(rf.size)}"
     return [where, axis, size, fmt(rf.stride), fmt(rf.pad), fmt(rf.center), covers]
 
@@ -115,12 +187,12 @@ def misaligned(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxi
                 break
 
 
-def growth(ctx: AnalysisContext, result: FlowResult, src: SourceAxis) -> list[dict[str, Any]]:
+def growth(ctx: AnalysisContext, result: FlowResult, src: SourceAxis, length: int | None) -> list[dict[str, Any]]:
     rows = []
     for node in ctx.graph.topo_order():
         if node.op_type not in STAGE_OPS or not node.outputs or not node.outputs[0]:
             continue
-        rf = field(result, node.outputs[0], src)
+        rf = field(result, node.outputs[0], src, length)
         if rf is None or rf.global_:
             continue
         shape = ctx.shapes.shape(node.outputs[0])
@@ -145,28 +217,35 @@ def run(ctx: AnalysisContext) -> Section:
                    Column("stride", "stride", "right"), Column("pad", "pad", "right"),
                    Column("center", "centre", "right"), Column("covers", "covers input", "right")],
                   note="size/stride/pad in input positions; pad = effective left padding (output 0's field "
-                       "starts at -pad); centre = input coordinate of output 0's field centre.")
+                       "starts at -pad); centre = input coordinate of output 0's field centre. covers input "
+                       "'context': every position also sees the whole input through a position-independent "
+                       "path (RF004); size/stride/pad are then the local field's.")
     data: dict[str, Any] = {"axes": {names[s]: {"input": s[0], "axis": s[1]} for s in spatial},
                             "final_maps": [], "outputs": [], "growth": {}}
     maps = final_maps(ctx, result, spatial)
     best: RF | None = None
+    best_at: tuple[str, SourceAxis] | None = None
     for kind, items in (("final_maps", maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
         for tensor, consumer in items:
             entry: dict[str, Any] = {"tensor": tensor, "consumer": consumer, "axes": {}}
             for src in spatial:
-                rf = field(result, tensor, src)
+                rf = field(result, tensor, src, lengths[src])
                 if rf is None:
                     continue
                 label = tensor
                 table.rows.append(rf_row(label, names[src], rf, lengths[src]))
                 entry["axes"][names[src]] = {"global": rf.global_, "size": fmt(rf.size), "stride": fmt(rf.stride),
-                                             "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact}
-                if kind == "final_maps" and not rf.global_ and (best is None or (rf.size or 0) > (best.size or 0)):
-                    best = rf
+                                             "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact,
+                                             "context": rf.context}
+                # Dense prediction (segmentation): no map is pooled away, the outputs are the maps.
+                eligible = kind == "final_maps" or (not maps and is_map(result, tensor, spatial))
+                if eligible and not rf.global_ and rf.size is not None and \
+                        (best is None or rf.size > (best.size or 0)):
+                    best, best_at = rf, (tensor, src)
             data[kind].append(entry)
     section.tables.append(table)
     first = spatial[0]
-    stages = growth(ctx, result, first)
+    stages = growth(ctx, result, first, lengths[first])
     data["growth"] = {names[first]: stages}
     stage_rows = []
     for k, row in enumerate(stages):
@@ -178,7 +257,9 @@ def run(ctx: AnalysisContext) -> Section:
                                      Column("op", "op"), Column("stride", "stride", "right"),
                                      Column("rf", "RF", "right")], stage_rows))
     if best is not None:
-        section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px"))
+        section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
+                                      note="local field; whole image through context (RF004)" if best.context
+                                      else ""))
         section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
         section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
     beyond = [src for src in spatial if best is not None and best.size is not None
@@ -199,9 +280,33 @@ def run(ctx: AnalysisContext) -> Section:
                     "ops without a token-flow rule were treated as mixing every position (the field is an "
                     "over-approximation): " + ", ".join(f"{k}×{v}" for k, v in sorted(unknown.items())))
     section.data = data
+    context = ""
+    mixer_note = ""
+    consumer = dict(maps).get(best_at[0]) if best_at is not None else None
+    mixer = next((n for n in ctx.graph.topo_order() if n.name == consumer), None) if consumer else None
+    if mixer is not None and mixer.op_type not in POOL_OPS and best_at is not None:
+        mixer_note = f"; then merged by {mixer.op_type} {mixer.name}, beyond which no map is tracked"
+        section.add("RF005", Severity.INFO,
+                    f"the positions of the last tracked map {best_at[0]} are merged by {mixer.op_type} "
+                    f"{mixer.name} (into tokens, windows or a flat vector): later tensors keep no map this "
+                    "analysis can follow position by position, so they are reported as seeing the whole image. "
+                    "For a windowed or token model (Swin, MaxViT, ViT) the size above is that of the stem "
+                    "before the merge, not the model's field", mixer.ref())
+    if best is not None and best.context and best_at is not None:
+        tensor, src = best_at
+        nodes = context_nodes(ctx, result, tensor, src, lengths[src])
+        ops = sorted({n.op_type for n in nodes})
+        context = "; every position also sees the whole image through position-independent paths"
+        section.add("RF004", Severity.INFO,
+                    f"every position of the final map {tensor} also depends on the whole input along "
+                    f"{names[src]} through {len(nodes)} position-independent path(s) ({', '.join(ops)}"
+                    f"{', first ' + nodes[-1].name if nodes else ''}), e.g. squeeze-excite pooling: the "
+                    f"size {best.size} is the local, position-dependent field (Distill's RF of the conv path)",
+                    nodes[-1].ref() if nodes else None)
     if best is not None:
-        section.summary = (f"final feature map: RF {best.size} (stride {best.stride}, effective padding "
-                           f"{best.pad}) along {names[first]}")
+        what = "final feature map" if maps else "dense output"
+        section.summary = (f"{what}: RF {best.size} (stride {best.stride}, effective padding "
+                           f"{best.pad}) along {names[first]}{context}{mixer_note}")
     else:
         section.summary = "every spatial position is mixed before the outputs (global receptive field)"
     return section

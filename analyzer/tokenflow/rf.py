@@ -10,7 +10,7 @@ output position 0 and flagged inexact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -34,6 +34,10 @@ class RF:
     global_: bool = False
     exact: bool = True
     strides: tuple[Any, ...] = ()
+    context: bool = False
+    """Every position *also* sees the whole input axis through a position-independent
+    path (a squeeze-excite pool gating the map, a window partition that forgets where a
+    window sits): the size/stride/pad above describe the local, position-dependent part."""
 
     @property
     def pad(self) -> Any | None:
@@ -51,10 +55,48 @@ def positional(dep: Dep) -> bool:
     return any(t.s != 0 for t in terms) or (h.lo is None) != (h.hi is None)
 
 
-def receptive_field(dep: Dep | None) -> RF | None:
+def covers_axis(dep: Dep, length: int | None) -> bool:
+    """Does ``dep`` give *every* position the whole source axis ``[0, length)``?
+
+    True for a position-independent dependency that spans the axis (a global pool's
+    output broadcast back over the map) and for a band whose constant terms alone
+    do (``[min(0, S·i + a), max(length - 1, S·i + b)]``)."""
+    if length is None or length <= 0:
+        return False
+    h = dep.hull
+    if h.lo is None and h.hi is None:
+        return True
+    lo = [t.c for t in h.lo or () if t.s == 0 and isinstance(t.c, Fraction)]
+    hi = [t.c for t in h.hi or () if t.s == 0 and isinstance(t.c, Fraction)]
+    lo_ok = h.lo is None or (bool(lo) and min(lo) <= 0)
+    hi_ok = h.hi is None or (bool(hi) and max(hi) >= length - 1)
+    return lo_ok and hi_ok
+
+
+def local_part(band: Band) -> Band | None:
+    """The position-dependent terms of a band (None if a side has none)."""
+    if band.lo is None or band.hi is None:
+        return None
+    lo = tuple(t for t in band.lo if t.s != 0)
+    hi = tuple(t for t in band.hi if t.s != 0)
+    return Band(lo, hi) if lo and hi else None
+
+
+def receptive_field(dep: Dep | None, length: int | None = None, context: bool = False) -> RF | None:
+    """RF of ``dep``. With the source ``length``, a band whose constant terms cover the
+    whole axis is summarised by its local (position-dependent) part, flagged ``context``;
+    ``context=True`` says the whole axis is also reached some other way (``fixed`` deps)."""
     if dep is None:
         return None
     band: Band = dep.hull
+    if band.lo is not None and band.hi is not None and covers_axis(band, length):
+        local = local_part(band)
+        if local is None:
+            return RF(None, None, None, None, global_=True, exact=dep.is_band)
+        band, context = local, True
+    if context:
+        rf = receptive_field(band)
+        return None if rf is None else replace(rf, context=True)
     if band.lo is None or band.hi is None:
         return RF(None, None, None, None, global_=True, exact=dep.is_band)
     aff = band.affine()

@@ -1,0 +1,163 @@
+"""Vision-export patterns found by the torchvision sweep (samples/zoo/export_vision.py).
+
+Each test builds the pattern with onnx.helper; the expected numbers are derived by
+hand in the comments (or checked against onnxruntime), never read from the engine.
+"""
+
+from __future__ import annotations
+
+import signal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import builders
+from builders import FLOAT, GraphBuilder
+from model_analyze.runner import AnalyzeOptions, analyze, prepare
+from model_analyze.tokenflow.deps import Chain, Union, affine
+
+
+def rf_section(model, **kw):
+    return analyze(model, **kw).section("receptive-field")
+
+
+# -- engine: shared sub-expressions are evaluated once ---------------------------------------
+def test_deep_shared_chain_union_dag_hull_and_hash_are_linear():
+    """MaxViT's TorchScript export built a DAG of Chain/Union dependencies (fractional
+    window-merge steps inside residual blocks) whose hull was recomputed per path:
+    2^depth work, > 10 minutes. 60 levels of a doubly-shared DAG must take no time."""
+    half = affine(Fraction(1, 2), 0, Fraction(1, 2))  # non-integral: kept as a Chain step
+    third = affine(Fraction(1, 3), 0, Fraction(2, 3))
+    d = affine(1, -1, 1)
+    for _ in range(60):
+        d = Union((Chain((half, d)), Chain((third, d))))
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("hull/hash of a shared DAG is exponential"))
+    signal.alarm(10)
+    try:
+        h = d.hull
+        assert h.lo is not None and h.hi is not None
+        assert isinstance(hash(d), int)
+    finally:
+        signal.alarm(0)
+
+
+# -- shapes: float size arithmetic is folded ---------------------------------------------------
+def _detection_resize(h: int, w: int):
+    """torchvision's GeneralizedRCNNTransform as TorchScript exports it: scale =
+    min(800 / min(h, w), 1333 / max(h, w)) computed in float from the image size,
+    out = floor(scale · h), floor(scale · w) → Resize(sizes) → a 3×3 conv."""
+    b = GraphBuilder("det_resize")
+    x = b.input("x", FLOAT, [1, 3, h, w])
+    hw = b.op("Slice", [b.op("Shape", [x]), b.const([2], dtype=np.int64), b.const([4], dtype=np.int64)])
+    hw_f = b.op("Cast", [hw], to=1)
+    lo = b.op("ReduceMin", [hw_f], keepdims=0)
+    hi = b.op("ReduceMax", [hw_f], keepdims=0)
+    s = b.op("Min", [b.op("Mul", [b.op("Reciprocal", [lo]), b.const(np.float32(800))]),
+                     b.op("Mul", [b.op("Reciprocal", [hi]), b.const(np.float32(1333))])])
+    size = b.op("Cast", [b.op("Floor", [b.op("Mul", [hw_f, s])])], to=7)
+    sizes = b.op("Concat", [b.const([1, 3], dtype=np.int64), size], axis=0)
+    r = b.op("Resize", [x, "", "", sizes], mode="linear")
+    y = builders.conv(b, r, 3, 8, 3, name="conv")
+    b.output(y)
+    return b.model()
+
+
+@pytest.mark.parametrize(("h", "w", "out"), [(320, 320, (800, 800)), (300, 500, (799, 1333))])
+def test_float_size_arithmetic_is_folded_into_known_shapes(h, w, out):
+    # 320×320: scale = min(800/320, 1333/320) = 2.5 → 800×800.
+    # 300×500: scale = min(800/300, 1333/500) = 2.6666667 (float32), and in float32
+    # (1/300)·800·300 = 799.99994 → floor 799 (as onnxruntime computes it, checked
+    # below); floor(2.6666667·500) = 1333.
+    model = _detection_resize(h, w)
+    ctx = prepare(model, AnalyzeOptions())
+    assert ctx.shapes.shape("conv") == (1, 8, *out)
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": np.zeros((1, 3, h, w), np.float32)})
+    assert y.shape == (1, 8, *out)
+    # Conv MACs = 8 · 800 · out_w · 3 · 9, no longer zero for want of a shape.
+    hot = analyze(model).section("hotspots")
+    assert hot.metric("macs").value == 8 * out[0] * out[1] * 3 * 9
+
+
+def test_float_size_arithmetic_with_a_bound_dynamic_input():
+    """The same chain on a dynamic input: bound by --input-shape it is concrete."""
+    model = _detection_resize(320, 320)
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "h"
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_param = "w"
+    ctx = prepare(model, AnalyzeOptions(input_shapes={"x": [1, 3, 200, 400]}))
+    # scale = min(800/200, 1333/400) = 3.3325 → floor(666.5) = 666, floor(1333) = 1333
+    assert ctx.shapes.shape("conv") == (1, 8, 666, 1333)
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"x": np.zeros((1, 3, 200, 400), np.float32)})[0].shape == (1, 8, 666, 1333)
+
+
+# -- receptive field: which map is final --------------------------------------------------------
+def _se_net(shape_read: bool = False):
+    """conv3×3 → squeeze-excite (GAP → 1×1 conv → Sigmoid → Mul) → conv3×3 → GAP → Gemm.
+    Optionally a Shape of the first map (a TorchScript export's dynamic ``chunk``)."""
+    b = GraphBuilder("se")
+    x = b.input("x", FLOAT, [1, 3, 32, 32])
+    a = b.op("Relu", [builders.conv(b, x, 3, 8, 3, name="conv1")], name="act1")
+    if shape_read:
+        b.op("Shape", [a], name="shape_of_act1")
+    g = b.op("GlobalAveragePool", [a], name="se_pool")
+    g = b.op("Sigmoid", [builders.conv(b, g, 8, 8, 1, name="se_fc")])
+    a = b.op("Mul", [a, g], name="se_scale")
+    y = b.op("Relu", [builders.conv(b, a, 8, 8, 3, name="conv2")], name="act2")
+    p = b.op("Flatten", [b.op("GlobalAveragePool", [y], name="gap")], axis=1)
+    b.op("Gemm", [p, b.weight([4, 8]), b.const(np.zeros(4, np.float32))], name="logits", transB=1)
+    b.output("logits", FLOAT, [1, 4])
+    return b.model()
+
+
+def test_squeeze_excite_pool_does_not_end_the_map_and_is_reported_as_context():
+    # Local field: two 3×3 convs, stride 1 → RF 5, pad 2. The SE pool makes every
+    # position of act2 also depend on the whole 32×32 image (RF004), not a final map.
+    s = rf_section(_se_net())
+    maps = s.data["final_maps"]
+    assert [(m["tensor"], m["consumer"]) for m in maps] == [("act2", "gap")]
+    h = maps[0]["axes"]["H"]
+    assert (h["size"], h["stride"], h["pad"], h["context"]) == (5, 1, 2, True)
+    assert [f.code for f in s.findings if f.code == "RF004"] == ["RF004"]
+    assert "se_pool" in next(f.message for f in s.findings if f.code == "RF004")
+    assert "sees the whole image" in s.summary
+
+
+def test_a_shape_read_does_not_end_the_map():
+    # ShuffleNet's TorchScript export reads Shape(x) to chunk it: not a consumer that
+    # mixes positions (it reads none of the data).
+    s = rf_section(_se_net(shape_read=True))
+    assert [m["tensor"] for m in s.data["final_maps"]] == ["act2"]
+
+
+def test_flatten_to_tokens_ends_the_map_at_the_patch_grid():
+    """ViT stem: 16×16/16 patch conv → Reshape [1, C, 16] → Transpose → token MatMul.
+    The last map is the patch grid (RF 16, stride 16, pad 0); the reshape merges H and
+    W into one token axis (H's rows as a fractional 'position', W only as a whole),
+    which is no map — its 'RF' (stride 16/4 = 4 px) was reported before."""
+    b = GraphBuilder("vit_stem")
+    x = b.input("x", FLOAT, [1, 3, 64, 64])
+    p = builders.conv(b, x, 3, 8, 16, stride=16, pad=0, name="patchify")  # [1, 8, 4, 4]
+    t = b.op("Transpose", [b.op("Reshape", [p, b.const([1, 8, 16], dtype=np.int64)], name="flatten_hw")],
+             perm=[0, 2, 1])
+    y = b.op("MatMul", [t, b.weight([8, 8])], name="tokens")
+    b.output(y)
+    s = rf_section(b.model())
+    assert [(m["tensor"], m["consumer"]) for m in s.data["final_maps"]] == [("patchify", "flatten_hw")]
+    assert (s.metric("rf.size").value, s.metric("rf.stride").value, s.metric("rf.pad").value) == (16, 16, 0)
+    assert [f.code for f in s.findings if f.code == "RF005"] == ["RF005"]
+
+
+def test_dense_prediction_reports_the_output_field():
+    # conv3×3/s2 (pad 1) → conv3×3 (pad 1) → no pooling: the output is the map.
+    # r = 1 + 2 + 2·2 = 7, stride 2, pad = 1 + 1·2 = 3. It used to say "global".
+    b = GraphBuilder("dense")
+    x = b.input("x", FLOAT, [1, 3, 32, 32])
+    y = builders.conv(b, builders.conv(b, x, 3, 4, 3, stride=2), 4, 2, 3, name="seg")
+    b.output(y)
+    s = rf_section(b.model())
+    assert (s.metric("rf.size").value, s.metric("rf.stride").value, s.metric("rf.pad").value) == (7, 2, 3)
+    assert s.summary.startswith("dense output: RF 7")
