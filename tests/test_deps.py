@@ -168,3 +168,18 @@ def test_random_compositions_against_oracle():
         ma, mb, mc = (matrix(x, n).astype(int) for x in (a, b, c))
         want = ((ma @ mb) > 0) | mc.astype(bool) | ((((ma @ mb) > 0).astype(int) @ mc) > 0)
         assert (matrix(dep, n) == want).all()
+
+
+def test_chain_through_a_longer_intermediate_axis_is_not_clipped_to_the_source():
+    # GQA in a KV-cache export: 2 kv heads (the source axis, n = 2) repeated to 4
+    # query heads (h <- floor(h/2)), merged with d = 8 into 32 features
+    # (f <- floor(f/8)). Feature 31 is head 3, which reads kv head 1; clipping the
+    # intermediate head axis at n = 2 answered kv head 0 (unsound).
+    from model_analyze.tokenflow.deps import Chain, constant
+
+    heads_to_kv = affine(Fraction(1, 2), Fraction(-1, 2), 0)
+    feats_to_heads = affine(Fraction(1, 8), Fraction(-7, 8), 0)
+    chain = Chain((feats_to_heads, heads_to_kv))
+    assert [chain.at(f, 2) for f in (0, 15, 16, 31)] == [[(0, 0)], [(0, 0)], [(1, 1)], [(1, 1)]]
+    # a projection over all 32 features reads both kv heads
+    assert Chain((constant(0, 31), feats_to_heads, heads_to_kv)).at(0, 2) == [(0, 1)]

@@ -34,6 +34,8 @@ from functools import cached_property
 from typing import Any
 
 Interval = tuple[int, int]
+UNCLIPPED = 1 << 62
+"""Upper clip for an intermediate axis of unknown length inside a :class:`Chain`."""
 
 
 class UnknownAtLength(ValueError):
@@ -368,8 +370,14 @@ class Chain(Dep):
 
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
         cur = [(lo, hi)]
-        for step in self.steps:
-            cur = step.image_set(cur, n, env)
+        last = len(self.steps) - 1
+        for k, step in enumerate(self.steps):
+            # Only the last step lands on the source axis, of length n. An earlier
+            # step lands on an intermediate axis that may be longer (GQA's 4 query
+            # heads over 2 kv heads): clipping it at n would drop positions
+            # (unsound). Affine steps are clipped only below; patterns keep n.
+            bound = n if k == last or not isinstance(step, Band) else UNCLIPPED
+            cur = step.image_set(cur, bound, env)
             if not cur:
                 break
         return cur
