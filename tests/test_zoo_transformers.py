@@ -297,3 +297,49 @@ def test_ort_optimized_bert_with_multi_head_attention():
     assert all((la.heads, la.kv_heads, la.head_dim) == (4, 4, 8) for la in got)
     assert all(la.mask.family == "bidirectional" for la in got)
     assert_tight("bert-eager-torchscript-ortmha.onnx", "input_ids[1]", N * N)
+
+
+# -- KV cache ----------------------------------------------------------------------------------------
+KV_DIMS = {"seq": 3, "past": 6, "total": 9}
+"""3 new tokens after 6 cached ones; the mask input covers all 9."""
+
+
+def test_kv_cache_export_mask_is_read_with_its_total_length():
+    # LlamaForCausalLM (hidden 32, 4 heads, 2 kv heads) exported with a
+    # DynamicCache built from past_key/value inputs [1, 2, past, 8] and an
+    # attention_mask [1, total]: TorchScript cannot say total = past + seq, so the
+    # mask's own length symbol must follow the evaluated length. Causal.
+    ctx = prepare(str(ZOO / "llama-kv-eager-torchscript.onnx"), AnalyzeOptions(dims=KV_DIMS))
+    got = attention_layers(ctx)
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 2, 8)] * 2
+    assert all(la.mask.family == "causal" for la in got)
+
+
+def test_kv_cache_export_is_sound_including_the_kv_head_axis():
+    # onnxruntime: perturbing either kv head of a past key changes the logits
+    # (each feeds 2 of the 4 query heads, merged into the output projection). The
+    # static answer used to keep only kv head 0 (GQA's head axis is longer than
+    # the kv-head axis it reads).
+    pytest.importorskip("onnxruntime")
+    from model_analyze.verify import verify_model
+
+    result = verify_model(str(ZOO / "llama-kv-eager-torchscript.onnx"), AnalyzeOptions(dims=KV_DIMS), seeds=2)
+    assert result.sound and result.complete, [(p.label, p.output) for p in result.pairs if not p.sound]
+    heads = next(p for p in result.pairs if p.label == "past_key.0[1]" and p.output == "logits")
+    assert heads.observed == 2 and heads.observed_at(0) == [0, 1] == heads.predicted_at(0)
+
+
+def test_kv_cache_queries_see_every_cached_token_and_their_own_past():
+    # onnxruntime: each of the 3 new tokens' logits change with all 6 cached
+    # positions (3·6 pairs) and with new tokens 0..i (3·4/2 pairs). The mask was
+    # read with no cache (causal); query i is key position i + past, so the
+    # static answer is exactly that, not "query i sees keys 0..i".
+    pytest.importorskip("onnxruntime")
+    from model_analyze.verify import verify_model
+
+    result = verify_model(str(ZOO / "llama-kv-eager-torchscript.onnx"), AnalyzeOptions(dims=KV_DIMS),
+                          positions=9, seeds=2)
+    by = {(p.label, p.output): p for p in result.pairs}
+    cached, new = by[("past_key.0[2]", "logits")], by[("input_ids[1]", "logits")]
+    assert cached.sound and cached.observed == cached.predicted == 3 * 6
+    assert new.sound and new.observed == new.predicted == 3 * 4 // 2

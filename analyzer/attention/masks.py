@@ -273,18 +273,24 @@ class MaskReader:
         lengths.update(b for b in bound if isinstance(b, int) and 2 <= b <= MAX_DIRECT)
         return sorted(lengths), skipped
 
-    def _env(self, req: MaskRequest, n: int) -> dict[str, int]:
+    def _env(self, req: MaskRequest, n: int, sl: maskeval.MaskSlice | None = None) -> dict[str, int]:
         env = dict(self.ctx.bindings)
         if self._symbols is None:
             self._symbols = self.ctx.shapes.symbols()
+        lengths = _feed_symbols(self.ctx, sl) if sl is not None else set()
         for name in list(env) + [s for s in self._symbols if s not in env]:
             low = name.lower()
             if name in req.seq_syms:
                 env[name] = n
             elif "past" in low:
                 env[name] = 0
-            elif "batch" in low or name in ("b", "B", "N", "bs") or name.endswith("_d0"):
+            elif _batch_like(name):
                 env[name] = 1
+            elif name in lengths:
+                # A length the mask's inputs carry under their own name (a KV-cache
+                # export's attention_mask [B, total] with total = past + seq): with
+                # no past it is the evaluated length, whatever it is bound to.
+                env[name] = n
         for s in req.seq_syms:
             env[s] = n
         return env
@@ -296,7 +302,7 @@ class MaskReader:
         import numpy as np
 
         nk = n if nk is None else nk
-        values = maskeval.evaluate(self.ctx, sl, self._env(req, n), length=nk)
+        values = maskeval.evaluate(self.ctx, sl, self._env(req, n, sl), length=nk)
         vis: np.ndarray | None = None
         for term in terms:
             v = _visible(values[term.tensor], term.kind)
@@ -319,6 +325,20 @@ class MaskReader:
 def _bias_note(biases: list[str]) -> str:
     return (f"{len(biases)} score term(s) computed from activations (learned position scores such as "
             f"DeBERTa's c2p/p2c) are finite biases: treated as hiding no key")
+
+
+def _batch_like(name: str) -> bool:
+    return "batch" in name.lower() or name in ("b", "B", "N", "bs") or name.endswith("_d0")
+
+
+def _feed_symbols(ctx: AnalysisContext, sl: maskeval.MaskSlice) -> set[str]:
+    """Dim symbols of the sequence axes (last axis) of the graph inputs a mask is built from."""
+    out: set[str] = set()
+    for t in sl.value_inputs:
+        shape = ctx.shapes.shape(t)
+        if shape:
+            out |= D.free_symbols(shape[-1])
+    return out
 
 
 def unknown_mask(reason: str) -> MaskInfo:

@@ -61,7 +61,7 @@ def av_override(keys: Dep, probs_input: int) -> FlowFn:
 
 
 def fused_override(layer: AttentionLayer) -> FlowFn:
-    keys = layer.mask.keys
+    keys = aligned_keys(layer)
 
     def rule(ctx: FlowCtx) -> list[FlowState | None]:
         names = list(ctx.node.inputs)
@@ -101,11 +101,28 @@ def fused_override(layer: AttentionLayer) -> FlowFn:
     return rule
 
 
+def aligned_keys(layer: AttentionLayer) -> Dep:
+    """The mask's keys in the layer's own coordinates. Masks are read as square
+    self-attention (a KV cache's past at 0); with ``k_len = q_len + past`` query
+    ``i`` is position ``i + past`` of the keys (cache first, then the new
+    tokens), so the keys of query ``i`` are the mask's keys of ``i + past``."""
+    from .. import dims as D
+    from .deps import affine, compose
+
+    keys = layer.mask.keys
+    if not layer.self_attention or layer.q_len is None or layer.k_len is None or keys.hull.is_all:
+        return keys
+    off = D.sub(layer.k_len, layer.q_len)
+    if D.is_int(off) and off == 0:
+        return keys
+    return compose(affine(1, off, off), keys)
+
+
 def overrides(layers: list[AttentionLayer]) -> dict[str, FlowFn]:
     """Engine overrides for every layer whose nodes and mask are known."""
     out: dict[str, FlowFn] = {}
     for layer in layers:
-        keys = layer.mask.keys
+        keys = aligned_keys(layer)
         if layer.fused_node:
             out[layer.fused_node] = fused_override(layer)
             continue

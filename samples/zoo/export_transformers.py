@@ -11,7 +11,7 @@ Needs ``torch`` and ``transformers`` (plus ``onnxscript`` for dynamo); never imp
 by the tests. Usage::
 
     python samples/zoo/export_transformers.py OUTDIR [--only gpt2,llama] \
-        [--exporter dynamo,torchscript] [--attn eager,sdpa] [--optimize]
+        [--exporter dynamo,torchscript] [--attn eager,sdpa] [--optimize] [--kv]
 
 ``--optimize`` also runs onnxruntime's transformer optimizer on the BERT and GPT-2
 exports (fused com.microsoft Attention / SkipLayerNormalization / FastGelu …).
@@ -347,6 +347,65 @@ def optimize(entry: dict[str, Any], out: Path, model_type: str, heads: int, hidd
             "bytes": dst.stat().st_size}
 
 
+class KvWrapper(torch.nn.Module):
+    """KV_WRAPPER: a decoder step with a cache, as deployment exports have it —
+    ``DynamicCache`` built from flat ``past_key.N``/``past_value.N`` inputs, logits
+    and the present keys/values out (optimum's ``with_past`` layout)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        for layer in range(len(past) // 2):
+            cache.update(past[2 * layer], past[2 * layer + 1], layer)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True)
+        present = [t for lay in out.past_key_values.layers for t in (lay.keys, lay.values)]
+        return (out.logits, *present)
+
+
+KV_SPECS = ("llama", "mistral-swa")
+
+
+def export_kv(spec: Spec, exporter: str, out: Path, past: int = 6, seq: int = 3) -> dict[str, Any]:
+    """Export ``spec`` as one cached decoding step (eager attention)."""
+    torch.manual_seed(0)
+    model = spec.build("eager").eval()
+    _randomize(model)
+    cfg = model.config
+    layers, kv = cfg.num_hidden_layers, cfg.num_key_value_heads
+    d = cfg.hidden_size // cfg.num_attention_heads
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, VOCAB, (1, seq), generator=g)
+    mask = torch.ones(1, past + seq, dtype=torch.long)
+    cache = [torch.randn(1, kv, past, d, generator=g) for _ in range(2 * layers)]
+    names = ["input_ids", "attention_mask"] + [f"past_{w}.{i}" for i in range(layers) for w in ("key", "value")]
+    outs = ["logits"] + [f"present_{w}.{i}" for i in range(layers) for w in ("key", "value")]
+    path = out / f"{spec.name}-kv-eager-{exporter}.onnx"
+    wrap = KvWrapper(model).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            dyn = torch.export.Dim.DYNAMIC
+            shapes = ({1: dyn}, {1: dyn}, *({2: dyn} for _ in cache))
+            program = torch.onnx.export(wrap, (ids, mask, *cache), dynamo=True, input_names=names,
+                                        output_names=outs, dynamic_shapes=shapes, opset_version=20,
+                                        external_data=False)
+            program.save(str(path), external_data=False)
+        else:
+            axes = {"input_ids": {1: "seq"}, "attention_mask": {1: "total"}}
+            axes.update({n: {2: "past"} for n in names[2:]})
+            torch.onnx.export(wrap, (ids, mask, *cache), str(path), dynamo=False, input_names=names,
+                              output_names=outs, dynamic_axes=axes, opset_version=17)
+    return {"file": path.name, "model": spec.name + "-kv", "class": type(model).__name__, "attn": "eager",
+            "exporter": exporter, "parameters": sum(p.numel() for p in model.parameters()),
+            "facts": {**spec.facts, "past": past, "seq": seq}, "bytes": path.stat().st_size}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -354,6 +413,7 @@ def main() -> None:
     ap.add_argument("--exporter", default="dynamo,torchscript")
     ap.add_argument("--attn", default="eager,sdpa")
     ap.add_argument("--optimize", action="store_true")
+    ap.add_argument("--kv", action="store_true", help="also export cached decoding steps of " + ", ".join(KV_SPECS))
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     only = {s for s in a.only.split(",") if s}
@@ -386,6 +446,18 @@ def main() -> None:
                             print(f"ok    {opt['file']}  fused {opt['fused_ops']}")
                         except Exception as exc:
                             print(f"FAIL  optimize {key}: {type(exc).__name__}: {exc}")
+    for spec in SPECS if a.kv else ():
+        if spec.name not in KV_SPECS or (only and spec.name not in only):
+            continue
+        for exporter in a.exporter.split(","):
+            key = f"{spec.name}-kv-eager-{exporter}"
+            try:
+                manifest[key] = export_kv(spec, exporter, a.out)
+                print(f"ok    {key}")
+            except Exception as exc:
+                manifest[key] = {"model": spec.name + "-kv", "exporter": exporter,
+                                 "error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+                print(f"FAIL  {key}  {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
