@@ -343,3 +343,18 @@ def test_kv_cache_queries_see_every_cached_token_and_their_own_past():
     cached, new = by[("past_key.0[2]", "logits")], by[("input_ids[1]", "logits")]
     assert cached.sound and cached.observed == cached.predicted == 3 * 6
     assert new.sound and new.observed == new.predicted == 3 * 4 // 2
+
+
+# -- ONNX Attention (opset 23) -------------------------------------------------------------------------
+def test_dynamo_opset23_sdpa_is_the_onnx_attention_op():
+    # MistralForCausalLM (4 heads, 2 kv heads, sliding_window 5), SDPA exported by
+    # dynamo at opset 23: each layer is one ONNX Attention node whose K/V were
+    # already repeated to 4 heads (repeat_kv) and whose attn_mask is built in the
+    # graph. Two windows of 5: output i sees tokens i-8..i, Σ min(i+1, 9) = 180
+    # pairs at n = 24 (onnxruntime).
+    name = "mistral-swa-sdpa-dynamo-op23.onnx"
+    got = layers(name)
+    assert [la.kind for la in got] == ["Attention"] * 2
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 2, 8)] * 2
+    assert all(la.mask.family == "sliding_window" and la.mask.params["window"] == 5 for la in got)
+    assert_tight(name, "input_ids[1]", sum(min(i + 1, 9) for i in range(N)))

@@ -40,7 +40,7 @@ from .. import dims as D
 from ..tokenflow.deps import ALL, CAUSAL
 from . import maskeval, maskfit
 from .detect import mask_request
-from .graphwalk import layer_name, prescale_factors, rope_kind
+from .graphwalk import layer_name, prescale_factors, repetition_factor, rope_kind
 from .masks import MaskReader, MaskTerm, unknown_mask
 from .model import AttentionLayer, MaskInfo
 
@@ -204,6 +204,11 @@ def _onnx_attention(ctx: AnalysisContext, node: Node, reader: MaskReader, layer:
         layer.q_seq_axis = layer.k_seq_axis = layer.v_seq_axis = 2
         if ks is not None and len(ks) == 4:
             layer.kv_heads = D.as_int(ks[1])
+            # HF's SDPA path repeats K/V heads (repeat_kv) before the op: the
+            # model's kv heads are the ones before that repetition.
+            rep = repetition_factor(ctx, g, k)
+            if layer.kv_heads and rep > 1 and layer.kv_heads % rep == 0:
+                layer.kv_heads //= rep
         if vs is not None and len(vs) == 4:
             layer.v_head_dim = vs[3]
         _lengths(layer, qs, ks, 2, 2)

@@ -294,7 +294,7 @@ def example(spec: Spec, model: Any, kind: str) -> tuple[tuple[torch.Tensor, ...]
     raise ValueError(kind)
 
 
-def export(spec: Spec, attn: str, exporter: str, out: Path) -> dict[str, Any]:
+def export(spec: Spec, attn: str, exporter: str, out: Path, opset: int = 20) -> dict[str, Any]:
     torch.manual_seed(0)
     model = spec.build(attn).eval()
     _randomize(model)
@@ -307,7 +307,8 @@ def export(spec: Spec, attn: str, exporter: str, out: Path) -> dict[str, Any]:
     args, names, axes = example(spec, model, kind)
     wrap = _Wrap(model, kind).eval()
     params = sum(p.numel() for p in model.parameters())
-    path = out / f"{spec.name}-{attn}-{exporter}.onnx"
+    suffix = f"-op{opset}" if exporter == "dynamo" and opset != 20 else ""
+    path = out / f"{spec.name}-{attn}-{exporter}{suffix}.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -315,7 +316,7 @@ def export(spec: Spec, attn: str, exporter: str, out: Path) -> dict[str, Any]:
             dyn_shapes = tuple(dyn.get(n) for n in names)
             onnx_program = torch.onnx.export(wrap, args, dynamo=True, input_names=names,
                                              output_names=["output"], dynamic_shapes=dyn_shapes,
-                                             opset_version=20, external_data=False)
+                                             opset_version=opset, external_data=False)
             onnx_program.save(str(path), external_data=False)
         else:
             torch.onnx.export(wrap, args, str(path), dynamo=False, input_names=names,
@@ -413,6 +414,8 @@ def main() -> None:
     ap.add_argument("--exporter", default="dynamo,torchscript")
     ap.add_argument("--attn", default="eager,sdpa")
     ap.add_argument("--optimize", action="store_true")
+    ap.add_argument("--opset", type=int, default=20,
+                    help="dynamo opset (23+: SDPA becomes the ONNX Attention op; files get an -opN suffix)")
     ap.add_argument("--kv", action="store_true", help="also export cached decoding steps of " + ", ".join(KV_SPECS))
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -428,7 +431,8 @@ def main() -> None:
             for exporter in a.exporter.split(","):
                 key = f"{spec.name}-{attn}-{exporter}"
                 try:
-                    entry = export(spec, attn, exporter, a.out)
+                    entry = export(spec, attn, exporter, a.out, a.opset)
+                    key = entry["file"][:-5]
                     manifest[key] = entry
                     print(f"ok    {key}  {entry['bytes']:,} B  params {entry['parameters']:,}")
                 except Exception as exc:
