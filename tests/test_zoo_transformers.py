@@ -81,6 +81,15 @@ def test_gpt_neox_fused_qkv_is_not_three_times_the_heads():
     assert all(la.mask.family == "causal" for la in got)
 
 
+def test_gptj_rotary_table_repetition_is_not_gqa():
+    # GPTJConfig(n_embd 32, n_head 4, rotary_dim 4): no GQA (kv heads = heads);
+    # the interleaved rotary repeats its sin/cos table with an Expand
+    # (repeat_interleave), which is not a repetition of K's heads.
+    got = layers("gptj-eager-torchscript.onnx")
+    assert [(la.heads, la.kv_heads, la.head_dim) for la in got] == [(4, 4, 8)] * 2
+    assert_tight("gptj-eager-torchscript.onnx", "input_ids[1]", causal_pairs(N))
+
+
 def test_modernbert_fused_qkv_three_heads_axes():
     # ModernBertConfig(hidden 32, heads 4, 3 layers, global_attn_every_n_layers 3,
     # local_attention 6): Wqkv viewed [B, S, 3, 4, 8]. Layer 0 is global

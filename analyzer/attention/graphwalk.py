@@ -317,9 +317,17 @@ def repetition_factor(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> i
     or Falcon's ``[B, S, kv, 1, d] → [B, S, kv, r, d]``. Only concrete axes that
     grow count, so a batch expansion at batch 1 or a symbolic one never does."""
     factor = 1
-    for node in _head_path(ctx, graph, tensor):
+    for _ in range(MAX_DEPTH):
+        node = graph.producer(tensor)
+        if node is None or node.domain or node.op_type not in HEAD_PATH_OPS or not node.input(0):
+            break
+        if node.op_type == "Reshape" and _as_head_split(ctx, node) is not None:
+            break
         if node.op_type in ("Expand", "Tile"):
             factor *= _growth(ctx, node)
+        # Input 0 only: the activation itself, not the side tables a RoPE Mul
+        # reads (GPT-J repeats its sin/cos table with an Expand too).
+        tensor = node.input(0)
     return factor
 
 
@@ -350,7 +358,9 @@ def _growth(ctx: AnalysisContext, node: Node) -> int:
         return 1
     s_in = (1,) * (len(s_out) - len(s_in)) + tuple(s_in)
     out = 1
-    for a, b in list(zip(s_in, s_out, strict=True))[1:]:
+    # not the batch axis, nor the last one (features: a repeat_interleave of a
+    # table); GQA grows an axis between them ([B, kv, r, S, d], [B, S, kv, r, d])
+    for a, b in list(zip(s_in, s_out, strict=True))[1:-1]:
         ia, ib = D.as_int(a), D.as_int(b)
         if ia and ib and ib > ia and ib % ia == 0:
             out *= ib // ia
