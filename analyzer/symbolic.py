@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Union
 
 Number = int | Fraction
@@ -37,6 +38,12 @@ class Fn:
     args: tuple[Any, ...]
 
     def __repr__(self) -> str:
+        return self._text
+
+    @cached_property
+    def _text(self) -> str:
+        # Printed once per atom: sorting terms keys on this text, and nested floors (Swin's
+        # dynamic window padding, ``(w - H % w) % w`` per stage) made it exponential.
         if self.kind in ("floor", "ceil"):
             num, den = self.args
             return f"{self.kind}({_paren(num)}/{den})"
@@ -80,11 +87,12 @@ class Expr:
     """Immutable polynomial over atoms with rational coefficients (never constant:
     constructors return a plain ``int``/``Fraction`` for constants)."""
 
-    __slots__ = ("_hash", "terms")
+    __slots__ = ("_hash", "_str", "terms")
 
     def __init__(self, terms: Mapping[Mono, Number]) -> None:
         self.terms: dict[Mono, Number] = {m: _coef(c) for m, c in terms.items() if c}
         self._hash: int | None = None
+        self._str: str | None = None
 
     # -- construction -----------------------------------------------------------
     @staticmethod
@@ -217,6 +225,11 @@ class Expr:
 
     # -- display ------------------------------------------------------------------------
     def __str__(self) -> str:
+        if self._str is None:
+            self._str = self._format()
+        return self._str
+
+    def _format(self) -> str:
         def mono_key(m: Mono) -> tuple[Any, ...]:
             return (-sum(p for _, p in m), [_key(a) for a, _ in m])
 

@@ -262,17 +262,21 @@ def run(ctx: AnalysisContext) -> Section:
                                       else ""))
         section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
         section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
-    beyond = [src for src in spatial if best is not None and best.size is not None
-              and lengths[src] is not None and best.size > lengths[src]]  # type: ignore[operator]
+    # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
+    per_axis = {src: field(result, best_at[0], src, lengths[src]) for src in spatial} if best_at else {}
+    beyond = [src for src, rf in per_axis.items() if rf is not None and rf.size is not None
+              and lengths[src] is not None and rf.size > lengths[src]]  # type: ignore[operator]
     if beyond and best is not None:
         def how(src: SourceAxis) -> str:
             length = result.sources[src].length
             kind = "" if D.is_int(length) else (" (bound)" if ctx.is_bound(length) else " (default)")
             return f"{names[src]} {lengths[src]}{kind}"
 
+        sizes = ", ".join(f"{names[s]} {fmt(per_axis[s].size)}" for s in beyond)  # type: ignore[union-attr]
         section.add("RF002", Severity.INFO,
-                    f"receptive field {best.size} exceeds the input size ({', '.join(how(s) for s in beyond)}): "
-                    "every final-map position sees the whole image")
+                    f"receptive field ({sizes}) exceeds the input size ({', '.join(how(s) for s in beyond)}): "
+                    "every final-map position sees the whole image along "
+                    f"{'that axis' if len(beyond) == 1 else 'those axes'}")
     misaligned(ctx, result, spatial, section, names)
     unknown = {k: v for k, v in result.unknown_ops.items()}
     if unknown:
@@ -305,8 +309,10 @@ def run(ctx: AnalysisContext) -> Section:
                     nodes[-1].ref() if nodes else None)
     if best is not None:
         what = "final feature map" if maps else "dense output"
-        section.summary = (f"{what}: RF {best.size} (stride {best.stride}, effective padding "
-                           f"{best.pad}) along {names[first]}{context}{mixer_note}")
+        axis = names[best_at[1]] if best_at is not None else names[first]
+        size = fmt(best.size) if best.exact else f"≤{fmt(best.size)}"
+        section.summary = (f"{what}: RF {size} (stride {fmt(best.stride)}, effective padding "
+                           f"{fmt(best.pad)}) along {axis}{context}{mixer_note}")
     else:
         section.summary = "every spatial position is mixed before the outputs (global receptive field)"
     return section

@@ -161,3 +161,108 @@ def test_dense_prediction_reports_the_output_field():
     s = rf_section(b.model())
     assert (s.metric("rf.size").value, s.metric("rf.stride").value, s.metric("rf.pad").value) == (7, 2, 3)
     assert s.summary.startswith("dense output: RF 7")
+
+
+# -- dynamic H/W: window padding and upsampling with symbolic sizes ---------------------------
+def _window_pad(window: int = 4):
+    """Swin's padding to whole windows as TorchScript exports F.pad on a dynamic map:
+    pad_b = (w - H % w) % w, pad_r likewise, written [0, 0, 0, pad_r, 0, pad_b, 0, 0] (torch
+    order: last axis first), reversed through a [4, 2] view (Reshape → Slice step -1 →
+    Transpose → Reshape) into ONNX's begin/end order, then a 1×1 conv."""
+    b = GraphBuilder("window_pad")
+    x = b.input("x", FLOAT, [1, "h", "w", 8])
+    shape = b.op("Shape", [x])
+
+    def pad_for(axis: int) -> str:
+        d = b.op("Gather", [shape, b.const(axis, dtype=np.int64)])
+        m = b.op("Mod", [b.op("Sub", [b.const(window, dtype=np.int64),
+                                      b.op("Mod", [d, b.const(window, dtype=np.int64)])]),
+                         b.const(window, dtype=np.int64)])
+        return b.op("Unsqueeze", [m, b.const([0], dtype=np.int64)])
+
+    zero = b.const([0], dtype=np.int64)
+    torch_pads = b.op("Concat", [zero, zero, zero, pad_for(2), zero, pad_for(1), zero, zero], axis=0)
+    rev = b.op("Slice", [b.op("Reshape", [torch_pads, b.const([-1, 2], dtype=np.int64)]),
+                         b.const([-1], dtype=np.int64), b.const([-(1 << 62)], dtype=np.int64),
+                         b.const([0], dtype=np.int64), b.const([-1], dtype=np.int64)])
+    pads = b.op("Reshape", [b.op("Transpose", [rev], perm=[1, 0]), b.const([-1], dtype=np.int64)])
+    padded = b.op("Pad", [x, pads],
+                  name="pad", mode="constant")
+    y = b.op("Transpose", [padded], perm=[0, 3, 1, 2])
+    y = builders.conv(b, y, 8, 4, 1, name="conv")
+    b.output(y)
+    return b.model()
+
+
+@pytest.mark.parametrize(("h", "w"), [(13, 16), (56, 30)])
+def test_symbolic_window_padding_gives_known_shapes(h, w):
+    # 13 → 16 (pad 3), 16 → 16 (pad 0), 56 → 56, 30 → 32: the padded map, as onnxruntime runs it.
+    model = _window_pad()
+    up = lambda n: n + (4 - n % 4) % 4  # noqa: E731
+    ctx = prepare(model, AnalyzeOptions(dims={"h": h, "w": w}))
+    shape = ctx.shapes.shape("conv")
+    assert shape is not None and all(d is not None for d in shape)  # symbolic, never unknown
+    assert tuple(ctx.evaluate(d) for d in shape) == (1, 4, up(h), up(w))
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"x": np.zeros((1, h, w, 8), np.float32)})[0].shape == (1, 4, up(h), up(w))
+    # MACs at the binding: 4 · H' · W' · 8.
+    assert analyze(model, AnalyzeOptions(dims={"h": h, "w": w})).section("hotspots").metric("macs").value == \
+        4 * up(h) * up(w) * 8
+
+
+def test_nested_floor_expressions_print_in_linear_time():
+    """Each Swin stage nests the padding's floors once more; printing (which sorting
+    terms relies on) recomputed every sub-expression's text: minutes on a 2-stage model."""
+    from model_analyze import dims as D
+
+    x = D.symbol("h")
+    for _ in range(12):
+        x = D.add(D.sub(4, D.sub(x, D.mul(4, D.floordiv(x, 4)))), D.floordiv(x, 2))
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("printing nested floors is exponential"))
+    signal.alarm(10)
+    try:
+        assert "floor" in D.fmt(x)
+    finally:
+        signal.alarm(0)
+
+
+def _upsample_net(dynamic: bool):
+    """YOLO's neck: conv3×3/s2 → nearest Resize ×2 (scales) → conv3×3, on a dynamic or a
+    fixed 32×32 input. The fixed export is the reference: both must report the same field."""
+    b = GraphBuilder("upsample")
+    x = b.input("x", FLOAT, [1, 3, "h" if dynamic else 32, "w" if dynamic else 32])
+    y = builders.conv(b, x, 3, 4, 3, stride=2, name="down")
+    y = b.op("Resize", [y, "", b.const(np.array([1, 1, 2, 2], np.float32))], mode="nearest", name="up")
+    y = builders.conv(b, y, 4, 4, 3, name="out")
+    b.output(y)
+    return b.model()
+
+
+def test_symbolic_upsample_keeps_the_map():
+    # A dynamic-H/W export must report the field the fixed-size export reports: the
+    # upsample used to need concrete sizes and dropped every position (RF "global").
+    fixed = rf_section(_upsample_net(False))
+    dynamic = rf_section(_upsample_net(True), options=AnalyzeOptions(dims={"h": 32, "w": 32}))
+    assert fixed.summary.startswith("dense output")
+    assert dynamic.summary == fixed.summary
+    assert dynamic.data["outputs"][0]["axes"]["H"] == fixed.data["outputs"][0]["axes"]["H"]
+
+
+def test_rf_beyond_input_is_judged_per_axis():
+    """A 3-D stem (3×7×7, stride 1×2×2, pad 1×3×3) then a 3×3×3 conv on 8×56×56: the H
+    field 7 + 2·2 = 11 exceeds neither H 56 nor is compared with the 8 frames (D field
+    3 + 2 = 5 < 8). RF002 compared the largest field with every axis."""
+    b = GraphBuilder("video")
+    x = b.input("x", FLOAT, [1, 3, 8, 56, 56])
+    w1 = b.weight([4, 3, 3, 7, 7])
+    y = b.op("Conv", [x, w1], kernel_shape=[3, 7, 7], strides=[1, 2, 2], pads=[1, 3, 3, 1, 3, 3])
+    w2 = b.weight([4, 4, 3, 3, 3])
+    y = b.op("Conv", [y, w2], name="c2", kernel_shape=[3, 3, 3], pads=[1, 1, 1, 1, 1, 1])
+    p = b.op("Flatten", [b.op("GlobalAveragePool", [y], name="gap")], axis=1)
+    b.output(p)
+    s = rf_section(b.model())
+    axes = s.data["final_maps"][0]["axes"]
+    assert (axes["D"]["size"], axes["H"]["size"], axes["H"]["stride"]) == (5, 11, 2)
+    assert s.summary.startswith("final feature map: RF 11 (stride 2, effective padding 5) along H")
+    assert not [f for f in s.findings if f.code == "RF002"]

@@ -116,6 +116,20 @@ def identity(ctx: ShapeCtx) -> Out:
     return [same(ctx, 0)]
 
 
+def _mod(a: Dim, b: Dim, fmod: bool) -> Dim | None:
+    """Integer ``Mod`` of shape values; symbolic by a positive constant as
+    ``a - b·floor(a/b)`` (Swin pads its map to whole windows with
+    ``(w - H % w) % w``, H symbolic in a dynamic-H/W export). ``fmod`` (C's sign
+    rule) only for concrete values."""
+    if D.is_int(a) and D.is_int(b):
+        if not b:
+            return None
+        return int(math.fmod(a, b)) if fmod else a % b  # type: ignore[operator]
+    if fmod or not D.is_int(b) or b <= 0:  # type: ignore[operator]
+        return None
+    return D.sub(a, D.mul(b, D.floordiv(a, b)))
+
+
 def binary_shape(ctx: ShapeCtx) -> Out:
     op = ctx.node.op_type
     n = ctx.n_inputs
@@ -135,7 +149,7 @@ def binary_shape(ctx: ShapeCtx) -> Out:
     dtype = T.BOOL if op in catalog.COMPARISONS else ctx.dtype(0)
     fns = {"Add": D.add, "Sub": D.sub, "Mul": D.mul, "Max": D.dmax, "Min": D.dmin,
            "Div": lambda a, b: D.floordiv(a, b) if b != 0 else None,
-           "Mod": lambda a, b: a % b if D.is_int(a) and D.is_int(b) and b else None,
+           "Mod": lambda a, b: _mod(a, b, bool(ctx.attr("fmod", 0))),
            "Equal": lambda a, b: int(a == b) if D.is_int(a) and D.is_int(b) else None}
     if op in fns and n == 2 and (dtype in (T.INT64, T.INT32, T.BOOL) or dtype is None):
         vals = elementwise_values(ctx, fns[op])
@@ -324,9 +338,28 @@ def reshape(ctx: ShapeCtx) -> Out:
         else:
             out[k] = None
     v = ctx.value(0)
-    if v is not None and len(out) <= 1:
-        ctx.set_value(0, v)
+    if v is not None and (len(out) <= 1 or _numel(out) == len(v)):
+        ctx.set_value(0, v)  # values are kept flat, row-major: a reshape does not move them
     return [TensorType(ctx.dtype(0), tuple(out))]
+
+
+def _numel(shape: Sequence[Dim | None]) -> int | None:
+    sizes = [D.as_int(d) for d in shape]
+    return None if any(x is None for x in sizes) else math.prod(sizes)  # type: ignore[arg-type]
+
+
+def _value_array(ctx: ShapeCtx, i: int) -> Any:
+    """A small multi-dimensional shape value as a numpy object array (``None`` if unknown):
+    TorchScript's ``F.pad`` reverses the pads as a ``[k, 2]`` tensor (Reshape → Slice with
+    step -1 → Transpose → Reshape), and those pads carry symbolic sizes."""
+    import numpy as np
+
+    v, s = ctx.value(i), ctx.shape(i)
+    if v is None or s is None or _numel(s) != len(v):
+        return None
+    arr = np.empty(len(v), dtype=object)
+    arr[:] = list(v)
+    return arr.reshape([D.as_int(d) for d in s])
 
 
 @SHAPE.rule("Flatten")
@@ -385,6 +418,9 @@ def transpose(ctx: ShapeCtx) -> Out:
     if s is None:
         return [TensorType(ctx.dtype(0), None)]
     perm = ctx.attr("perm") or list(range(len(s)))[::-1]
+    arr = _value_array(ctx, 0)
+    if arr is not None and arr.ndim == len(perm):
+        ctx.set_value(0, list(arr.transpose(perm).reshape(-1)))
     return [TensorType(ctx.dtype(0), tuple(s[p] for p in perm))]
 
 
@@ -494,6 +530,13 @@ def slice_op(ctx: ShapeCtx) -> Out:
     v = ctx.value(0)
     if v is not None and len(s) == 1 and all(isinstance(x, int) for x in (*starts, *ends)):
         ctx.set_value(0, list(v[slice(starts[0], ends[0], steps[0])]))
+    elif v is not None and all(isinstance(x, int) for x in (*starts, *ends, *steps)):
+        arr = _value_array(ctx, 0)
+        if arr is not None:
+            index = [slice(None)] * arr.ndim
+            for a, st, en, sp in zip(axes, starts, ends, steps, strict=False):
+                index[norm_axis(a, arr.ndim)] = slice(st, en, sp)
+            ctx.set_value(0, list(arr[tuple(index)].reshape(-1)))
     return [TensorType(dtype, tuple(out))]
 
 

@@ -82,21 +82,42 @@ def local_part(band: Band) -> Band | None:
     return Band(lo, hi) if lo and hi else None
 
 
+def _without_symbolic_borders(band: Band) -> Band:
+    """Drop constant terms with a symbolic offset from a side that also has positional
+    terms: they are border clamps (a resize clamps to ``[0, n - 1]`` with ``n`` symbolic),
+    and the Distill field ignores borders."""
+    def side(terms: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        if terms is None or not any(t.s != 0 for t in terms):
+            return terms
+        return tuple(t for t in terms if t.s != 0 or isinstance(t.c, Fraction))
+
+    lo, hi = side(band.lo), side(band.hi)
+    return band if (lo, hi) == (band.lo, band.hi) else Band(lo, hi)
+
+
 def receptive_field(dep: Dep | None, length: int | None = None, context: bool = False) -> RF | None:
     """RF of ``dep``. With the source ``length``, a band whose constant terms cover the
     whole axis is summarised by its local (position-dependent) part, flagged ``context``;
     ``context=True`` says the whole axis is also reached some other way (``fixed`` deps)."""
     if dep is None:
         return None
-    band: Band = dep.hull
+    band: Band = _without_symbolic_borders(dep.hull)
+    from_terms = False
     if band.lo is not None and band.hi is not None and covers_axis(band, length):
         local = local_part(band)
         if local is None:
             return RF(None, None, None, None, global_=True, exact=dep.is_band)
-        band, context = local, True
-    if context:
+        band, from_terms = local, True
+    if context or from_terms:
         rf = receptive_field(band)
-        return None if rf is None else replace(rf, context=True)
+        if rf is None:
+            return None
+        if from_terms and not context and rf.size is not None and length is not None and rf.size >= length:
+            # Constant terms under a local field already wider than the input are a
+            # resize's border clamps composed through the stack (YOLO: 1295 px on 320),
+            # not a position-independent path.
+            return rf
+        return replace(rf, context=True)
     if band.lo is None or band.hi is None:
         return RF(None, None, None, None, global_=True, exact=dep.is_band)
     aff = band.affine()

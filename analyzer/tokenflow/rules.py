@@ -574,22 +574,27 @@ def pad(ctx: FlowCtx) -> Out:
     if st.axes is None or shape is None:
         return ctx.conservative()
     rank = len(shape)
-    pads = ctx.ints(1) if ctx.opset >= 11 else (ctx.attr("pads") or ctx.attr("paddings"))
+    # Pads may be symbolic (Swin pads a dynamic map to whole windows at the end only):
+    # constant padding moves positions by the *begin* pad alone.
+    pads = ctx.value(1) if ctx.opset >= 11 else (ctx.attr("pads") or ctx.attr("paddings"))
     axes_l = ctx.ints(3) if ctx.opset >= 18 and ctx.has(3) else list(range(rank))
     mode = ctx.attr("mode", "constant")
     axes = [dict(a) for a in st.axes]
-    if pads is None or axes_l is None:
+    if pads is None or axes_l is None or len(pads) != 2 * len(axes_l):
         return [FlowState(tuple(collapse(a, _len(shape, k)) for k, a in enumerate(axes)), dict(st.fixed))]
     n = len(axes_l)
     for j, a in enumerate(axes_l):
         k = _norm(a, rank)
-        pb, pe = pads[j], pads[j + n]
+        pb, pe = D.as_int(pads[j]), D.as_int(pads[j + n])
+        if pb is None or (pe is None and mode != "constant"):
+            axes[k] = collapse(axes[k], _len(shape, k))
+            continue
         if pb == 0 and pe == 0:
             continue
         if mode == "constant":
             m: Dep = affine(1, -pb, -pb)
         elif mode in ("reflect", "edge"):
-            w = 2 * max(abs(pb), abs(pe))  # mirrored/clamped index stays within this band
+            w = 2 * max(abs(pb), abs(pe))  # type: ignore[arg-type]  # mirrored/clamped index stays within this band
             m = affine(1, -pb - w, -pb + w)
         else:
             m = ALL
@@ -846,7 +851,11 @@ def _keep_aspect_scales(ctx: FlowCtx, src: tuple[Dim | None, ...]) -> list[float
     return full
 
 
-def _resize_map(ctx: FlowCtx, n_in: int, n_out: int, scale: float | None) -> Dep | None:
+_BY_SCALE = ("asymmetric", "half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn")
+"""Coordinate transforms that depend on the scale alone (not on the sizes)."""
+
+
+def _resize_map(ctx: FlowCtx, n_in: Any, n_out: int | None, scale: float | None) -> Dep | None:
     """Input positions an output position reads, per the ONNX Resize coordinate
     transforms; indices outside the input are clamped to the border."""
     mode = ctx.attr("mode", "nearest")
@@ -898,8 +907,15 @@ def resize(ctx: FlowCtx) -> Out:
         if scales is not None and scales[k] == 1.0:
             continue
         ai, bi = D.as_int(a), D.as_int(b)
-        m = None if ai is None or bi is None or bi == 0 else _resize_map(
-            ctx, ai, bi, scales[k] if scales is not None else None)
+        if ai is not None and bi is not None and bi != 0:
+            m = _resize_map(ctx, ai, bi, scales[k] if scales is not None else None)
+        elif scales is not None and scales[k] and a is not None and ctx.attr(
+                "coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric") in _BY_SCALE:
+            # A symbolic size with a known scale (YOLO's nearest ×2 upsample in a dynamic-H/W
+            # export): the map needs the size only to clamp at the border.
+            m = _resize_map(ctx, a, None, scales[k])
+        else:
+            m = None
         axes[k] = collapse(axes[k], a) if m is None else through(m, axes[k])
     fixed = merge(st.fixed, *(ctx.state(i).collapsed(ctx.shape(i)) for i in range(1, ctx.n_inputs) if ctx.has(i)))
     return [FlowState(tuple(axes), fixed)]
