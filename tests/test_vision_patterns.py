@@ -266,3 +266,11 @@ def test_rf_beyond_input_is_judged_per_axis():
     assert (axes["D"]["size"], axes["H"]["size"], axes["H"]["stride"]) == (5, 11, 2)
     assert s.summary.startswith("final feature map: RF 11 (stride 2, effective padding 5) along H")
     assert not [f for f in s.findings if f.code == "RF002"]
+
+
+def test_resize_scales_are_not_parameters():
+    # YOLO's neck upsamples with Resize(scales=[1, 1, 2, 2]) stored as a float tensor:
+    # 4 elements that are no trained weight. Parameters = the two convs' W + b only:
+    # 4·3·9 + 4 + 4·4·9 + 4 = 260.
+    s = analyze(_upsample_net(False)).section("hotspots")
+    assert s.metric("params").value == 4 * 3 * 9 + 4 + 4 * 4 * 9 + 4

@@ -48,6 +48,12 @@ QUANT_PARAM_SLOTS: dict[tuple[str, str], set[int]] = {
 }
 """Input slots holding scales / zero points."""
 
+SIZE_SLOTS: dict[tuple[str, str], set[int]] = {
+    ("", "Resize"): {1, 2}, ("", "Upsample"): {1}, ("", "Pad"): {2}, ("", "Clip"): {1, 2},
+}
+"""Float inputs that are sizes or bounds, never trained weights (Resize ``roi``/``scales``:
+a YOLO neck's two upsamples stored 8 'parameters')."""
+
 _INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16,
               onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
               onnx.TensorProto.BOOL, onnx.TensorProto.STRING}
@@ -301,6 +307,8 @@ def _classify(t: StoredTensor, slots: list[tuple[Node, int]], dtype: int) -> Non
         t.role, t.reason = "quantization", "scale / zero point"
     elif dtype in _INT_TYPES or dtype in _SMALL_INT_TYPES:
         t.role, t.reason = "constant", "integer/bool tensor (shape, index, mask)"
+    elif keys and all(i in SIZE_SLOTS.get(k, ()) for k, i, _ in keys):
+        t.role, t.reason = "constant", "resize scales / pad or clip bounds"
     elif t.numel <= 1:
         t.role, t.reason = "constant", "scalar"
     else:
