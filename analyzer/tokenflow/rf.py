@@ -112,6 +112,7 @@ def receptive_field(dep: Dep | None, length: int | None = None, context: bool = 
         rf = receptive_field(band)
         if rf is None:
             return None
+        rf = replace(rf, exact=rf.exact and dep.is_band)  # a Chain's hull is an envelope
         if from_terms and not context and rf.size is not None and length is not None and rf.size >= length:
             # Constant terms under a local field already wider than the input are a
             # resize's border clamps composed through the stack (YOLO: 1295 px on 320),
