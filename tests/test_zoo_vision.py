@@ -155,6 +155,11 @@ def test_deeplab_dense_output_field():
     assert s.summary.startswith("dense output: RF ≤655 (stride 1")
     assert "RF004" in codes(DEEPLAB, "receptive-field")
     assert_sound(verified(DEEPLAB))
+    # The TorchScript export resizes to Shape(x)[2:]: with H/W bound by --dim the same
+    # field (it said 'merged by Resize': the ratio of two symbolic sizes was unknown).
+    dyn = report(DEEPLAB_DYN, d2=128, d3=128).section("receptive-field")
+    assert dyn.summary == s.summary
+    assert_sound(verified(DEEPLAB_DYN, d2=128, d3=128))
 
 
 # -- R3D stem + basic block (TorchScript): 3-D convolution ---------------------------------------------

@@ -101,6 +101,17 @@ class FlowCtx:
         name = self.node.input(i)
         return self.shapes.values.get(name) if name else None
 
+    def at_binding(self, d: Dim | None) -> int | None:
+        """A dim as a number: concrete, or evaluated at the analysis' binding."""
+        v = D.as_int(d)
+        if v is None and d is not None and self.engine.evaluate is not None:
+            try:
+                e = self.engine.evaluate(d)
+            except Exception:
+                return None
+            v = e if isinstance(e, int) else None
+        return v
+
     def const(self, i: int, cap: int = 1 << 16) -> Any:
         name = self.node.input(i)
         if not name:
@@ -154,8 +165,12 @@ class FlowResult:
 
 class FlowEngine:
     def __init__(self, graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry,
-                 opsets: dict[str, int], overrides: dict[str, FlowFn] | None = None) -> None:
+                 opsets: dict[str, int], overrides: dict[str, FlowFn] | None = None,
+                 evaluate: Callable[[Any], Any] | None = None) -> None:
         self.graph = graph
+        self.evaluate = evaluate
+        """The analysis' dim binding, for the few rules whose map depends on sizes'
+        values and not only on their form (a resize to a size computed from the input)."""
         self.shapes = shapes
         self.registry = registry
         self.opsets = opsets
@@ -238,5 +253,5 @@ class FlowEngine:
 
 
 def run_flow(graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry, opsets: dict[str, int],
-             overrides: dict[str, FlowFn] | None = None) -> FlowResult:
-    return FlowEngine(graph, shapes, registry, opsets, overrides).run()
+             overrides: dict[str, FlowFn] | None = None, evaluate: Callable[[Any], Any] | None = None) -> FlowResult:
+    return FlowEngine(graph, shapes, registry, opsets, overrides, evaluate).run()

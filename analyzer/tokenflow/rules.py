@@ -907,6 +907,10 @@ def resize(ctx: FlowCtx) -> Out:
         if scales is not None and scales[k] == 1.0:
             continue
         ai, bi = D.as_int(a), D.as_int(b)
+        if scales is None and (ai is None or bi is None):
+            # Sizes from the input's shape (DeepLab's upsample to the input size on a dynamic
+            # export): the ratio is only known at the binding.
+            ai, bi = ctx.at_binding(a), ctx.at_binding(b)
         if ai is not None and bi is not None and bi != 0:
             m = _resize_map(ctx, ai, bi, scales[k] if scales is not None else None)
         elif scales is not None and scales[k] and a is not None and ctx.attr(
