@@ -274,3 +274,23 @@ def test_resize_scales_are_not_parameters():
     # 4·3·9 + 4 + 4·4·9 + 4 = 260.
     s = analyze(_upsample_net(False)).section("hotspots")
     assert s.metric("params").value == 4 * 3 * 9 + 4 + 4 * 4 * 9 + 4
+
+
+def test_lifted_tensor_constant_is_not_a_parameter():
+    """torch.export lifts a module's plain tensor attribute as ``c_…`` and the dynamo
+    exporter records the reference in the consumer's ``pkg.torch.onnx.fx_node``
+    (YOLOv8's ``model.22.strides``, [1, 2100] at 320²). Parameters: the conv's 4·3·9 + 4."""
+    import onnx
+
+    b = GraphBuilder("lifted")
+    x = b.input("x", FLOAT, [1, 3, 8, 8])
+    y = builders.conv(b, x, 3, 4, 3, name="conv")
+    b.const(np.full((1, 4, 1, 1), 8.0, np.float32), name="model.22.strides")
+    b.op("Mul", [y, "model.22.strides"], name="scale")
+    b.nodes[-1].metadata_props.append(onnx.StringStringEntryProto(
+        key="pkg.torch.onnx.fx_node",
+        value="%mul : [num_users=1] = call_function[target=torch.ops.aten.mul.Tensor]"
+              "(args = (%conv, %c_model_22_strides), kwargs = {})"))
+    b.output("scale")
+    s = analyze(b.model()).section("hotspots")
+    assert s.metric("params").value == 4 * 3 * 9 + 4

@@ -296,6 +296,10 @@ def _classify(t: StoredTensor, slots: list[tuple[Node, int]], dtype: int) -> Non
         t.role, t.reason = "buffer", "BatchNormalization running statistics"
     elif ("b", fx) in refs:
         t.role, t.reason = "buffer", "exporter marks it a buffer"
+    elif ("c", fx) in refs:
+        # torch.export lifts tensor attributes that are neither parameters nor buffers
+        # as ``c_…`` (YOLO's anchor strides, 2,100 elements at 320²): not weights.
+        t.role, t.reason = "constant", "exporter marks it a lifted tensor constant"
     elif any(i in QUANT_WEIGHT_SLOTS.get(k, ()) for k, i, _ in keys):
         t.role, t.reason = "parameter", "quantized weight"
         nbits = next((n for k, i, n in keys if k == ("com.microsoft", "MatMulNBits") and i == 1), None)
