@@ -37,6 +37,8 @@ SymValue = tuple[Dim | None, ...]
 """The content of a small integer tensor (rank 0 or 1), element-wise symbolic."""
 
 MAX_VALUE_LEN = 64
+DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Unique", "Compress"})
+"""Ops whose output size depends on the input's values, not its shape."""
 
 
 @dataclass
@@ -49,6 +51,9 @@ class ShapeTable:
     """Ops that had no shape rule (count of nodes), for the report."""
     consts: dict[str, Any] = field(default_factory=dict)
     """Small tensors computed by folding (``folding.py``): numpy arrays, float ones included."""
+    data_dependent: dict[str, str] = field(default_factory=dict)
+    """Tensors whose unknown dims follow a data-dependent op (``NonZero``, ``NonMaxSuppression``…):
+    tensor → that op's node name. No static analysis can know them; the report says so."""
     onnx_fallback_used: bool = False
 
     def type(self, tensor: str) -> TensorType | None:
@@ -252,6 +257,18 @@ class ShapeEngine:
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
         self._fold(node, ctx)
+        self._mark_data_dependent(node)
+
+    def _mark_data_dependent(self, node: Node) -> None:
+        """Follow unknown sizes back to the data-dependent op they come from."""
+        origin = node.name if node.op_type in DATA_DEPENDENT_OPS and not node.domain else next(
+            (self.table.data_dependent[i] for i in node.inputs if i in self.table.data_dependent), None)
+        if origin is None:
+            return
+        for out in node.outputs:
+            shape = self.table.shape(out) if out else None
+            if out and (shape is None or any(d is None for d in shape)):
+                self.table.data_dependent[out] = origin
 
     def _fold(self, node: Node, ctx: ShapeCtx) -> None:
         """Evaluate a node whose inputs are all small known constants (see ``folding.py``)

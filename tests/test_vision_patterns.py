@@ -294,3 +294,19 @@ def test_lifted_tensor_constant_is_not_a_parameter():
     b.output("scale")
     s = analyze(b.model()).section("hotspots")
     assert s.metric("params").value == 4 * 3 * 9 + 4
+
+
+def test_sizes_after_nms_are_reported_as_data_dependent():
+    """A detector's heads run on the boxes NMS keeps: a count onnxruntime learns per
+    image and no graph-only analysis can know. HS002 must say so, naming the op."""
+    b = GraphBuilder("nms")
+    boxes = b.input("boxes", FLOAT, [1, 100, 4])
+    scores = b.input("scores", FLOAT, [1, 1, 100])
+    keep = b.op("NonMaxSuppression", [boxes, scores, b.const([50], dtype=np.int64)], name="nms")
+    idx = b.op("Gather", [keep, b.const(2, dtype=np.int64)], axis=1)
+    feats = b.op("Gather", [b.op("Squeeze", [boxes, b.const([0], dtype=np.int64)]), idx], axis=0)
+    b.op("MatMul", [feats, b.weight([4, 8])], name="head")
+    b.output("head")
+    s = analyze(b.model()).section("hotspots")
+    msgs = [f.message for f in s.findings if f.code == "HS002"]
+    assert any("MatMul" in m and "data-dependent" in m and "nms" in m for m in msgs), msgs

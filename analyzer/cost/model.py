@@ -198,16 +198,23 @@ class CostCtx:
             return None
         return self.shapes.shape(self.node.outputs[k])
 
+    def why(self, tensor: str) -> str:
+        """Say when an unknown size is data-dependent (after NMS/NonZero): no graph-only
+        analysis can know it; onnxruntime learns it per input."""
+        origin = getattr(self.shapes, "data_dependent", {}).get(tensor) if tensor else None
+        return f": data-dependent (its size follows {origin} at run time)" if origin else ""
+
     def need_shape(self, i: int) -> tuple[Any, ...]:
         s = self.shape(i)
         if s is None:
-            raise CostUnknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown")
+            raise CostUnknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown"
+                              + self.why(self.node.input(i)))
         return s
 
     def need_out_shape(self, k: int = 0) -> tuple[Any, ...]:
         s = self.out_shape(k)
         if s is None:
-            raise CostUnknown(f"shape of output {k} unknown")
+            raise CostUnknown(f"shape of output {k} unknown" + self.why(self.node.outputs[k]))
         return s
 
     def dim(self, i: int, axis: int) -> Poly:
@@ -217,7 +224,7 @@ class CostCtx:
             raise CostUnknown(f"input {i} has rank {len(s)}, no axis {axis}")
         p = from_dim(s[axis])
         if p is None:
-            raise CostUnknown(f"dim {axis} of input {i} unknown")
+            raise CostUnknown(f"dim {axis} of input {i} unknown" + self.why(self.node.input(i)))
         return p
 
     def out_dim(self, k: int, axis: int) -> Poly:
@@ -226,19 +233,19 @@ class CostCtx:
             raise CostUnknown(f"output {k} has rank {len(s)}, no axis {axis}")
         p = from_dim(s[axis])
         if p is None:
-            raise CostUnknown(f"dim {axis} of output {k} unknown")
+            raise CostUnknown(f"dim {axis} of output {k} unknown" + self.why(self.node.outputs[k]))
         return p
 
     def numel(self, i: int) -> Poly:
         p = self.engine.numel(self.need_shape(i))
         if p is None:
-            raise CostUnknown(f"a dim of input {i} ({self.node.input(i)}) is unknown")
+            raise CostUnknown(f"a dim of input {i} ({self.node.input(i)}) is unknown" + self.why(self.node.input(i)))
         return p
 
     def out_numel(self, k: int = 0) -> Poly:
         p = self.engine.numel(self.need_out_shape(k))
         if p is None:
-            raise CostUnknown(f"a dim of output {k} is unknown")
+            raise CostUnknown(f"a dim of output {k} is unknown" + self.why(self.node.outputs[k]))
         return p
 
     def prod_dims(self, dims: Any) -> Poly:
