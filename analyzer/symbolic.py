@@ -324,6 +324,19 @@ def floordiv(a: Any, b: Any) -> Any:
     q = a * Fraction(1, b) if isinstance(b, int) else a / b
     if isinstance(q, Expr) and all(isinstance(c, int) for c in q.terms.values()):
         return q
+    # floor((floor(x/m) + k)/b) = floor((x + k·m)/(m·b)) for integer-valued x and integer k:
+    # a conv/pool chain's sizes stay one floor deep (YOLO's stride-32 map on a dynamic input
+    # was five nested floors in every formula of the report).
+    if isinstance(a, Expr) and isinstance(b, int):
+        k = a.constant_term
+        rest = (a - k) * Fraction(1, b) if isinstance(k, int) else None
+        if isinstance(rest, Expr) and all(isinstance(c, int) for c in rest.terms.values()):
+            return rest + k // b  # floor(P/b + k/b) = P/b + floor(k/b) when P/b is an integer
+        inner = (a - k).function() if isinstance(k, int) else None
+        if inner is not None and inner.kind == "floor" and isinstance(inner.args[1], int) and inner.args[1] > 0 \
+                and _integer_valued(inner.args[0]):
+            x, m = inner.args
+            return floordiv(x + k * m, m * b)
     # floor(x + k) = floor(x) + k for an integer k: keep the integer part outside.
     if isinstance(a, Expr) and isinstance(b, int):
         k = a.constant_term
@@ -332,6 +345,13 @@ def floordiv(a: Any, b: Any) -> Any:
         fn = Expr.atom(Fn("floor", (inner, b)))
         return fn + whole if whole else fn
     return Expr.atom(Fn("floor", (a, b)))
+
+
+def _integer_valued(x: Any) -> bool:
+    """Integer coefficients over dims and floor/ceil/min/max atoms: an integer for every binding."""
+    if isinstance(x, int):
+        return True
+    return isinstance(x, Expr) and all(isinstance(c, int) for c in x.terms.values())
 
 
 def ceildiv(a: Any, b: Any) -> Any:

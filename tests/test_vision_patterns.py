@@ -310,3 +310,23 @@ def test_sizes_after_nms_are_reported_as_data_dependent():
     s = analyze(b.model()).section("hotspots")
     msgs = [f.message for f in s.findings if f.code == "HS002"]
     assert any("MatMul" in m and "data-dependent" in m and "nms" in m for m in msgs), msgs
+
+
+def test_nested_floors_of_a_conv_chain_flatten():
+    """floor((floor(x/m) + k)/n) = floor((x + k·m)/(m·n)) for integer x, k, and
+    floor((P + k)/n) = P/n + floor(k/n) when P/n has integer coefficients: a stride-2 conv
+    chain on a dynamic side d keeps one floor (d → floor((d + 3)/4) after two 3×3/2 convs
+    with pad 1), checked against integer arithmetic on random values."""
+    import random
+
+    from model_analyze import symbolic as S
+
+    d = S.Expr.symbol("d")
+    assert str(S.floordiv(S.floordiv(d + 1, 2) + 1, 2)) == "floor((d + 3)/4)"
+    # floor((4·floor(x) + 1)/2) = 2·floor(x): the multiple of the divisor leaves the floor.
+    assert str(S.floordiv(4 * S.floordiv(d + 31, 32) + 1, 2)) == "2*floor((d + 31)/32)"
+    rng = random.Random(0)
+    for _ in range(500):
+        v, m, n = rng.randint(1, 5000), rng.randint(1, 9), rng.randint(1, 9)
+        k, c = rng.randint(-20, 20), rng.randint(-20, 20)
+        assert S.floordiv(S.floordiv(3 * d + c, m) + k, n).subs({"d": v}) == ((3 * v + c) // m + k) // n
