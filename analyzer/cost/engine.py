@@ -28,7 +28,7 @@ from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
-from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, tensor_bytes
+from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, accumulate, tensor_bytes
 from .params import ParamReport, parameter_report
 from .poly import ZERO, Poly, atom_values, from_dim, product
 
@@ -192,12 +192,7 @@ class Aggregate:
 
     def add(self, nc: NodeCost) -> None:
         self.nodes += 1
-        self.macs = self.macs + nc.macs
-        self.flops = self.flops + nc.flops
-        if nc.read is not None:
-            self.read = self.read + nc.read
-        if nc.written is not None:
-            self.written = self.written + nc.written
+        accumulate(self, nc)
 
 
 @dataclass

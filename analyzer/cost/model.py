@@ -105,18 +105,23 @@ class GraphCost:
             self.partial.append(nc)
         if nc.bound:
             self.bounds.append(nc)
-        self.macs = self.macs + nc.macs
-        self.flops = self.flops + nc.flops
-        if nc.read is not None:
-            self.read = self.read + nc.read
-        if nc.written is not None:
-            self.written = self.written + nc.written
+        accumulate(self, nc)
 
     def absorb(self, other: GraphCost) -> None:
         """Merge a body's unknowns/partials so they are never lost in a total."""
         self.unknown_ops.update(other.unknown_ops)
         self.partial.extend(other.partial)
         self.bounds.extend(other.bounds)
+
+
+def accumulate(total: Any, nc: NodeCost) -> None:
+    """Add a node's MACs, FLOPs and bytes to any running total (graph, layer, op type)."""
+    total.macs = total.macs + nc.macs
+    total.flops = total.flops + nc.flops
+    if nc.read is not None:
+        total.read = total.read + nc.read
+    if nc.written is not None:
+        total.written = total.written + nc.written
 
 
 def _op_key(node: Node) -> str:
