@@ -51,18 +51,25 @@ class RuleTable:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.rules: dict[tuple[str, str], Callable[..., Any]] = {}
+        self._specific: set[tuple[str, str]] = set()
 
     def rule(self, *op_types: str, domain: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             for op in op_types:
-                self.rules[(norm_domain(domain), op)] = fn
+                key = (norm_domain(domain), op)
+                self.rules[key] = fn
+                self._specific.add(key)
             return fn
 
         return deco
 
     def add(self, op_types: Iterable[str], fn: Callable[..., Any], domain: str = "") -> None:
+        """A family rule for many ops; an op's own rule (``@rule``) always wins,
+        whichever module registered first."""
         for op in op_types:
-            self.rules[(norm_domain(domain), op)] = fn
+            key = (norm_domain(domain), op)
+            if key not in self._specific:
+                self.rules[key] = fn
 
 
 @dataclass
