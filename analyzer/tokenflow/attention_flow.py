@@ -14,7 +14,7 @@ from typing import Any
 from ..attention.model import AttentionLayer
 from .deps import Dep
 from .engine import FlowCtx, FlowFn
-from .rules import _matmul_state
+from .rules import matmul_state
 from .state import FlowState, merge, through
 
 
@@ -49,7 +49,7 @@ def av_override(keys: Dep, probs_input: int) -> FlowFn:
         # Contract P's key axis and V's key axis only over visible keys.
         p_masked = FlowState(tuple(dict(a) for a in p.axes[:-1]) + ({},), dict(p.fixed))
         v_masked = FlowState(tuple(dict(a) for a in v.axes[:-2]) + ({}, dict(v.axes[-1])), dict(v.fixed))
-        out = _matmul_state(p_masked, v_masked, psh, vsh, ctx.out_rank(0))
+        out = matmul_state(p_masked, v_masked, psh, vsh, ctx.out_rank(0))
         if out is None or out.axes is None:
             return ctx.conservative()
         axes = [dict(a) for a in out.axes]

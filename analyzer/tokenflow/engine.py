@@ -1,7 +1,7 @@
 """The token-flow engine: propagate :class:`FlowState` through the graph.
 
 Each node's outputs are computed from its inputs' states by the op's ``flow``
-rule (``tokenflow/rules.py``, or a plugin's). A node may be *overridden* — the
+rule (``tokenflow/rules/``, or a plugin's). A node may be *overridden* — the
 attention layers found by ``model_analyze.attention`` override their softmax
 and P·V nodes (or their fused op) so that the key axis is gated by the mask
 instead of being mixed whole. An op without a flow rule, or whose rule fails, is

@@ -1,0 +1,452 @@
+"""Flow rules of data movement: transposes, reshapes (split/merge of position axes),
+concat/split/slice offsets, gathers, padding, cumulative ops."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from typing import Any
+
+from ... import dims as D
+from ...dims import Dim
+from ..deps import ALL, Dep, affine, band, constant, lin
+from ..engine import FlowCtx
+from ..state import Deps, FlowState, collapse, merge, through
+from .common import FLOW, Out, _len, _norm, broadcast, mix_axes, permute
+
+
+# -- movement ----------------------------------------------------------------------------
+@FLOW.rule("Transpose")
+def transpose(ctx: FlowCtx) -> Out:
+    st = ctx.state(0)
+    if st.axes is None:
+        return [st]
+    perm = ctx.attr("perm") or list(range(len(st.axes)))[::-1]
+    return [permute(st, list(perm))]
+
+
+def _ratio_one(a: Dim, b: Dim) -> bool:
+    return a == b or D.equal(a, b)
+
+
+def reshape_groups(src: tuple[Dim | None, ...],
+                   dst: tuple[Dim | None, ...]) -> list[tuple[list[int], list[int]]] | None:
+    """Pair up runs of input and output axes with equal products (row-major)."""
+    if any(d is None for d in (*src, *dst)):
+        return None
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(src) or j < len(dst):
+        gi: list[int] = []
+        gj: list[int] = []
+        pi: Dim = 1
+        pj: Dim = 1
+        if i < len(src):
+            gi.append(i)
+            pi = src[i]  # type: ignore[assignment]
+            i += 1
+        if j < len(dst):
+            gj.append(j)
+            pj = dst[j]  # type: ignore[assignment]
+            j += 1
+        guard = 0
+        while not _ratio_one(pi, pj):
+            guard += 1
+            if guard > 64:
+                return None
+            ci, cj = D.as_int(pi), D.as_int(pj)
+            grow_src = (ci is not None and cj is not None and ci < cj) or (cj is None and ci is not None)
+            if ci is None and cj is None:
+                grow_src = len(str(pi)) < len(str(pj))
+            if grow_src and i < len(src):
+                gi.append(i)
+                pi = D.mul(pi, src[i])  # type: ignore[arg-type]
+                i += 1
+            elif j < len(dst):
+                gj.append(j)
+                pj = D.mul(pj, dst[j])  # type: ignore[arg-type]
+                j += 1
+            elif i < len(src):
+                gi.append(i)
+                pi = D.mul(pi, src[i])  # type: ignore[arg-type]
+                i += 1
+            else:
+                return None
+        # Trailing size-1 axes join the current group.
+        while i < len(src) and src[i] == 1 and (j >= len(dst) or dst[j] != 1):
+            gi.append(i)
+            i += 1
+        while j < len(dst) and dst[j] == 1 and (i >= len(src) or src[i] != 1):
+            gj.append(j)
+            j += 1
+        groups.append((gi, gj))
+    return groups
+
+
+def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
+                  dst: tuple[Dim | None, ...] | None) -> FlowState:
+    if st.axes is None or src is None or dst is None:
+        return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
+    groups = reshape_groups(src, dst)
+    if groups is None:
+        pooled = st.collapsed(src)
+        return FlowState(tuple({} for _ in dst), pooled)
+    axes: list[dict[Any, Dep]] = [{} for _ in dst]
+    fixed: list[Deps] = [st.fixed]
+    for gi, gj in groups:
+        live_in = [k for k in gi if st.axes[k]]
+        big_out = [k for k in gj if dst[k] != 1]
+        if not live_in:
+            continue
+        big_in = [k for k in gi if src[k] != 1]
+        if len(big_in) <= 1 and len(big_out) <= 1:
+            target = big_out[0] if big_out else (gj[0] if gj else None)
+            deps = merge(*(st.axes[k] for k in live_in))
+            if target is None:
+                fixed.append(collapse(deps, None))
+            else:
+                axes[target] = merge(axes[target], deps)
+            continue
+        if len(big_in) == 1 and len(big_out) > 1:
+            # Split one axis: the outermost output axis strides over it, the inner
+            # ones interleave (whole axis).
+            inner = D.prod(dst[k] for k in big_out[1:])
+            n_inner = D.as_int(inner)
+            deps = st.axes[big_in[0]]
+            if n_inner is not None:
+                axes[big_out[0]] = merge(axes[big_out[0]], through(affine(n_inner, 0, n_inner - 1), deps))
+            else:
+                axes[big_out[0]] = merge(axes[big_out[0]], collapse(deps, src[big_in[0]]))
+            for k in big_out[1:]:
+                axes[k] = merge(axes[k], collapse(deps, src[big_in[0]]))
+            continue
+        if len(big_out) == 1 and len(big_in) > 1:
+            # Merge axes: position p = outer·inner + rest; the outer axis is p // inner.
+            inner = D.as_int(D.prod(src[k] for k in big_in[1:]))
+            outer_deps = st.axes[big_in[0]]
+            if inner is not None:
+                part = through(affine(Fraction(1, inner), Fraction(1 - inner, inner), 0), outer_deps)
+            else:
+                part = collapse(outer_deps, src[big_in[0]])
+            rest = merge(*(collapse(st.axes[k], src[k]) for k in big_in[1:]))
+            axes[big_out[0]] = merge(axes[big_out[0]], part, rest)
+            continue
+        pooled = merge(*(collapse(st.axes[k], src[k]) for k in gi))
+        for k in big_out or gj:
+            axes[k] = merge(axes[k], pooled)
+    return FlowState(tuple(axes), merge(*fixed))
+
+
+@FLOW.rule("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def reshape(ctx: FlowCtx) -> Out:
+    st = ctx.state(0)
+    src, dst = ctx.shape(0), ctx.out_shape(0)
+    out = reshape_state(st, src, dst)
+    for i in range(1, ctx.n_inputs):  # the shape operand's own content deps
+        if ctx.has(i):
+            out.fixed = merge(out.fixed, ctx.state(i).collapsed(ctx.shape(i)))
+    return [out]
+
+
+def _offsets_along(sizes: list[Dim | None]) -> list[Dim | None]:
+    offs: list[Dim | None] = []
+    acc: Dim | None = 0
+    for s in sizes:
+        offs.append(acc)
+        acc = None if acc is None or s is None else D.add(acc, s)
+    return offs
+
+
+def _shift(off: Dim | None) -> Dep:
+    if off is None:
+        return ALL
+    return affine(1, _neg(off), _neg(off))
+
+
+def _neg(x: Dim) -> Any:
+    return -x if D.is_int(x) else D.normalize(-x)
+
+
+@FLOW.rule("Concat")
+def concat(ctx: FlowCtx) -> Out:
+    rank = ctx.out_rank(0)
+    if rank is None:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", 0), rank)
+    idx = [i for i in range(ctx.n_inputs) if ctx.has(i)]
+    sizes = [_len(ctx.shape(i), axis) for i in idx]
+    offs = _offsets_along(sizes)
+    axes: list[dict[Any, Dep]] = [{} for _ in range(rank)]
+    fixed: list[Deps] = []
+    for i, off in zip(idx, offs, strict=True):
+        st = ctx.state(i)
+        fixed.append(st.fixed)
+        if st.axes is None or len(st.axes) != rank:
+            fixed.append(st.collapsed(ctx.shape(i)))
+            continue
+        for k, deps in enumerate(st.axes):
+            axes[k] = merge(axes[k], through(_shift(off), deps) if k == axis else deps)
+    return [FlowState(tuple(axes), merge(*fixed))]
+
+
+@FLOW.rule("Split")
+def split(ctx: FlowCtx) -> Out:
+    st = ctx.state(0)
+    if st.axes is None:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", 0), len(st.axes))
+    sizes = [_len(ctx.out_shape(k), axis) for k in range(len(ctx.node.outputs))]
+    offs = _offsets_along(sizes)
+    outs: Out = []
+    for off in offs:
+        axes = [dict(a) for a in st.axes]
+        axes[axis] = through(_shift(_neg(off) if off is not None else None), axes[axis]) if off else axes[axis]
+        outs.append(FlowState(tuple(axes), dict(st.fixed)))
+    return outs
+
+
+def _slice_start(start: Dim, step: int, dim: Dim | None) -> Dim | None:
+    """Normalised first index selected by a slice."""
+    big = 1 << 30
+    if D.is_int(start):
+        s = int(start)  # type: ignore[arg-type]
+        if s < 0:
+            if dim is None:
+                return None
+            s_d: Dim = D.add(dim, s)
+            if D.is_int(dim):
+                return max(s_d, 0 if step > 0 else -1)  # type: ignore[type-var]
+            return s_d
+        if D.is_int(dim):
+            return min(s, int(dim) if step > 0 else int(dim) - 1)  # type: ignore[arg-type]
+        if s >= big:
+            return None if step > 0 else D.sub(dim, 1) if dim is not None else None
+        return s
+    return start
+
+
+@FLOW.rule("Slice")
+def slice_op(ctx: FlowCtx) -> Out:
+    st, shape = ctx.state(0), ctx.shape(0)
+    if st.axes is None or shape is None:
+        return ctx.conservative()
+    if ctx.opset < 10:
+        starts, axes_l, steps = ctx.attr("starts"), ctx.attr("axes"), None
+    else:
+        starts = ctx.value(1)
+        axes_l = ctx.ints(3) if ctx.has(3) else None
+        steps = ctx.ints(4) if ctx.has(4) else None
+        if starts is None or (ctx.has(3) and axes_l is None) or (ctx.has(4) and steps is None):
+            # Dynamic bounds: positions along the sliced axes are unknown.
+            axes = [dict(a) for a in st.axes]
+            dyn = range(len(axes)) if axes_l is None else [_norm(a, len(axes)) for a in axes_l]
+            for k in dyn:
+                axes[k] = collapse(axes[k], shape[k])
+            return [FlowState(tuple(axes), dict(st.fixed))]
+    axes_l = list(axes_l) if axes_l is not None else list(range(len(starts)))
+    steps = list(steps) if steps is not None else [1] * len(starts)
+    axes = [dict(a) for a in st.axes]
+    for a, s0, t in zip(axes_l, starts, steps, strict=False):
+        k = _norm(a, len(axes))
+        start = None if s0 is None else _slice_start(s0, t, shape[k])
+        if start is None or t == 0:
+            axes[k] = collapse(axes[k], shape[k])
+        elif start != 0 or t != 1:
+            axes[k] = through(affine(t, start, start), axes[k])
+    return [FlowState(tuple(axes), dict(st.fixed))]
+
+
+@FLOW.rule("Gather")
+def gather(ctx: FlowCtx) -> Out:
+    data, idx = ctx.state(0), ctx.state(1)
+    dshape, ishape = ctx.shape(0), ctx.shape(1)
+    if data.axes is None or idx.axes is None or dshape is None or ishape is None:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", 0), len(dshape))
+    dep_k = data.axes[axis]
+    values = ctx.ints(1)
+    fixed: list[Deps] = [data.fixed, idx.fixed]
+    idx_axes = [dict(a) for a in idx.axes]
+    if dep_k:
+        if values is not None and len(ishape) == 0:
+            v = values[0] + (int(dshape[axis]) if values[0] < 0 and D.is_int(dshape[axis]) else 0)  # type: ignore[arg-type]
+            fixed.append(through(constant(v, v), dep_k))
+        elif values is not None and len(ishape) == 1 and len(values) >= 1:
+            steps = {b - a for a, b in itertools.pairwise(values)}
+            if len(values) == 1 or (len(steps) == 1 and values[0] >= 0):
+                step = steps.pop() if steps else 1
+                idx_axes[0] = merge(idx_axes[0], through(affine(step, values[0], values[0]), dep_k))
+            else:
+                idx_axes[0] = merge(idx_axes[0], through(constant(min(values), max(values)), dep_k))
+        else:
+            if not values:  # indices computed at run time, not constants
+                ctx.mixed_by_data(dep_k)
+            fixed.append(collapse(dep_k, dshape[axis]))
+    out = [dict(a) for a in data.axes[:axis]] + idx_axes + [dict(a) for a in data.axes[axis + 1:]]
+    return [FlowState(tuple(out), merge(*fixed))]
+
+
+@FLOW.rule("GatherND")
+def gather_nd(ctx: FlowCtx) -> Out:
+    """``out[i.., r..] = data[idx[i..], r..]``: the indexed data axes are read at
+    data-dependent positions (collapsed), every other axis keeps its positions.
+    Exporters select Q, K or V out of a fused projection this way (Falcon's
+    ``[kv, g, S, 2, d]``), which must not mix the sequence axis."""
+    data, idx = ctx.state(0), ctx.state(1)
+    dshape, ishape = ctx.shape(0), ctx.shape(1)
+    if data.axes is None or idx.axes is None or dshape is None or not ishape:
+        return ctx.conservative()
+    b = int(ctx.attr("batch_dims", 0))
+    k = D.as_int(ishape[-1])
+    q, r = len(ishape), len(dshape)
+    if k is None or b < 0 or b + k > r or b > q - 1:
+        return ctx.conservative()
+    fixed = [data.fixed, idx.fixed, collapse(idx.axes[-1], ishape[-1])]
+    fixed += [collapse(data.axes[j], dshape[j]) for j in range(b, b + k)]
+    out = ([merge(data.axes[j], idx.axes[j]) for j in range(b)] + [dict(idx.axes[j]) for j in range(b, q - 1)]
+           + [dict(a) for a in data.axes[b + k:]])
+    if ctx.out_rank(0) not in (None, len(out)):
+        return ctx.conservative()
+    return [FlowState(tuple(out), merge(*fixed))]
+
+
+@FLOW.rule("GatherElements")
+def gather_elements(ctx: FlowCtx) -> Out:
+    data, dshape = ctx.state(0), ctx.shape(0)
+    if data.axes is None or dshape is None:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", 0), len(dshape))
+    base = broadcast(ctx, [1])
+    if base is None or base.axes is None or len(base.axes) != len(data.axes):
+        return ctx.conservative()
+    axes = [merge(b, d) if k != axis else merge(b, collapse(d, dshape[k]))
+            for k, (b, d) in enumerate(zip(base.axes, data.axes, strict=True))]
+    return [FlowState(tuple(axes), merge(base.fixed, data.fixed))]
+
+
+@FLOW.rule("Expand")
+def expand(ctx: FlowCtx) -> Out:
+    return [broadcast(ctx, [0])]
+
+
+@FLOW.rule("Tile")
+def tile(ctx: FlowCtx) -> Out:
+    st, shape = ctx.state(0), ctx.shape(0)
+    reps = ctx.ints(1)
+    if st.axes is None:
+        return ctx.conservative()
+    axes = [dict(a) for a in st.axes]
+    for k in range(len(axes)):
+        if reps is None or reps[k] != 1:
+            axes[k] = collapse(axes[k], _len(shape, k))
+    return [FlowState(tuple(axes), dict(st.fixed))]
+
+
+@FLOW.rule("Pad")
+def pad(ctx: FlowCtx) -> Out:
+    st, shape = ctx.state(0), ctx.shape(0)
+    if st.axes is None or shape is None:
+        return ctx.conservative()
+    rank = len(shape)
+    # Pads may be symbolic (Swin pads a dynamic map to whole windows at the end only):
+    # constant padding moves positions by the *begin* pad alone.
+    pads = ctx.value(1) if ctx.opset >= 11 else (ctx.attr("pads") or ctx.attr("paddings"))
+    axes_l = ctx.ints(3) if ctx.opset >= 18 and ctx.has(3) else list(range(rank))
+    mode = ctx.attr("mode", "constant")
+    axes = [dict(a) for a in st.axes]
+    if pads is None or axes_l is None or len(pads) != 2 * len(axes_l):
+        return [FlowState(tuple(collapse(a, _len(shape, k)) for k, a in enumerate(axes)), dict(st.fixed))]
+    n = len(axes_l)
+    for j, a in enumerate(axes_l):
+        k = _norm(a, rank)
+        pb, pe = D.as_int(pads[j]), D.as_int(pads[j + n])
+        if pb is None or (pe is None and mode != "constant"):
+            axes[k] = collapse(axes[k], _len(shape, k))
+            continue
+        if pb == 0 and pe == 0:
+            continue
+        if mode == "constant":
+            m: Dep = affine(1, -pb, -pb)
+        elif mode in ("reflect", "edge"):
+            w = 2 * max(abs(pb), abs(pe))  # type: ignore[arg-type]  # mirrored/clamped index stays within this band
+            m = affine(1, -pb - w, -pb + w)
+        else:
+            m = ALL
+        axes[k] = through(m, axes[k])
+    return [FlowState(tuple(axes), dict(st.fixed))]
+
+
+@FLOW.rule("DepthToSpace", "SpaceToDepth")
+def depth_space(ctx: FlowCtx) -> Out:
+    st, shape = ctx.state(0), ctx.shape(0)
+    b = int(ctx.attr("blocksize", 1))
+    if st.axes is None or shape is None or len(st.axes) != 4:
+        return ctx.conservative()
+    axes = [dict(a) for a in st.axes]
+    axes[1] = collapse(axes[1], shape[1])
+    m = affine(Fraction(1, b), Fraction(1 - b, b), 0) if ctx.node.op_type == "DepthToSpace" else affine(b, 0, b - 1)
+    for k in (2, 3):
+        axes[k] = through(m, axes[k])
+    return [FlowState(tuple(axes), dict(st.fixed))]
+
+
+@FLOW.rule("CumSum", "CumProd")
+def cumsum(ctx: FlowCtx) -> Out:
+    st = ctx.state(0)
+    ax = ctx.ints(1)
+    if st.axes is None or not ax:
+        return ctx.conservative()
+    k = _norm(ax[0], len(st.axes))
+    excl, rev = ctx.attr("exclusive", 0), ctx.attr("reverse", 0)
+    if rev:
+        m: Dep = band([lin(1, 1 if excl else 0)], None)
+    else:
+        m = band(None, [lin(1, -1 if excl else 0)])
+    axes = [dict(a) for a in st.axes]
+    ctx.mark(axes[k], "sequence")
+    axes[k] = through(m, axes[k])
+    return [FlowState(tuple(axes), dict(st.fixed))]
+
+
+def mix_op(ctx: FlowCtx, axis_attr: str = "axis", default: int = -1) -> Out:
+    st, shape = ctx.state(0), ctx.shape(0)
+    if st.axes is None or shape is None:
+        return ctx.conservative()
+    axis = _norm(ctx.attr(axis_attr, default), len(shape))
+    out = mix_axes(st, shape, {axis})
+    return [out] + [out for _ in ctx.node.outputs[1:]]
+
+
+@FLOW.rule("TopK")
+def topk(ctx: FlowCtx) -> Out:
+    return mix_op(ctx)
+
+
+@FLOW.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
+@FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "DFT", "STFT", "Det",
+           "CenterCropPad", "Col2Im", "MaxUnpool", "ScatterND", "ScatterElements", "Scatter")
+def whole_tensor(ctx: FlowCtx) -> Out:
+    """Data-dependent or interleaving layouts: sound, not precise."""
+    if ctx.node.op_type in DATA_MOVES:
+        for i in range(ctx.n_inputs):
+            st = ctx.state(i)
+            ctx.mixed_by_data(merge(*(st.axes or ())))
+    return ctx.conservative()
+
+
+DATA_MOVES = frozenset({"Compress", "NonZero", "ScatterND", "ScatterElements", "Scatter", "Unique"})
+"""Ops that move positions to places their *values* decide (recorded as such)."""
+
+
+@FLOW.rule("OneHot")
+def one_hot(ctx: FlowCtx) -> Out:
+    """``out[.., c, ..] = values[indices[..] == c]``: each position reads its own
+    index (MoE routing one-hot-encodes each token's experts)."""
+    st, rank = ctx.state(0), ctx.out_rank(0)
+    if st.axes is None or rank is None or len(st.axes) != rank - 1:
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", -1), rank)
+    axes = [dict(a) for a in st.axes]
+    axes.insert(axis, {})
+    fixed = [st.fixed] + [ctx.state(i).collapsed(ctx.shape(i)) for i in (1, 2) if ctx.has(i)]
+    return [FlowState(tuple(axes), merge(*fixed))]
