@@ -253,32 +253,6 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({self})"
 
-    def to_sympy(self) -> Any:
-        """The same expression in sympy (for consumers that want it; imports sympy)."""
-        import sympy
-
-        def conv(x: Any) -> Any:
-            if isinstance(x, Expr):
-                return x.to_sympy()
-            if isinstance(x, Fraction):
-                return sympy.Rational(x.numerator, x.denominator)
-            return sympy.Integer(x)
-
-        out = sympy.Integer(0)
-        for m, c in self.terms.items():
-            term = conv(c)
-            for atom, p in m:
-                if isinstance(atom, str):
-                    base = sympy.Symbol(atom, integer=True, positive=True)
-                elif atom.kind in ("floor", "ceil"):
-                    f = sympy.floor if atom.kind == "floor" else sympy.ceiling
-                    base = f(conv(atom.args[0]) / conv(atom.args[1]))
-                else:
-                    base = (sympy.Min if atom.kind == "min" else sympy.Max)(*(conv(a) for a in atom.args))
-                term *= base ** p
-            out += term
-        return out
-
 
 def normalize(x: Any) -> Any:
     """A constant Expr → its number; anything else unchanged."""
@@ -369,7 +343,7 @@ INF = math.inf
 
 def bounds(x: Any) -> tuple[Any, Any]:
     """Interval of values ``x`` can take when every dim symbol is >= 1 (dims
-    are positive sizes, as sympy's ``positive=True`` assumed)."""
+    are positive sizes)."""
     if _is_num(x):
         return x, x
     lo: Any = 0

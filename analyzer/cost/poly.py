@@ -8,10 +8,9 @@ LLM; a dict of monomials costs well under one. So costs are :class:`Poly`:
 coefficients, where a monomial is a sorted tuple of ``(atom, power)``.
 
 An *atom* is a dim symbol (``seq``) or, for a dim that is not a polynomial in
-symbols (``floor(seq/2)``, ``Max(1, seq)``), that whole expression as one
-opaque variable. Sympy is touched only to convert a symbolic dim (and then
-cached per expression) and to evaluate opaque atoms, so a model whose shapes
-are all concrete never imports it.
+symbols (``floor(seq/2)``, ``min(1, seq)``), that whole expression as one
+opaque variable, evaluated through the dim algebra (:mod:`model_analyze.symbolic`);
+conversions are cached per expression.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ Coef = int | Fraction
 Mono = tuple[tuple[str, int], ...]
 
 _ATOMS: dict[str, Any] = {}
-"""Opaque atom name → its sympy expression (for evaluation)."""
+"""Opaque atom name → its dim expression (``floor(...)``, ``min(...)``), for evaluation."""
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -154,17 +153,6 @@ class Poly:
                 v *= x ** p
             total += v
         return _norm_coef(total)
-
-    def to_sympy(self) -> Any:
-        import sympy
-
-        out = sympy.Integer(0)
-        for m, c in self.terms.items():
-            term = sympy.Rational(c.numerator, c.denominator) if isinstance(c, Fraction) else sympy.Integer(c)
-            for a, p in m:
-                term *= _ATOMS.get(a, D.symbol(a)) ** p
-            out += term
-        return out
 
     # -- display ------------------------------------------------------------------------
     def fmt(self, digits: bool = True) -> str:
@@ -296,7 +284,7 @@ def total(values: Iterable[Poly | None]) -> Poly:
 
 
 def atom_values(atoms: Iterable[str], bindings: Mapping[str, int]) -> dict[str, Coef]:
-    """Values of atoms at ``bindings`` (dims by name; opaque atoms via sympy)."""
+    """Values of atoms at ``bindings`` (dims by name; opaque atoms through the dim algebra)."""
     out: dict[str, Coef] = {}
     for a in atoms:
         if a in bindings:
