@@ -248,8 +248,9 @@ def cost_shape(ctx: AnalysisContext, section: Section, cost: Any, n: int | None)
         return None
     out: dict[str, Any] = {"seq": seq}
     table = Table("cost_shape", "Cost shape in N", [
-        Column("flops", "FLOPs"), Column("linear", "∝N at N", "right"), Column("quad", "∝N² at N", "right"),
-        Column("cross", "N² part dominates above", "right")])
+        Column("flops", "FLOPs"), Column("quad", "share ∝ N² at N", "right"),
+        Column("cross", "N² part dominates above", "right")],
+        note="the rest grows linearly with N (projections, MLP, windowed attention) or is constant")
     for label, poly in (("dense", cost.graph.flops), ("mask-aware", cost.effective_flops)):
         coef = seq_polynomial(ctx, poly, seq)
         if coef is None or n is None:
@@ -261,8 +262,7 @@ def cost_shape(ctx: AnalysisContext, section: Section, cost: Any, n: int | None)
         share = quad / total if total else 0.0
         out[label] = {"coefficients": {str(p): v for p, v in sorted(coef.items())}, "quadratic_share": share,
                       "linear_share": lin / total if total else 0.0, "crossover": cross}
-        table.rows.append([label, f"{100 * lin / total:.1f}%" if total else "—", f"{100 * share:.1f}%",
-                           f"{cross:,.0f}" if cross else "never"])
+        table.rows.append([label, f"{100 * share:.1f}%", f"{cross:,.0f}" if cross else "never"])
     if table.rows:
         section.tables.append(table)
         dense = out.get("dense")
