@@ -34,6 +34,7 @@ from .graphwalk import (
     repeated_heads,
     repetition_factor,
     rope_kind,
+    same_sequence,
 )
 from .masks import HIDDEN_BELOW, MaskReader, MaskRequest, MaskTerm, seq_symbols
 from .model import NO_MASK, AttentionLayer, MaskInfo
@@ -188,7 +189,7 @@ def _from_softmax(ctx: AnalysisContext, sm: Node, reader: MaskReader) -> Attenti
         layer.v_head_dim = v_shape[-1] if probs_input == 0 else v_shape[-2]
     if rank == 4 and D.as_int(shape[1]):
         layer.heads = D.as_int(shape[1])
-    layer.self_attention = _same_length(ctx, layer.q_len, layer.k_len)
+    layer.self_attention = same_sequence(layer.q_len, layer.k_len)
     layer.mask_tensors = tuple(t.tensor for t in chain.terms)
     if not chain.terms:
         layer.mask = MaskInfo("bidirectional", ALL, source="none", sees_future=True, future_fraction=1.0,
@@ -317,20 +318,6 @@ def _apply_scale(ctx: AnalysisContext, g: ModelGraph, layer: AttentionLayer, cha
     if not factors and not pre:
         parts.append("no scale factor in the graph")
     layer.scale_note = ", ".join(parts)
-
-
-def _last_dim(ctx: AnalysisContext, tensor: str) -> int | None:
-    shape = ctx.shapes.shape(tensor)
-    return D.as_int(shape[-1]) if shape else None
-
-
-def _same_length(ctx: AnalysisContext, q: D.Dim | None, k: D.Dim | None) -> bool:
-    if q is None or k is None:
-        return True
-    if D.equal(q, k):
-        return True
-    env = {s: 0 for s in D.free_symbols(k) | D.free_symbols(q) if "past" in s.lower()}
-    return D.equal(D.subs(q, env), D.subs(k, env))
 
 
 def _softmax_axis(ctx: AnalysisContext, sm: Node, scores_rank: int | None,

@@ -40,7 +40,7 @@ from .. import dims as D
 from ..tokenflow.deps import ALL, CAUSAL
 from . import maskeval, maskfit
 from .detect import mask_request
-from .graphwalk import layer_name, prescale_factors, repetition_factor, rope_kind
+from .graphwalk import layer_name, prescale_factors, repetition_factor, rope_kind, same_sequence
 from .masks import MaskReader, MaskTerm, unknown_mask
 from .model import AttentionLayer, MaskInfo
 
@@ -189,8 +189,7 @@ def _lengths(layer: AttentionLayer, q_shape: Any, k_shape: Any, q_axis: int, k_a
     if k_shape and len(k_shape) > k_axis:
         layer.k_len = k_shape[k_axis]
     if layer.q_len is not None and layer.k_len is not None:
-        env = {s: 0 for s in D.free_symbols(layer.k_len) | D.free_symbols(layer.q_len) if "past" in s.lower()}
-        layer.self_attention = D.equal(D.subs(layer.q_len, env), D.subs(layer.k_len, env))
+        layer.self_attention = same_sequence(layer.q_len, layer.k_len)
 
 
 # -- ONNX Attention ----------------------------------------------------------------------

@@ -56,24 +56,6 @@ def is_constant(graph: ModelGraph, tensor: str) -> bool:
     return False
 
 
-def concrete_shape(ctx: AnalysisContext, tensor: str, env: dict[str, int] | None = None) -> list[int] | None:
-    """Shape of ``tensor`` with every dim evaluated (at ``env`` or the bindings)."""
-    shape = ctx.shapes.shape(tensor)
-    if shape is None:
-        return None
-    out = []
-    for d in shape:
-        if d is None:
-            return None
-        v = D.as_int(d)
-        if v is None:
-            v = ctx.evaluate(d, env)
-        if not isinstance(v, int) or v < 0:
-            return None
-        out.append(v)
-    return out
-
-
 def fold_scalar(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int = 0) -> float | None:
     """The value of a scalar (one-element) tensor computed from constants and
     concrete dims, e.g. ``Div(1, Sqrt(Cast(Gather(Shape(q), -1))))``; None if it
@@ -180,20 +162,6 @@ def _cast_dtype(to: int) -> Any:
         return onnx.helper.tensor_dtype_to_np_dtype(to)
     except Exception:
         return np.float64
-
-
-def back_through(graph: ModelGraph, tensor: str, ops: Iterable[str]) -> tuple[str, list[Node]]:
-    """Follow input 0 back through ``ops``; returns the first tensor not produced
-    by one of them and the nodes passed."""
-    allowed = set(ops)
-    passed: list[Node] = []
-    for _ in range(MAX_DEPTH):
-        node = graph.producer(tensor)
-        if node is None or node.domain or node.op_type not in allowed or not node.input(0):
-            break
-        passed.append(node)
-        tensor = node.input(0)
-    return tensor, passed
 
 
 def prescale_factors(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[list[float], list[Node]]:
@@ -480,3 +448,13 @@ def scope_path(node: Node) -> str:
         if part in ("encoder", "decoder") or _SCOPE.match("." + ".".join(parts[k:k + 2])):
             return ".".join(parts[k:])
     return path
+
+
+def same_sequence(q_len: Any, k_len: Any) -> bool:
+    """Queries and keys index the same sequence: equal lengths once every
+    ``past*`` dim is 0 (a KV-cache step attends to past + current keys). An
+    unknown length is taken as self-attention."""
+    if q_len is None or k_len is None or D.equal(q_len, k_len):
+        return True
+    env = {s: 0 for s in D.free_symbols(k_len) | D.free_symbols(q_len) if "past" in s.lower()}
+    return D.equal(D.subs(q_len, env), D.subs(k_len, env))

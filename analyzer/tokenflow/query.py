@@ -3,7 +3,6 @@ which output axis carries a source, the source a user means, and hops."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -74,13 +73,6 @@ def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, ten
     raise UsageError("the model has no input axes to trace")
 
 
-@dataclass
-class Hop:
-    layer: int
-    name: str
-    reached: bool
-
-
 def layer_reach(ctx: AnalysisContext, source: SourceAxis, t: int) -> list[tuple[int, list[tuple[int, int]]]]:
     """For each attention layer (1-based, graph order): the source positions that
     position ``t`` of that layer's output depends on."""
@@ -128,5 +120,5 @@ def source_info(ctx: AnalysisContext, source: SourceAxis) -> tuple[Source, int |
     return src, source_length(ctx, src)
 
 
-__all__ = ["Hop", "dep_of", "hops", "layer_reach", "parse_source", "positional_axes", "reach_formula",
+__all__ = ["dep_of", "hops", "layer_reach", "parse_source", "positional_axes", "reach_formula",
            "source_axes", "source_info", "token_sources"]
