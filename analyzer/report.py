@@ -67,6 +67,38 @@ class Finding:
     source: str = "core"
 
 
+@dataclass(frozen=True)
+class Headline:
+    """A well-known quantity that several consumers read without knowing who computed it.
+
+    Why: the verdict block, the multi-model summary table and budgets all need "the
+    model's MACs" or "its reach"; the core must not know which analyzer produces them.
+    An analyzer marks the metric that answers one of these with ``Metric.headline``.
+    """
+
+    key: str
+    label: str
+    unit: str
+    """``MAC``, ``FLOP``, ``B``, ``tokens``, ``px`` or ``""`` (a count or yes/no)."""
+    better: str
+    """``lower`` (a cost), ``higher`` (what the model sees) or ``""``."""
+    description: str
+
+
+HEADLINES: dict[str, Headline] = {h.key: h for h in (
+    Headline("macs", "MACs", "MAC", "lower", "multiply-accumulates at the report's binding"),
+    Headline("flops", "FLOPs", "FLOP", "lower", "floating-point operations (dense) at the binding"),
+    Headline("attention_flops", "Attention FLOPs", "FLOP", "lower", "QKᵀ and AV FLOPs (dense) at the binding"),
+    Headline("params", "Parameters", "", "lower", "trained parameters (each stored tensor once)"),
+    Headline("weight_bytes", "Weight bytes", "B", "lower", "bytes of the parameters as stored"),
+    Headline("peak_activation", "Peak activation memory", "B", "lower",
+             "largest sum of live activations (unfused) at the binding"),
+    Headline("reach", "Reach", "tokens", "higher", "input positions the last output position depends on"),
+    Headline("coverage", "Covers context", "", "higher", "the last position sees the first at the binding"),
+    Headline("receptive_field", "Receptive field", "px", "higher", "receptive field of the final feature map"),
+)}
+
+
 @dataclass
 class Metric:
     """A single number (or short value) with its definition key from METRICS.md."""
@@ -78,6 +110,11 @@ class Metric:
     formula: str | None = None
     """The symbolic form when the value depends on dims (``2·seq² + 5·seq``)."""
     note: str = ""
+    headline: str | None = None
+    """Key of :data:`HEADLINES` this metric answers (at most one metric per key per report)."""
+    bound: str | None = None
+    """``lower`` when the value is only a lower bound (uncosted nodes), ``upper`` when an
+    upper bound; ``None`` when exact."""
 
 
 @dataclass
@@ -176,6 +213,14 @@ class Report:
 
     def section(self, analyzer: str) -> Section | None:
         return next((s for s in self.sections if s.analyzer == analyzer), None)
+
+    def headline(self, key: str) -> Metric | None:
+        """The metric that answers headline ``key`` (see :data:`HEADLINES`), if any analyzer gave one."""
+        for s in self.sections:
+            for m in s.metrics:
+                if m.headline == key:
+                    return m
+        return None
 
     def max_severity(self) -> Severity | None:
         sev = [f.severity for f in self.all_findings()]

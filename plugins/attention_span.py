@@ -221,9 +221,11 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
              + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + ")") if mixed else ""
     section.metrics += [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens",
-               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}{upper}"),
+               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}{upper}", headline="reach",
+               bound="upper" if mixed else None),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
-               note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else ""),
+               note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "",
+               headline="coverage"),
         Metric("reach.pairs", "Reachable (output, input) pairs", cov.pairs_text(),
                note=("pairs with input ≤ output" if cov.causal else "all pairs")
                + (", sampled" if cov.sampled else "")),

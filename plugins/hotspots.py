@@ -66,9 +66,9 @@ def run(ctx: AnalysisContext) -> Section:
     at_note = f"at {at}" if at else ""
 
     metrics = section.metrics
-    metrics.append(Metric("macs", "MACs", macs_v, "", _formula("MACs", g.macs), at_note))
+    metrics.append(Metric("macs", "MACs", macs_v, "", _formula("MACs", g.macs), at_note, headline="macs"))
     metrics.append(Metric("flops", "FLOPs (dense)", flops_v, "", _formula("FLOPs", g.flops),
-                          "2·MACs + element-wise"))
+                          "2·MACs + element-wise", headline="flops"))
     attn = [a for a in m.attention]
     if attn:
         dense = _sum(a.dense_macs for a in attn)
@@ -77,7 +77,7 @@ def run(ctx: AnalysisContext) -> Section:
         dense_v = _vsum(a.dense_value for a in attn)
         eff_v = _vsum(a.effective_value for a in attn)
         metrics.append(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
-                              _times2(dense_v), "", _formula("attn", 2 * dense)))
+                              _times2(dense_v), "", _formula("attn", 2 * dense), headline="attention_flops"))
         if any(a.family != "bidirectional" for a in attn):  # else mask-aware = dense
             metrics.append(Metric("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v), "",
                                   _formula("attn_eff", 2 * eff if eff is not None else None), m.effective_note))
@@ -86,9 +86,10 @@ def run(ctx: AnalysisContext) -> Section:
     params = m.params
     roles = params.by_role()
     n_params = params.elements("parameter")
-    metrics.append(Metric("params", "Parameters", n_params, "", None, _role_note(roles)))
+    metrics.append(Metric("params", "Parameters", n_params, "", None, _role_note(roles), headline="params"))
     metrics.append(Metric("params.bytes", "Parameter bytes", params.nbytes("parameter"), "B", None,
-                          ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items())))
+                          ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items()),
+                          headline="weight_bytes"))
     metrics.append(Metric("initializer_elements", "Stored initializer elements", params.stored_elements(), "",
                           None, "parameters + buffers + constants, each tensor once"))
     metrics.append(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B",
@@ -98,7 +99,7 @@ def run(ctx: AnalysisContext) -> Section:
                           "dense FLOPs / bytes moved"))
     mem = m.memory
     metrics.append(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
-                          _formula("live", mem.peak_formula), f"after {mem.peak_node}"))
+                          _formula("live", mem.peak_formula), f"after {mem.peak_node}", headline="peak_activation"))
     if mem.largest:
         name, p, v = mem.largest
         metrics.append(Metric("memory.largest", "Largest activation", v, "B", _formula("bytes", p), name))
@@ -106,6 +107,9 @@ def run(ctx: AnalysisContext) -> Section:
         metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "", None,
                               "weight preparation done once at load; not counted"))
     if g.unknown_ops or g.partial:
+        for metric in metrics:
+            if metric.key in ("macs", "flops"):
+                metric.bound = "lower"  # uncosted nodes count zero: the total is at least this
         metrics.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
                               "", None, "counted as zero; see findings"))
 

@@ -259,7 +259,7 @@ def run(ctx: AnalysisContext) -> Section:
     if best is not None:
         section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
                                       note="local field; whole image through context (RF004)" if best.context
-                                      else ""))
+                                      else "", headline="receptive_field"))
         section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
         section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
     # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
