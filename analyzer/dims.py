@@ -192,6 +192,10 @@ class _Parser:
         while (t := self.peek()) and t[1] in ("*", "/", "//"):
             self.take()
             rhs = self.factor()
+            if t[1] != "*" and not isinstance(rhs, int):
+                # exporters divide by constants (``seq/2``); ``a/b`` of two names is a path-like
+                # name (``/decoder/rnn/Unsqueeze_output_0_dim_1``), one opaque symbol
+                raise ValueError("division by a non-constant")
             value = value * rhs if t[1] == "*" else S.floordiv(value, rhs)
         return value
 

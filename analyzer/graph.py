@@ -126,6 +126,10 @@ class Initializer:
         return None if bits is None else (self.numel * bits + 7) // 8
 
 
+class UnreadableAttribute(ValueError):
+    """An attribute the node has but that cannot be parsed (wrong type, corrupt proto)."""
+
+
 class Node:
     """One ONNX node with parsed attributes (parsed lazily, cached)."""
 
@@ -157,14 +161,23 @@ class Node:
                     continue
                 try:
                     v = helper.get_attribute_value(a)
-                except Exception:
-                    continue
+                    if v is None:
+                        raise ValueError(f"attribute type {a.type} carries no value")
+                except Exception as exc:  # kept as unreadable: reading it raises (never the default)
+                    v = UnreadableAttribute(f"attribute {a.name!r} of {self.op_type} node {self.name!r} "
+                                            f"cannot be parsed ({type(exc).__name__}: {exc})")
                 out[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
             self._attrs = out
         return self._attrs
 
     def attr(self, name: str, default: Any = None) -> Any:
-        return self.attrs.get(name, default)
+        """The attribute's value, ``default`` when absent. An attribute present but unparsable
+        raises :class:`UnreadableAttribute`: the spec default would be a silent guess, so the
+        rule reading it fails and the failure is reported (R001–R003)."""
+        v = self.attrs.get(name, default)
+        if isinstance(v, UnreadableAttribute):
+            raise v
+        return v
 
     def input(self, i: int) -> str:
         """Name of input ``i`` or '' when absent (optional inputs)."""

@@ -114,7 +114,8 @@ class Metric:
     """Key of :data:`HEADLINES` this metric answers (at most one metric per key per report)."""
     bound: str | None = None
     """``lower`` when the value is only a lower bound (uncosted nodes), ``upper`` when an
-    upper bound; ``None`` when exact."""
+    upper bound, ``estimate`` when it is neither (both kinds of bound are in it); ``None``
+    when exact."""
 
 
 @dataclass

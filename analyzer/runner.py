@@ -25,7 +25,7 @@ from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
 from .ops.registry import OpRegistry, default_registry
 from .plugin_api import Analyzer
-from .report import Finding, ModelInfo, Report, Section, Severity, Status, TensorSummary
+from .report import Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary
 from .shapes import infer_shapes, input_types
 
 
@@ -170,6 +170,7 @@ def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
             "U001", Severity.WARNING,
             f"unknown op {op} ({count} node{'s' if count > 1 else ''}): no rules; treated "
             "conservatively (every output position depends on every input position, zero cost)"))
+    report.findings.extend(shape_failure_findings(ctx))
     if ctx.dims.free:
         report.findings.append(Finding(
             "D001", Severity.INFO,
@@ -182,6 +183,21 @@ def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
             report.sections.append(section)
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def shape_failure_findings(ctx: AnalysisContext) -> list[Finding]:
+    """R001 for every shape rule that raised; R004 when onnx's own inference, needed for
+    tensors our rules left unknown, failed (those tensors then stay unknown)."""
+    out = [Finding("R001", Severity.ERROR,
+                   f.message("its outputs fall back to the exporter's declared types, else unknown "
+                             "(every cost and field that needs them says so)"),
+                   NodeRef(f.node, f.op.rsplit("::", 1)[-1], f.graph))
+           for f in ctx.shapes.rule_failures]
+    if ctx.shapes.onnx_failure:
+        out.append(Finding("R004", Severity.WARNING,
+                           f"onnx.shape_inference failed ({ctx.shapes.onnx_failure}): tensors our rules "
+                           "left unknown stay unknown"))
+    return out
 
 
 def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:

@@ -30,6 +30,7 @@ from . import dims as D
 from . import folding
 from .dims import Dim
 from .errors import UsageError
+from .failures import RuleFailure, describe, failure
 from .graph import ModelGraph, Node, Shape, TensorType, parse_type
 from .ops.registry import OpRegistry
 
@@ -55,6 +56,12 @@ class ShapeTable:
     """Tensors whose unknown dims follow a data-dependent op (``NonZero``, ``NonMaxSuppression``…):
     tensor → that op's node name. No static analysis can know them; the report says so."""
     onnx_fallback_used: bool = False
+    rule_failures: list[RuleFailure] = field(default_factory=list)
+    """Shape rules that raised (the node's outputs fell back to the exporter's types or unknown)."""
+    onnx_failure: str = ""
+    """Why ``onnx.shape_inference`` failed when it was needed (its shapes were then not used)."""
+    branch_taken: dict[str, int] = field(default_factory=dict)
+    """``If`` node id → 0 (then) / 1 (else) when the condition is known without running the model."""
 
     def type(self, tensor: str) -> TensorType | None:
         return self.types.get(tensor)
@@ -244,8 +251,10 @@ class ShapeEngine:
         else:
             try:
                 results = list(fn(ctx) or [])
-            except Exception:  # a rule must never sink the analysis
+            except Exception as exc:  # never sinks the analysis, never silent: reported as R001
                 results = []
+                ctx.out_values.clear()
+                self.table.rule_failures.append(failure("shape", node, fn, exc))
         for k, out in enumerate(node.outputs):
             if not out:
                 continue
@@ -261,7 +270,8 @@ class ShapeEngine:
 
     def _mark_data_dependent(self, node: Node) -> None:
         """Follow unknown sizes back to the data-dependent op they come from."""
-        origin = node.name if node.op_type in DATA_DEPENDENT_OPS and not node.domain else next(
+        undecided_if = node.op_type == "If" and node.id not in self.table.branch_taken
+        origin = node.name if (node.op_type in DATA_DEPENDENT_OPS or undecided_if) and not node.domain else next(
             (self.table.data_dependent[i] for i in node.inputs if i in self.table.data_dependent), None)
         if origin is None:
             return
@@ -343,7 +353,8 @@ class ShapeEngine:
             model = _weightless_copy(self.model_proto, self.table, self.graph.inputs)
             inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
                                                          strict_mode=False, data_prop=True)
-        except Exception:
+        except Exception as exc:  # its shapes are a fallback: said (R004), never silently absent
+            self.table.onnx_failure = describe(exc)
             return {}
         out: dict[str, TensorType] = {}
         for g in _all_graphs(inferred.graph):

@@ -52,14 +52,18 @@ def model_width(layers: list[AttentionLayer]) -> int | None:
     return width
 
 
-def cost_model_or_none(ctx: AnalysisContext) -> Any:
-    try:
-        from model_analyze.cost.engine import cost_model
-    except ImportError:
-        return None
+def cost_model_or_none(ctx: AnalysisContext, section: Section | None = None) -> Any:
+    """The cost model, or None when it failed — then said (R003 in ``section``): the review
+    degrades without costs, never silently."""
+    from model_analyze.cost.engine import cost_model
+
     try:
         return cost_model(ctx)
-    except Exception:  # the review degrades without costs
+    except Exception as exc:
+        if section is not None:
+            section.add("R003", Severity.ERROR, f"the cost model failed ({type(exc).__name__}: {exc}): the "
+                        "review has no "
+                        "cost figures (FLOPs shares, parameters per layer)")
         return None
 
 
@@ -283,7 +287,7 @@ def run(ctx: AnalysisContext) -> Section:
     if not layers:
         section.summary = "no attention layers: the transformer architecture review does not apply"
         return section
-    cost = cost_model_or_none(ctx)
+    cost = cost_model_or_none(ctx, section)
     data: dict[str, Any] = {}
     data["depth_width"] = depth_width(section, layers, cost)
     data["heads"] = heads(section, layers)

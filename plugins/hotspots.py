@@ -16,7 +16,7 @@ from typing import Any
 from model_analyze.context import AnalysisContext
 from model_analyze.cost import Aggregate, CostModel, Poly, cost_model
 from model_analyze.cost.attention import AttentionCost, describe_mask
-from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Severity, Table, hookimpl
+from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
 from model_analyze.render import human
 
 RIDGE = 100.0
@@ -106,10 +106,11 @@ def run(ctx: AnalysisContext) -> Section:
     if g.folded:
         metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "", None,
                               "weight preparation done once at load; not counted"))
-    if g.unknown_ops or g.partial:
+    if g.total_bound:
         for metric in metrics:
             if metric.key in ("macs", "flops"):
-                metric.bound = "lower"  # uncosted nodes count zero: the total is at least this
+                metric.bound = g.total_bound  # uncosted nodes count zero; If/Loop counts may be bounds
+    if g.unknown_ops or g.partial:
         metrics.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
                               "", None, "counted as zero; see findings"))
 
@@ -295,6 +296,9 @@ def _findings(section: Section, m: CostModel) -> None:
         section.add("HS002", Severity.WARNING,
                     f"{op}: {len(items)} node{'s' if len(items) > 1 else ''} not costed ({items[0].reason}); "
                     "counted as zero", items[0].node.ref())
+    for fail in m.engine.failures:
+        section.add("R003", Severity.ERROR, fail.message("the node is counted as zero (the totals are lower bounds)"),
+                    NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
     for nc in g.bounds:
         lower = "lower bound" in nc.bound
         section.add("HS004" if lower else "HS003", Severity.WARNING if lower else Severity.INFO,

@@ -14,7 +14,7 @@ from typing import Any
 
 from model_analyze import dims as D
 from model_analyze.context import AnalysisContext
-from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Severity, Table, hookimpl
+from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
 from model_analyze.tokenflow import flow, source_length
 from model_analyze.tokenflow.deps import Dep
 from model_analyze.tokenflow.engine import FlowResult, Source
@@ -113,10 +113,26 @@ def final_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxi
         users = ctx.graph.consumers(t)
         if any(_carries(result, o, spatial) for u in users for o in u.outputs if o):
             continue
+        if any(u.id in result.conservative for u in users):
+            continue  # positions lost (no rule, or it raised), not mixed away: see lost_maps()
         mixer = next((u for u in users if any(_reads(result, o, src) for o in u.outputs if o for src in spatial)),
                      None)
         if mixer is not None:
             out.append((t, mixer.name))
+    return out
+
+
+def lost_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxis]) -> list[tuple[str, Any]]:
+    """(map, node) pairs where a map enters a node treated conservatively (no flow rule, or
+    its rule raised). Beyond it the field is not known: its fields are lower bounds of the
+    final map's (a field never shrinks along a path), never the final map's own."""
+    out = []
+    for node in ctx.graph.topo_order():
+        if node.id not in result.conservative:
+            continue
+        for t in node.inputs:
+            if t and _carries(result, t, spatial):
+                out.append((t, node))
     return out
 
 
@@ -204,7 +220,17 @@ def growth(ctx: AnalysisContext, result: FlowResult, src: SourceAxis, length: in
 def run(ctx: AnalysisContext) -> Section:
     result = flow(ctx)
     section = Section("receptive-field", "Receptive field")
+    for fail in result.failures:
+        section.add("R002", Severity.ERROR,
+                    fail.message("its outputs are treated as depending on every position (the field past it "
+                                 "is not known; a size reported is then a lower bound)"),
+                    NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
     spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds), key=lambda s: s.axis)
+    if not spatial_src and result.failures:
+        first = result.failures[0]
+        section.summary = (f"receptive field unknown: positions are not followed through {first.op} {first.node} "
+                           "(its flow rule raised), so no map could be tracked")
+        return section
     if not spatial_src:
         section.summary = ("no convolution or pooling runs over an input axis: receptive field does not "
                            "apply (sequence reach is in the attention section)")
@@ -223,6 +249,7 @@ def run(ctx: AnalysisContext) -> Section:
     data: dict[str, Any] = {"axes": {names[s]: {"input": s[0], "axis": s[1]} for s in spatial},
                             "final_maps": [], "outputs": [], "growth": {}}
     maps = final_maps(ctx, result, spatial)
+    lost = lost_maps(ctx, result, spatial)
     best: RF | None = None
     best_at: tuple[str, SourceAxis] | None = None
     for kind, items in (("final_maps", maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
@@ -243,6 +270,13 @@ def run(ctx: AnalysisContext) -> Section:
                         (best is None or rf.size > (best.size or 0)):
                     best, best_at = rf, (tensor, src)
             data[kind].append(entry)
+    lower_at = lost[0][1] if lost else None  # the field continues past it: whatever we report is ≥
+    for tensor, _node in lost:
+        for src in spatial:
+            rf = field(result, tensor, src, lengths[src])
+            if rf is not None and not rf.global_ and rf.size is not None and \
+                    (best is None or rf.size > (best.size or 0)):
+                best, best_at = rf, (tensor, src)
     section.tables.append(table)
     first = spatial[0]
     stages = growth(ctx, result, first, lengths[first])
@@ -259,7 +293,8 @@ def run(ctx: AnalysisContext) -> Section:
     if best is not None:
         section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
                                       note="local field; whole image through context (RF004)" if best.context
-                                      else "", headline="receptive_field"))
+                                      else "", headline="receptive_field",
+                                      bound="lower" if lower_at is not None else None))
         section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
         section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
     # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
@@ -307,7 +342,14 @@ def run(ctx: AnalysisContext) -> Section:
                     f"{', first ' + nodes[-1].name if nodes else ''}), e.g. squeeze-excite pooling: the "
                     f"size {best.size} is the local, position-dependent field (Distill's RF of the conv path)",
                     nodes[-1].ref() if nodes else None)
-    if best is not None:
+    if best is not None and lower_at is not None:
+        axis = names[best_at[1]] if best_at is not None else names[first]
+        why = result.conservative.get(lower_at.id, "")
+        section.summary = (f"final feature map unknown: RF ≥ {fmt(best.size)} along {axis} (at "
+                           f"{best_at[0] if best_at else '?'}); positions are not followed through "
+                           f"{lower_at.op_type} {lower_at.name} ({why}), so every later tensor is treated as "
+                           "seeing the whole input (an over-approximation)")
+    elif best is not None:
         what = "final feature map" if maps else "dense output"
         axis = names[best_at[1]] if best_at is not None else names[first]
         size = fmt(best.size) if best.exact else f"≤{fmt(best.size)}"

@@ -263,24 +263,53 @@ def test_loop_unknown_trip_count_is_a_stated_lower_bound():
     assert any(f.code == "HS004" and "lower bound" in f.message for f in section.findings)
 
 
-def test_if_counts_the_costlier_branch_and_says_so():
-    # then: MatMul [2,3]x[3,4] = 24 MACs; else: an unknown op (0, listed) → the max is 24 MACs
+def _if_model(else_unknown: bool, cond: bool | None = None) -> onnx.ModelProto:
+    """then: MatMul [2,3]x[3,4] = 24 MACs; else: MatMul [2,3]x[3,2] = 12 MACs, or an unknown op."""
     b = GraphBuilder("if")
     b.input("x", FLOAT, [2, 3])
-    c = b.input("c", TensorProto.BOOL, [])
+    if cond is None:
+        c = b.input("c", TensorProto.BOOL, [])
+    else:
+        c = b.const(np.array(cond), "c")
     w = helper.make_tensor("w", FLOAT, [3, 4], np.zeros(12, np.float32).tolist())
+    v = helper.make_tensor("v", FLOAT, [3, 2], np.zeros(6, np.float32).tolist())
     then = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [],
                              [helper.make_tensor_value_info("t", FLOAT, [2, 4])], [w])
-    other = helper.make_graph([helper.make_node("Mystery", ["x"], ["e"], domain="x.y")], "else", [],
-                              [helper.make_tensor_value_info("e", FLOAT, [2, 3])])
+    other_node = helper.make_node("Mystery", ["x"], ["e"], domain="x.y") if else_unknown else \
+        helper.make_node("MatMul", ["x", "v"], ["e"])
+    other = helper.make_graph([other_node], "else", [], [helper.make_tensor_value_info("e", FLOAT, [2, 3])],
+                              [] if else_unknown else [v])
     b.op("If", [c], name="if", then_branch=then, else_branch=other)
     b.output("if", FLOAT, None)
-    ctx, m = analyze(b.model([("x.y", 1)]))
-    assert node(m, "if").macs == 24
+    return b.model([("x.y", 1)])
+
+
+def test_if_counts_the_costlier_branch_and_says_so():
+    # both branches costed, condition an input: max(24, 12) = 24, an upper bound (HS003)
+    ctx, m = analyze(_if_model(False))
+    assert node(m, "if").macs == 24 and m.graph.total_bound == "upper"
     section = hotspots.run(ctx)
     assert any(f.code == "HS003" and "then_branch" in f.message for f in section.findings)
-    # the branch not counted still reports its unknown op
+    assert next(x for x in section.metrics if x.key == "macs").bound == "upper"
+
+
+def test_if_with_an_uncosted_branch_counts_the_cheaper_as_a_lower_bound():
+    # else has an op with no rule (0 counted, its true cost unknown): max(24, 0) = 24 is no upper
+    # bound and could exceed what runs when else runs (≥ 0). The cheaper count, 0, never exceeds
+    # what runs: a lower bound, marked.
+    ctx, m = analyze(_if_model(True))
+    assert node(m, "if").macs == 0 and m.graph.total_bound == "lower"
+    section = hotspots.run(ctx)
+    assert any(f.code == "HS004" and "lower bound" in f.message for f in section.findings)
     assert any(f.code == "HS001" and "x.y::Mystery" in f.message for f in section.findings)
+    assert next(x for x in section.metrics if x.key == "macs").bound == "lower"
+
+
+@pytest.mark.parametrize(("cond", "macs"), [(True, 24), (False, 12)])
+def test_if_with_a_known_condition_counts_the_branch_that_runs(cond, macs):
+    ctx, m = analyze(_if_model(False, cond))
+    assert node(m, "if").macs == macs and m.graph.total_bound is None
+    assert not any(f.code in ("HS003", "HS004") for f in hotspots.run(ctx).findings)
 
 
 def test_scan_body_times_length():

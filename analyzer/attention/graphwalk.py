@@ -72,14 +72,33 @@ def fold_scalar(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int
     return f if math.isfinite(f) else None
 
 
+_ONE_VALUE_LAYOUT = frozenset({"Identity", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Expand"})
+"""Layout ops that keep a one-element tensor's one value, whatever their (maybe symbolic)
+target shape: a scale ``Expand``-ed to ``[B, H, seq, seq]`` is still that scale."""
+
+
+def onnx_opset() -> int:
+    import onnx
+
+    return int(onnx.defs.onnx_opset_version())
+
+
 def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> np.ndarray | None:
+    """A small tensor's value: a constant, a shape value the shape table knows, or its
+    producer evaluated by ``onnx.reference`` (``folding.fold_node``: the spec's own integer
+    and float semantics) on folded inputs. None when any input is data or symbolic."""
     import numpy as np
+
+    from .. import folding
 
     if not tensor or depth > 16:
         return None
     value = graph.constant_value(tensor, 64)
     if value is not None:
         return np.asarray(value)
+    folded = ctx.shapes.consts.get(tensor)
+    if folded is not None and np.asarray(folded).size <= 64:
+        return np.asarray(folded)
     known = ctx.shapes.values.get(tensor)
     if known is not None and len(known) <= 64:
         ints = [D.as_int(v) for v in known]
@@ -90,78 +109,26 @@ def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> n
             arr = np.array(ints, np.int64)
             return arr.reshape(()) if shape is not None and len(shape) == 0 and arr.size == 1 else arr
     node = graph.producer(tensor)
-    if node is None or node.domain:
+    if node is not None and node.op_type == "Identity" and not node.domain:
+        return _fold(ctx, graph, node.input(0), depth + 1)
+    if node is None or node.subgraphs or not folding.foldable(node.op_type, node.domain):
         return None
-    op = node.op_type
-
-    def arg(i: int) -> np.ndarray | None:
-        return _fold(ctx, graph, node.input(i), depth + 1)
-
-    try:
-        with np.errstate(all="ignore"):
-            if op == "Shape":
-                src = node.input(0)
-                shape = ctx.shapes.shape(src)
-                if shape is None:
-                    return None
-                start, end = node.attr("start", 0), node.attr("end")
-                dims = list(shape)[slice(start, end)]
-                ints = [D.as_int(d) for d in dims]
-                return None if any(v is None for v in ints) else np.array(ints, np.int64)
-            if op in ("Cast", "Identity", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
-                x = arg(0)
-                if x is None:
-                    return None
-                if op == "Cast":
-                    x = x.astype(_cast_dtype(node.attr("to", 1)))
-                if op in ("Cast", "Identity"):
-                    return x
-                # Only scalars and short vectors matter here; their exact target
-                # shape does not change the one value a scale needs.
-                return x.reshape(()) if x.size == 1 else (x.reshape(-1) if x.ndim <= 1 else None)
-            if op == "CastLike":
-                return arg(0)
-            if op == "Expand":  # a broadcast scalar keeps its one value
-                x = arg(0)
-                return x.reshape(()) if x is not None and x.size == 1 else None
-            if op == "Gather":
-                data, idx = arg(0), arg(1)
-                if data is None or idx is None or data.ndim != 1:
-                    return None
-                return np.take(data, idx.astype(np.int64))
-            if op == "Slice":
-                data, starts, ends = arg(0), arg(1), arg(2)
-                if data is None or starts is None or ends is None or data.ndim != 1:
-                    return None
-                steps = arg(4) if node.input(4) else None
-                step = int(steps.reshape(-1)[0]) if steps is not None else 1
-                return data[int(starts.reshape(-1)[0]):int(min(ends.reshape(-1)[0], 1 << 62)):step]
-            unary = {"Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Neg": np.negative, "Exp": np.exp,
-                     "Abs": np.abs, "Log": np.log}
-            if op in unary:
-                x = arg(0)
-                return None if x is None else unary[op](x.astype(np.float64))
-            binary = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract, "Pow": np.power}
-            if op in binary:
-                a, b = arg(0), arg(1)
-                if a is None or b is None:
-                    return None
-                if op == "Div" and a.dtype.kind in "iu" and b.dtype.kind in "iu":
-                    return np.floor_divide(a, b)
-                return binary[op](a.astype(np.float64), b.astype(np.float64))
-    except Exception:
+    if node.op_type in _ONE_VALUE_LAYOUT:
+        x = _fold(ctx, graph, node.input(0), depth + 1)
+        if x is not None and x.size == 1:
+            return x.reshape(())
+    args: list[np.ndarray | None] = []
+    for name in node.inputs:
+        arr = _fold(ctx, graph, name, depth + 1) if name else None
+        if name and arr is None:
+            return None
+        args.append(arr)
+    opset = ctx.model.opset("") or onnx_opset()
+    results = folding.fold_node(node.proto, args, opset, ctx.model.proto.ir_version)
+    if results is None:
         return None
-    return None
-
-
-def _cast_dtype(to: int) -> Any:
-    import numpy as np
-    import onnx
-
-    try:
-        return onnx.helper.tensor_dtype_to_np_dtype(to)
-    except Exception:
-        return np.float64
+    outs = [o for o in node.outputs if o]
+    return results[outs.index(tensor)] if tensor in outs and outs.index(tensor) < len(results) else None
 
 
 def prescale_factors(ctx: AnalysisContext, graph: ModelGraph, tensor: str) -> tuple[list[float], list[Node]]:

@@ -272,15 +272,14 @@ def _shape(ctx: AnalysisContext, tensor: str, env: dict[str, int]) -> tuple[int,
 
 
 def _np_dtype(dtype: int | None) -> Any:
-    import numpy as np
     from onnx import helper
 
     if dtype is None:
-        return np.float32
+        raise SliceError("an input of the mask slice has no known element type")
     try:
         return helper.tensor_dtype_to_np_dtype(dtype)
-    except Exception:
-        return np.float32
+    except (KeyError, ValueError, TypeError):
+        raise SliceError(f"element type {dtype} of a mask input has no numpy equivalent") from None
 
 
 def _unpadded_input(name: str, dtype: Any, shape: tuple[int, ...], length: int) -> np.ndarray:

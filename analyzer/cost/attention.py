@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
+from ..failures import describe
 from .model import GraphCost, NodeCost
 from .poly import Poly, from_dim
 
@@ -79,11 +80,12 @@ def _visible(mask: MaskInfo, n_q: Poly, engine: Any) -> tuple[Poly | None, Any, 
     note = ""
     try:
         expr = mask.visible_pairs_formula(n_q if not n_q.is_const else int(n_q.const_value))
-    except Exception:
+    except Exception as exc:  # the value at the binding stands; the missing formula is said
         expr = None
+        note = f"no formula for the visible pairs ({describe(exc)})"
     if expr is not None:
         formula = from_dim(expr)
-    if mask.family == "sliding_window":
+    if mask.family == "sliding_window" and expr is not None:
         w = int(mask.params["window"])
         note = f"formula for {n_q.fmt()} ≥ {w}; causal below"
     return formula, value, note

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import onnx
 
+from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
 from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
@@ -52,6 +53,8 @@ class CostEngine:
         self._folded: dict[int, set[str]] = {}
         self._env: dict[str, Any] = {}
         self._bindings = ctx.bindings
+        self.failures: list[RuleFailure] = []
+        """Cost rules that raised (each node then uncosted: the totals are lower bounds)."""
 
     # -- helpers used by rules ----------------------------------------------------------
     def opset(self, domain: str) -> int:
@@ -141,8 +144,10 @@ class CostEngine:
                     raise CostUnknown("the rule returned no cost")
             except CostUnknown as exc:
                 nc.status, nc.reason = "partial", str(exc)
-            except Exception as exc:  # a rule must never sink the report
-                nc.status, nc.reason = "partial", f"cost rule failed: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # never sinks the report, never silent: R003, node uncosted
+                fail = failure("cost", node, fn, exc)
+                self.failures.append(fail)
+                nc.status, nc.reason = "partial", f"cost rule {fail.rule} raised {fail.error}"
         if oc is not None:
             self._apply(nc, oc)
         if oc is None or oc.read is None:

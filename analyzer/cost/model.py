@@ -107,6 +107,18 @@ class GraphCost:
             self.bounds.append(nc)
         accumulate(self, nc)
 
+    @property
+    def total_bound(self) -> str | None:
+        """What the totals are: ``None`` exact; ``lower`` when nodes count zero (no rule,
+        unknown shape, a raising rule) or a count is a lower bound; ``upper`` when only upper
+        bounds (the costlier ``If`` branch, ``M`` iterations with an exit condition) are in;
+        ``estimate`` when both are (then the total is neither)."""
+        lower = bool(self.unknown_ops or self.partial) or any(is_lower(nc.bound) for nc in self.bounds)
+        upper = any(not is_lower(nc.bound) for nc in self.bounds)
+        if lower and upper:
+            return "estimate"
+        return "lower" if lower else "upper" if upper else None
+
     def absorb(self, other: GraphCost) -> None:
         """Merge a body's unknowns/partials so they are never lost in a total."""
         self.unknown_ops.update(other.unknown_ops)
@@ -122,6 +134,11 @@ def accumulate(total: Any, nc: NodeCost) -> None:
         total.read = total.read + nc.read
     if nc.written is not None:
         total.written = total.written + nc.written
+
+
+def is_lower(bound: str) -> bool:
+    """Is a node's bound text a lower bound (every rule says "lower bound" when it is)?"""
+    return "lower bound" in bound
 
 
 def _op_key(node: Node) -> str:

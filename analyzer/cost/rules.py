@@ -79,12 +79,13 @@ def elementwise(ctx: CostCtx) -> OpCost:
 
 
 @functools.cache
-def _variadic(domain: str, op_type: str, opset: int) -> bool:
-    """Whether the ONNX schema declares the op's inputs variadic (``Sum``, ``Max``…)."""
+def _variadic(domain: str, op_type: str, opset: int) -> bool | None:
+    """Whether the ONNX schema declares the op's inputs variadic (``Sum``, ``Max``…);
+    None when no schema answers (a plugin's op)."""
     try:
         schema = onnx.defs.get_schema(op_type, opset, domain)
-    except Exception:
-        return False
+    except onnx.defs.SchemaError:
+        return None
     variadic = onnx.defs.OpSchema.FormalParameterOption.Variadic
     return bool(schema.inputs) and schema.inputs[-1].option == variadic
 
@@ -92,10 +93,16 @@ def _variadic(domain: str, op_type: str, opset: int) -> bool:
 def binary(ctx: CostCtx) -> OpCost:
     """Broadcasting binary ops: one application per output element; variadic ops
     (per the ONNX schema) one per extra operand (``Sum`` of 4 tensors: 3 adds per
-    element). ``Where`` is one select per element."""
+    element). ``Where`` is one select per element. With more than two operands and no
+    schema to say whether they are variadic, the count is not guessed."""
     applications = 1
-    if _variadic(ctx.node.domain, ctx.op_type, ctx.opset):
-        applications = max(1, sum(1 for i in range(ctx.n_inputs) if ctx.has(i)) - 1)
+    present = sum(1 for i in range(ctx.n_inputs) if ctx.has(i))
+    if present > 2:
+        variadic = _variadic(ctx.node.domain, ctx.op_type, ctx.opset)
+        if variadic is None:
+            raise CostUnknown(f"no schema says whether {ctx.op_type}'s {present} inputs are variadic")
+        if variadic:
+            applications = present - 1
     return OpCost(flops=_per(ctx) * ctx.out_numel(0) * applications)
 
 
@@ -504,24 +511,36 @@ def recurrent(ctx: CostCtx) -> OpCost:
 # -- control flow ------------------------------------------------------------------------------
 @COST.rule("If")
 def if_(ctx: CostCtx) -> OpCost:
-    """Only one branch runs: count the costlier at the binding, and say so."""
+    """Only one branch runs. When its condition is known without running the model (a
+    constant, or computed from shapes) that branch is counted, exactly. Otherwise the
+    costlier branch at the binding is counted — an upper bound only if every node of both
+    branches is costed; when one is not, the cheaper branch's count is the only number that
+    provably does not exceed what runs (a lower bound, said)."""
     costs = []
     for attr in ("then_branch", "else_branch"):
         for sub in ctx.subgraphs(attr):
             costs.append((attr, ctx.body_cost(sub)))
     if not costs:
         raise CostUnknown("If without branches")
+    taken = ctx.shapes.branch_taken.get(ctx.node.id) if hasattr(ctx.shapes, "branch_taken") else None
+    if taken is not None and taken < len(costs):
+        name, body = costs[taken]
+        return OpCost(macs=body.macs, flops=body.flops, read=body.read, written=body.written, body=body,
+                      note=f"condition known: {name} runs")
 
     def key(item: tuple[str, Any]) -> float:
         v = ctx.evaluate(item[1].flops)
         return float(v) if v is not None else -1.0
 
-    name, body = max(costs, key=key)
     seen = GraphCost()  # unknown/partial nodes of *every* branch stay reported
     for _, branch in costs:
         seen.absorb(branch)
+    complete = all(not b.partial and not b.unknown_ops and not b.bounds for _, b in costs)
+    name, body = max(costs, key=key) if complete else min(costs, key=key)
+    bound = f"max of the branches at the binding ({name})" if complete else \
+        f"a branch has uncosted nodes: the cheaper branch ({name}) is counted (a lower bound)"
     return OpCost(macs=body.macs, flops=body.flops, read=body.read, written=body.written, body=seen,
-                  bound=f"max of the branches at the binding ({name})")
+                  bound=bound)
 
 
 @COST.rule("Loop")

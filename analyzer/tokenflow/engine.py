@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import dims as D
 from ..dims import Dim
+from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
 from ..ops.registry import OpRegistry
 from ..shapes import ShapeTable
@@ -152,6 +153,12 @@ class FlowResult:
     """``domain::op`` → nodes treated conservatively for lack of a flow rule."""
     rule_errors: dict[str, str]
     """node id → error of a rule that raised (the node was treated conservatively)."""
+    failures: list[RuleFailure] = field(default_factory=list)
+    """The raising rules, with op, node and rule named (reported as R002)."""
+    conservative: dict[str, str] = field(default_factory=dict)
+    """node id → why its outputs were made to depend on every position of every input
+    (no flow rule, or its rule raised): positions are not *mixed away* there, they are
+    *lost* — a receptive field must not end at such a node."""
     mixed_by_data: dict[tuple[str, SourceAxis], int] = field(default_factory=dict)
     """(op, source axis) → nodes that move that source's positions by
     data-dependent indices (NonZero, ScatterND, a Gather by computed indices — MoE
@@ -179,6 +186,8 @@ class FlowEngine:
         self.sources: dict[SourceAxis, Source] = {}
         self.unknown_ops: dict[str, int] = {}
         self.rule_errors: dict[str, str] = {}
+        self.failures: list[RuleFailure] = []
+        self.conservative_nodes: dict[str, str] = {}
         self.mixed_by_data: dict[tuple[str, SourceAxis], int] = {}
 
     def opset(self, domain: str) -> int:
@@ -206,7 +215,9 @@ class FlowEngine:
         for name in g.initializers:
             self.states[name] = empty(len(g.initializers[name].dims))
         self._run_graph(g)
-        return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors, self.mixed_by_data)
+        return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors,
+                          failures=self.failures, conservative=self.conservative_nodes,
+                          mixed_by_data=self.mixed_by_data)
 
     def _run_graph(self, g: ModelGraph) -> None:
         for node in g.topo_order():
@@ -225,11 +236,15 @@ class FlowEngine:
         if fn is None:
             key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
             self.unknown_ops[key] = self.unknown_ops.get(key, 0) + 1
+            self.conservative_nodes[node.id] = f"{key} has no flow rule"
             return self.conservative(node)
         try:
             return list(fn(ctx) or [])
-        except Exception as exc:  # a rule must never sink the analysis
-            self.rule_errors[node.id] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # never sinks the analysis, never silent: R002, node conservative
+            fail = failure("flow", node, fn, exc)
+            self.rule_errors[node.id] = fail.error
+            self.failures.append(fail)
+            self.conservative_nodes[node.id] = f"its flow rule {fail.rule} raised {fail.error}"
             return self.conservative(node)
 
     def conservative(self, node: Node) -> list[FlowState | None]:

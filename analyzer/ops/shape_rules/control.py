@@ -22,11 +22,27 @@ def _merge_branch(a: TensorType | None, b: TensorType | None) -> TensorType | No
     return TensorType(a.dtype or b.dtype, dims)
 
 
+def if_condition(ctx: ShapeCtx) -> bool | None:
+    """The ``If`` condition when it is known without running the model (a constant, or a
+    value computed from shapes: silero-vad's ``Equal(Gather(Shape(x), -1), 1)``)."""
+    v = ctx.value(0)
+    if v is None or len(v) != 1 or not D.is_int(v[0]):
+        return None
+    return bool(v[0])
+
+
 @SHAPE.rule("If")
 def if_op(ctx: ShapeCtx) -> Out:
+    """Both branches are propagated (each keeps its own shapes for the report); the outputs
+    are the branch that runs when the condition is known, else what both branches agree on."""
     branches = [ctx.node.subgraphs.get(k, [None])[0] for k in ("then_branch", "else_branch")]
     results = [ctx.infer_subgraph(b, []) if b is not None else [] for b in branches]
     n = len(ctx.node.outputs)
+    cond = if_condition(ctx)
+    if cond is not None:
+        taken = 0 if cond else 1
+        ctx.table.branch_taken[ctx.node.id] = taken
+        return [results[taken][k] if k < len(results[taken]) else None for k in range(n)]
     out: Out = []
     for k in range(n):
         a = results[0][k] if k < len(results[0]) else None
