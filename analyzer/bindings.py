@@ -58,6 +58,11 @@ def _is_batch(name: str) -> bool:
     return name in BATCH_NAMES or "batch" in name.lower() or name.endswith("_d0")
 
 
+def _seq_named(name: str) -> bool:
+    low = name.lower()
+    return (low in SEQ_NAMES or re.fullmatch(r"(seq|sequence)\w*", low) is not None) and "past" not in low
+
+
 def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
     """The dim that plays the sequence role, found from the inputs.
 
@@ -81,24 +86,165 @@ def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
     return None
 
 
-def _default(name: str, graph: ModelGraph, types: dict[str, TensorType]) -> int:
-    low = name.lower()
-    if "past" in low:
-        return 0
-    if _is_batch(name):
-        return 1
+SPATIAL_FALLBACK = 224
+OTHER_FALLBACK = 128
+META_KEYS = ("imgsz", "img_size", "image_size", "input_size", "input_shape", "imagesize", "resolution",
+             "img_shape", "image_shape")
+"""metadata_props keys under which exporters store the example input size (Ultralytics: ``imgsz``)."""
+_SHAPE_TEXT = re.compile(r"(\d+)\s*[x×,*]\s*(\d+)(?:\s*[x×,*]\s*(\d+))?(?:\s*[x×,*]\s*(\d+))?(?:\s*[x×,*]\s*(\d+))?")
+
+
+def _single(d: D.Dim) -> str | None:
+    """The symbol when a dim is exactly one free symbol (``p2o.DynamicDimension.1``)."""
+    syms = D.free_symbols(d)
+    if len(syms) != 1 or D.is_int(d):
+        return None
+    name = next(iter(syms))
+    return name if D.fmt(d) == D.fmt(D.symbol(name)) else None
+
+
+def _spatial_axes(t: TensorType) -> list[int]:
+    """Image axes of a float input: H, W of ``[N, C, H, W]``; D, H, W of ``[N, C, D, H, W]``."""
+    if t.shape is None or t.dtype in INT_TYPES:
+        return []
+    return {4: [2, 3], 5: [2, 3, 4]}.get(len(t.shape), [])
+
+
+def _roles(graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> dict[str, str]:
+    """What each input dim plays. Axis 0 of an image/token input (rank ≥ 2) is batch-like,
+    named or not (``p2o.DynamicDimension.0``, ``unk__214``), unless the graph says it is a
+    sequence: a sequence-like name, the model's sequence dim, or a token axis elsewhere."""
+    roles: dict[str, str] = {}
+    token_axes = {s for name in graph.inputs for s in _token_symbols(types.get(name))}
+    for name in graph.inputs:
+        t = types.get(name)
+        if t is None or t.shape is None:
+            continue
+        spatial = _spatial_axes(t)
+        labels = ["H", "W"] if len(spatial) == 2 else ["D", "H", "W"]
+        for axis, d in enumerate(t.shape):
+            sym = _single(d)
+            for s in D.free_symbols(d):
+                if "past" in s.lower():
+                    roles[s] = "past"
+            if sym is None or sym in roles:
+                continue
+            if axis == 0 and len(t.shape) >= 2 and sym != seq and not _seq_named(sym) and sym not in token_axes:
+                roles[sym] = "batch"
+            elif axis in spatial:
+                roles[sym] = labels[spatial.index(axis)]
+            elif sym == seq:
+                roles[sym] = "seq"
+    for s in input_dims(graph, types):
+        if s not in roles:
+            roles[s] = "batch" if _is_batch(s) and s != seq else ("seq" if s == seq else "other")
+    return roles
+
+
+def _token_symbols(t: TensorType | None) -> set[str]:
+    """Symbols on the position axis of token ids ``[batch, seq]`` (int, rank 2)."""
+    if t is None or t.shape is None or len(t.shape) != 2 or t.dtype not in INT_TYPES:
+        return set()
+    return D.free_symbols(t.shape[1])
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", text)]
+
+
+def _spatial_hint(proto: onnx.ModelProto | None, graph: ModelGraph, types: dict[str, TensorType],
+                  inp: str) -> tuple[list[int], str] | None:
+    """The example spatial size the model states for input ``inp``, and where it said it:
+    metadata_props (``imgsz``), a sibling image input of fixed size, or a doc_string
+    with the example shape (``1x3x640x640``)."""
+    t = types[inp]
+    axes = _spatial_axes(t)
+    rank = len(t.shape or ())
+    if proto is not None:
+        for prop in proto.metadata_props:
+            if prop.key.lower() in META_KEYS:
+                vals = [v for v in _ints(prop.value) if v > 4]
+                if len(vals) == 1:
+                    vals = vals * len(axes)
+                if len(vals) == len(axes):
+                    return vals, f"metadata_props[{prop.key!r}]"
+                if len(vals) == rank - 2:
+                    return vals, f"metadata_props[{prop.key!r}]"
+    for other in graph.inputs:
+        o = types.get(other)
+        if other == inp or o is None or o.shape is None or _spatial_axes(o) != axes:
+            continue
+        vals = [o.shape[a] for a in axes]
+        if all(D.is_int(v) and int(v) > 1 for v in vals):
+            return [int(v) for v in vals], f"sibling input {other!r}"
+    docs = [(proto.doc_string, "model doc_string"), (proto.graph.doc_string, "graph doc_string")] if proto else []
+    docs += [(i.doc_string, f"input {i.name!r} doc_string") for i in (proto.graph.input if proto else ())
+             if i.name == inp]
+    for text, where in docs:
+        for mt in _SHAPE_TEXT.finditer(text or ""):
+            vals = [int(x) for x in mt.groups() if x is not None]
+            if len(vals) == rank:
+                return [vals[a] for a in axes], where
+    return None
+
+
+def _defaults(free: list[str], roles: dict[str, str], graph: ModelGraph, types: dict[str, TensorType],
+              proto: onnx.ModelProto | None) -> tuple[dict[str, int], dict[str, str]]:
+    values: dict[str, int] = {}
+    source: dict[str, str] = {}
     for inp in graph.inputs:
         t = types.get(inp)
-        if t and t.shape and len(t.shape) == 4 and t.dtype not in INT_TYPES:
-            for axis in (2, 3):
-                if name in D.free_symbols(t.shape[axis]):
-                    return 224
-    return 128
+        if t is None or t.shape is None:
+            continue
+        syms = [_single(t.shape[a]) for a in _spatial_axes(t)]
+        if not any(s in free and s not in values for s in syms):
+            continue
+        hint = _spatial_hint(proto, graph, types, inp)
+        for k, s in enumerate(syms):
+            if s is None or s not in free or s in values:
+                continue
+            values[s], source[s] = (hint[0][k], hint[1]) if hint else (SPATIAL_FALLBACK, "fallback")
+    for s in free:
+        if s in values:
+            continue
+        role = roles.get(s, "other")
+        values[s] = {"past": 0, "batch": 1}.get(role, SPATIAL_FALLBACK if role in ("H", "W", "D") else OTHER_FALLBACK)
+        source[s] = "fallback"
+    return values, source
+
+
+def suggestion(dims: DimInfo, graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> str:
+    """The binding to type instead of the guessed defaults, with the model's real input
+    names and ranks: ``--input-shape x=1,3,224,224`` when one input holds them all,
+    ``--seq-len N`` for the sequence alone, else ``--dim NAME=N`` each."""
+    guessed = dims.guessed()
+    if not guessed:
+        return ""
+    values = {**dims.defaults, **dims.bound}
+    if set(guessed) == {seq}:
+        return f"--seq-len {guessed[seq]}"
+    for inp in graph.inputs:
+        t = types.get(inp)
+        if t is None or t.shape is None:
+            continue
+        syms = {s for d in t.shape for s in D.free_symbols(d)}
+        if not set(guessed) <= syms:
+            continue
+        shape = []
+        for d in t.shape:
+            v = D.subs(d, values) if not D.is_int(d) else d
+            if not D.is_int(v):
+                break
+            shape.append(str(int(v)))
+        else:
+            if all(_single(d) is not None or D.is_int(d) for d in t.shape):
+                return f"--input-shape {inp}={','.join(shape)}"
+    return " ".join(f"--dim {k}={v}" for k, v in guessed.items())
 
 
 def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[str],
                  bound: dict[str, int], seq_len: int | None,
-                 input_shapes: dict[str, list[int]]) -> DimInfo:
+                 input_shapes: dict[str, list[int]], proto: onnx.ModelProto | None = None) -> DimInfo:
     """Validate user bindings and fill stated defaults for the free dims."""
     ordered = input_dims(graph, types)
     known = ordered + sorted(all_dims - set(ordered))
@@ -107,8 +253,8 @@ def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[
             listing = ", ".join(known) if known else "none (all dims are concrete)"
             raise UsageError(f"--dim {name}: the model has no dim {name!r} (its dims: {listing})")
     bound = dict(bound)
+    seq = sequence_dim(graph, types)
     if seq_len is not None:
-        seq = sequence_dim(graph, types)
         if seq is None:
             listing = ", ".join(known) if known else "none"
             raise UsageError(f"--seq-len: cannot tell which dim is the sequence (dims: {listing}); "
@@ -117,5 +263,9 @@ def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[
             raise UsageError(f"--seq-len {seq_len} contradicts --dim {seq}={bound[seq]}")
         bound[seq] = seq_len
     free = [d for d in ordered if d not in bound]
-    defaults = {d: _default(d, graph, types) for d in free}
-    return DimInfo(bound=bound, defaults=defaults, free=free, input_shapes=dict(input_shapes))
+    roles = _roles(graph, types, seq)
+    defaults, source = _defaults(free, roles, graph, types, proto)
+    info = DimInfo(bound=bound, defaults=defaults, free=free, input_shapes=dict(input_shapes),
+                   roles={d: roles.get(d, "other") for d in free}, default_from=source)
+    info.suggestion = suggestion(info, graph, types, seq)
+    return info

@@ -8,6 +8,8 @@ traceback (``--debug`` shows it).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -137,11 +139,12 @@ def cli() -> None:
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is reported (default: error).")
 @click.option("--top", type=int, default=None, help="Rows in top-k tables (default 10).")
+@click.option("--formulas", is_flag=True, help="Print formulas in the free dims even when every dim is bound.")
 @click.option("--debug", is_flag=True, hidden=True)
 @guarded
 def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
             fmt: str | None, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
-            fail_on: str | None, top: int | None, debug: bool) -> None:
+            fail_on: str | None, top: int | None, formulas: bool, debug: bool) -> None:
     """Analyze MODEL and print the report.
 
     Defaults can live in `[tool.model-analyze]` of the nearest pyproject.toml
@@ -167,7 +170,10 @@ def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], se
         raise UsageError(f"unknown format {fmt!r} (available: {', '.join(sorted(available))})")
     options = build_options(dims, input_shapes, seq_len, select, ignore, {"top": top})
     report = run_analysis(model, options)
-    write_output(available[fmt].render(report), output)
+    render = available[fmt].render
+    if formulas and "formulas" in inspect.signature(render).parameters:
+        render = functools.partial(render, formulas=True)
+    write_output(render(report), output)
     worst = report.max_severity()
     if report.failed_sections():
         sys.exit(1)

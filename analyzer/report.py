@@ -67,6 +67,24 @@ class Finding:
     source: str = "core"
 
 
+UNITS: dict[str, str] = {
+    "MAC": "multiply-accumulates",
+    "FLOP": "floating-point operations",
+    "B": "bytes",
+    "FLOP/B": "FLOPs per byte moved",
+    "tokens": "sequence positions",
+    "px": "input positions along a spatial axis (pixels, frames, samples)",
+    "count": "a number of things (parameters, nodes, layers)",
+    "%": "a percentage",
+    "bool": "yes or no",
+    "text": "a short description",
+}
+"""Every metric's unit is one of these (the JSON schema enforces it)."""
+
+DOC = "docs/metrics.md"
+"""Where every printed number is defined; a metric's ``doc`` is an anchor in it."""
+
+
 @dataclass(frozen=True)
 class Headline:
     """A well-known quantity that several consumers read without knowing who computed it.
@@ -79,36 +97,89 @@ class Headline:
     key: str
     label: str
     unit: str
-    """``MAC``, ``FLOP``, ``B``, ``tokens``, ``px`` or ``""`` (a count or yes/no)."""
+    """One of :data:`UNITS`."""
     better: str
     """``lower`` (a cost), ``higher`` (what the model sees) or ``""``."""
     description: str
+    short: str = "{}"
+    """How the verdict prints it: ``{}`` is the value (``"{} MACs"`` → ``33.5 T MACs``)."""
 
 
 HEADLINES: dict[str, Headline] = {h.key: h for h in (
-    Headline("macs", "MACs", "MAC", "lower", "multiply-accumulates at the report's binding"),
-    Headline("flops", "FLOPs", "FLOP", "lower", "floating-point operations (dense) at the binding"),
-    Headline("attention_flops", "Attention FLOPs", "FLOP", "lower", "QKᵀ and AV FLOPs (dense) at the binding"),
-    Headline("params", "Parameters", "", "lower", "trained parameters (each stored tensor once)"),
-    Headline("weight_bytes", "Weight bytes", "B", "lower", "bytes of the parameters as stored"),
+    Headline("macs", "MACs", "MAC", "lower", "multiply-accumulates at the report's binding", "{} MACs"),
+    Headline("flops", "FLOPs", "FLOP", "lower", "floating-point operations (dense) at the binding", "{} FLOPs"),
+    Headline("attention_flops", "Attention FLOPs", "FLOP", "lower", "QKᵀ and AV FLOPs (dense) at the binding",
+             "{} attention FLOPs"),
+    Headline("params", "Parameters", "count", "lower", "trained parameters (each stored tensor once)",
+             "{} params"),
+    Headline("weight_bytes", "Weight bytes", "B", "lower", "bytes of the parameters as stored", "{} weights"),
     Headline("peak_activation", "Peak activation memory", "B", "lower",
-             "largest sum of live activations (unfused) at the binding"),
-    Headline("reach", "Reach", "tokens", "higher", "input positions the last output position depends on"),
-    Headline("coverage", "Covers context", "", "higher", "the last position sees the first at the binding"),
-    Headline("receptive_field", "Receptive field", "px", "higher", "receptive field of the final feature map"),
+             "largest sum of live activations (unfused) at the binding", "peak activations {}"),
+    Headline("peak_tensor", "Peak dominated by", "text", "",
+             "the tensors that make up most of the peak, and whether a fused kernel avoids them", "{}"),
+    Headline("reach", "Reach", "tokens", "higher", "input positions the last output position depends on",
+             "reach {}"),
+    Headline("coverage", "Covers context", "bool", "higher", "the last position sees the first at the binding",
+             "covers the context: {}"),
+    Headline("receptive_field", "Receptive field", "px", "higher", "receptive field of the final feature map",
+             "RF {}"),
+    Headline("attention", "Attention", "text", "", "attention layers and their mask families", "{}"),
+    Headline("hotspot", "Top hotspot", "text", "", "where most of the FLOPs go at the binding", "{}"),
 )}
 
 
 @dataclass
+class Point:
+    """One bar or point: its label (an x category or a layer name) and value."""
+
+    label: str
+    value: float | int | None
+    detail: str = ""
+    """Shown on hover / in the full list (the node's op, its full name)."""
+
+
+@dataclass
+class Series:
+    name: str
+    points: list[Point] = field(default_factory=list)
+
+
+@dataclass
+class Chart:
+    """A chart a section asks for; every renderer that draws charts draws it the same way.
+
+    Why: charts belong to the analyzer that knows what is worth plotting; a renderer
+    must draw a plugin's chart without knowing the plugin. ``bar``: one bar per point
+    (first series); ``line``: points in order (x = the point's position, labelled);
+    ``heatmap``: one row per series, one cell per point (value in [0, 1])."""
+
+    key: str
+    kind: str
+    """``bar``, ``line`` or ``heatmap``."""
+    title: str
+    x_label: str
+    y_label: str
+    x_unit: str = ""
+    y_unit: str = ""
+    series: list[Series] = field(default_factory=list)
+    more: int = 0
+    """Points left out of the chart (shown in a list next to it, or in the JSON)."""
+    more_note: str = ""
+    log_y: bool = False
+    note: str = ""
+
+
+@dataclass
 class Metric:
-    """A single number (or short value) with its definition key from METRICS.md."""
+    """A single number (or short value), its unit, and where it is defined."""
 
     key: str
     label: str
     value: int | float | str | bool | None
     unit: str = ""
+    """One of :data:`UNITS` (``""`` is read as ``count`` for numbers, ``text``/``bool`` otherwise)."""
     formula: str | None = None
-    """The symbolic form when the value depends on dims (``2·seq² + 5·seq``)."""
+    """The symbolic form when the value depends on dims, readable (``2·seq² + 5·seq``)."""
     note: str = ""
     headline: str | None = None
     """Key of :data:`HEADLINES` this metric answers (at most one metric per key per report)."""
@@ -116,6 +187,30 @@ class Metric:
     """``lower`` when the value is only a lower bound (uncosted nodes), ``upper`` when an
     upper bound, ``estimate`` when it is neither (both kinds of bound are in it); ``None``
     when exact."""
+    description: str = ""
+    """What the number is, in one line (the headline's description when empty)."""
+    doc: str = ""
+    """Its definition: :data:`DOC` and an anchor (``docs/metrics.md#hotspots-macs``); the
+    runner fills ``<analyzer>-<key>`` when the analyzer leaves it empty."""
+    expr: str | None = None
+    """Machine-readable formula (``7110393856*seq + 262144*seq**2``)."""
+    valid_for: dict[str, list[int | None]] | None = None
+    """Where ``expr`` holds, per dim ``[lo, hi]`` (``None`` = unbounded); None = everywhere."""
+    below: str = ""
+    """What holds outside ``valid_for`` (e.g. ``causal``)."""
+
+    def __post_init__(self) -> None:
+        head = HEADLINES.get(self.headline or "")
+        if not self.unit:
+            self.unit = head.unit if head else ("bool" if isinstance(self.value, bool) else
+                                                "text" if isinstance(self.value, str) else "count")
+        if not self.description and head:
+            self.description = head.description
+
+
+def anchor(analyzer: str, key: str) -> str:
+    """``hotspots``, ``memory.peak`` → ``hotspots-memory-peak`` (a Markdown heading's anchor)."""
+    return f"{analyzer}-{key}".replace(".", "-").replace("_", "-").lower()
 
 
 @dataclass
@@ -146,7 +241,11 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
-    """Structured, analyzer-specific payload for JSON consumers."""
+    """Structured, analyzer-specific payload for JSON consumers (schema:
+    ``schema/data/<analyzer>.schema.json`` for the built-ins)."""
+    charts: list[Chart] = field(default_factory=list)
+    symbols: dict[str, str] = field(default_factory=dict)
+    """Derived names the section's formulas use, defined once (``H32`` → ``ceil(H/32)``)."""
     error: str | None = None
     elapsed_s: float = 0.0
 
@@ -165,6 +264,8 @@ class TensorSummary:
     name: str
     dtype: str
     shape: list[str]
+    at_binding: list[int] | None = None
+    """The shape evaluated at the report's binding (None where a dim stays unknown)."""
 
 
 @dataclass
@@ -193,6 +294,35 @@ class DimInfo:
     free: list[str] = field(default_factory=list)
     """Dims of the model that no binding fixed."""
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    """What a defaulted dim plays: ``batch``, ``past``, ``H``/``W``/``D`` (image axes),
+    ``seq`` (the sequence dim) or ``other`` — so a headline can say "H=W=224"."""
+    default_from: dict[str, str] = field(default_factory=dict)
+    """Where each default came from: ``fallback`` or what the model said
+    (``metadata_props['imgsz']``, ``sibling input 'y'``, ``doc_string``)."""
+    suggestion: str = ""
+    """The command-line binding that would replace the defaults, with the model's
+    real input names and ranks (``--input-shape images=1,3,224,224``)."""
+
+    def guessed(self) -> dict[str, int]:
+        """Defaults that change the numbers materially: every default except a batch of 1
+        and an empty past (the per-sample, no-cache cost every peer quotes)."""
+        return {k: v for k, v in self.defaults.items()
+                if not (self.roles.get(k) == "batch" and v == 1) and not (self.roles.get(k) == "past" and v == 0)}
+
+    def defaults_text(self) -> str:
+        """``H=W=224, batch=1``: defaults named by their role, equal image axes merged."""
+        groups: dict[tuple[str, int], list[str]] = {}
+        for name, value in self.defaults.items():
+            role = self.roles.get(name, "other")
+            label = role if role in ("H", "W", "D", "batch") else name
+            kind = "image" if role in ("H", "W", "D") else label
+            groups.setdefault((kind, value), []).append(label)
+        parts = []
+        for (_, value), labels in groups.items():
+            seen = list(dict.fromkeys(labels))
+            parts.append("=".join(seen) + f"={value}")
+        return ", ".join(parts)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
 from .ops.registry import OpRegistry, default_registry
 from .plugin_api import Analyzer
-from .report import Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary
+from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
 from .shapes import infer_shapes, input_types
 
 
@@ -107,7 +107,9 @@ def model_info(ctx: AnalysisContext) -> ModelInfo:
         for n in names:
             t = ctx.shapes.type(n)
             shape = [D.fmt(d) for d in t.shape] if t and t.shape is not None else ["?"]
-            out.append(TensorSummary(n, dtype_name(t.dtype if t else None), shape))
+            values = [ctx.evaluate(d) for d in t.shape] if t and t.shape is not None else []
+            at = [int(v) for v in values] if values and all(isinstance(v, int) for v in values) else None
+            out.append(TensorSummary(n, dtype_name(t.dtype if t else None), shape, at))
         return out
 
     return ModelInfo(
@@ -145,7 +147,8 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
     table = infer_shapes(graph, registry, model.opsets, model.proto, options.input_shapes)
     all_dims = table.symbols() | {s for t in types.values() if t.shape for d in t.shape
                                   for s in D.free_symbols(d)}
-    dim_info = resolve_dims(graph, types, all_dims, options.dims, options.seq_len, options.input_shapes)
+    dim_info = resolve_dims(graph, types, all_dims, options.dims, options.seq_len, options.input_shapes,
+                            model.proto)
     ctx = AnalysisContext(model, graph, table, registry, dim_info, dict(options.params))
     model.findings.extend(reg_findings)
     return ctx
@@ -172,11 +175,7 @@ def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
             "conservatively (every output position depends on every input position, zero cost)"))
     report.findings.extend(shape_failure_findings(ctx))
     if ctx.dims.free:
-        report.findings.append(Finding(
-            "D001", Severity.INFO,
-            "free dims evaluated at stated defaults: "
-            + ", ".join(f"{k}={v}" for k, v in ctx.dims.defaults.items())
-            + " (bind with --dim NAME=VALUE)"))
+        report.findings.append(defaults_finding(ctx.dims))
     for name in order:
         section = run_analyzer(analyzers[name], ctx)
         if name in shown:
@@ -200,6 +199,19 @@ def shape_failure_findings(ctx: AnalysisContext) -> list[Finding]:
     return out
 
 
+def defaults_finding(dims: DimInfo) -> Finding:
+    """D001: the numbers use stated defaults. A warning when a default changes the numbers
+    materially (image H/W, a sequence length: 100× between 224² and 640², or 128 and
+    131,072 tokens); info when only the batch is 1 / the past is empty (per-sample cost)."""
+    guessed = dims.guessed()
+    where = sorted({v for k, v in dims.default_from.items() if k in dims.defaults and v != "fallback"})
+    said = f" (from {', '.join(where)})" if where else ""
+    text = f"numbers are at stated defaults {dims.defaults_text()}{said}"
+    if guessed:
+        return Finding("D001", Severity.WARNING, f"{text} — bind with `{dims.suggestion}`")
+    return Finding("D001", Severity.INFO, f"{text}: the per-sample cost (bind with --dim NAME=VALUE)")
+
+
 def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
     t = time.perf_counter()
     try:
@@ -215,4 +227,6 @@ def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
         section.findings.append(Finding("P010", Severity.ERROR,
                                         f"analyzer {an.name!r} failed: {reason}", source=an.name))
     section.elapsed_s = time.perf_counter() - t
+    for m in section.metrics:
+        m.doc = m.doc or f"{DOC}#{anchor(section.analyzer, m.key)}"
     return section

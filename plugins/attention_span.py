@@ -20,6 +20,7 @@ from model_analyze.attention import AttentionLayer, attention_layers, attention_
 from model_analyze.attention.checks import future_leaks, scale_check
 from model_analyze.context import AnalysisContext
 from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
+from model_analyze.render import fold_label
 
 
 def _n(ctx: AnalysisContext, layers: list[AttentionLayer]) -> int | None:
@@ -113,6 +114,39 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in parts)  # type: ignore[misc]
 
 
+def _fold(layers: list[AttentionLayer], n: int | None) -> list[tuple[list[int], list[str], list[Any]]]:
+    """Runs of layers whose rows are identical but for index and name, as one row each
+    (Mistral's 32 sliding-window layers are one row ``layers.{0..31} ×32``)."""
+    out: list[tuple[list[int], list[str], list[Any]]] = []
+    for la in layers:
+        heads = f"{la.heads or '?'}/{la.kv_heads or '?'}"
+        row = [_kind(la.kind), heads, _fmt(la.head_dim), _scale_text(la), _mask_text(la), _span(la, n)]
+        if out and out[-1][2] == row:
+            out[-1][0].append(la.index)
+            out[-1][1].append(la.name)
+        else:
+            out.append(([la.index], [la.name], row))
+    return out
+
+
+def _fold_name(names: list[str], indices: list[int]) -> str:
+    """``layers.{0..31} ×32`` when the names differ only by a trailing number."""
+    import re
+
+    parts = [re.match(r"^(.*\D)(\d+)$", x) for x in names]
+    if all(parts) and len({mt.group(1) for mt in parts if mt}) == 1:
+        prefix = parts[0].group(1)  # type: ignore[union-attr]
+        return f"{fold_label(prefix, [int(mt.group(2)) for mt in parts if mt])} ×{len(names)}"
+    return f"{names[0]} … {names[-1]} ×{len(names)}"
+
+
+def _families(layers: list[AttentionLayer]) -> str:
+    """``32 layers: sliding window 4096 ×32`` — the verdict's attention line."""
+    fams = Counter(_mask_text(la).rstrip("*") for la in layers)
+    text = ", ".join(f"{k} ×{v}" for k, v in fams.most_common())
+    return f"{len(layers)} attention layer{'s' if len(layers) != 1 else ''}: {text}"
+
+
 def _ref(ctx: AnalysisContext, la: AttentionLayer) -> NodeRef | None:
     nid = la.fused_node or la.qk_node
     for node in ctx.graph.walk():
@@ -178,16 +212,19 @@ def run(ctx: AnalysisContext) -> Section:
         section.metrics.append(Metric("n", "Sequence length n", n, note="spans are computed at this length"))
     span_col = f"span@{n}" if n is not None else "span"
     table = Table("layers", "Attention layers", [
-        Column("i", "#", "right"), Column("layer", "layer"), Column("kind", "kind"),
+        Column("i", "#", "right"), Column("layer", "layer (×count)"), Column("kind", "kind"),
         Column("heads", "heads"), Column("d_k", "d_k", "right"), Column("scale", "scale"),
         Column("mask", "mask"), Column("span", span_col, "right")],
         note="heads = query heads/kv heads; scale: ok = 1/sqrt(d_k), ×r = r times it, none = "
              "no scaling; * = input-driven mask analyzed as all ones")
-    for la in layers:
-        heads = f"{la.heads or '?'}/{la.kv_heads or '?'}"
-        table.rows.append([la.index, la.name, _kind(la.kind), heads, _fmt(la.head_dim), _scale_text(la),
-                           _mask_text(la), _span(la, n)])
+    for indices, names, row in _fold(layers, n):
+        label = names[0] if len(names) == 1 else _fold_name(names, indices)
+        first = str(indices[0]) if len(indices) == 1 else f"{indices[0]}–{indices[-1]}" \
+            if indices == list(range(indices[0], indices[-1] + 1)) else _ranges(indices)
+        table.rows.append([first, label, *row])
     section.tables.append(table)
+    section.metrics.insert(0, Metric("attention.summary", "Attention", _families(layers), "text",
+                                     headline="attention"))
     evaluations = ctx.cached("attention.mask_evaluations", lambda: 0)
     section.data = {"n": n, "layers": [_layer_data(la, n) for la in layers], "mask_evaluations": evaluations}
     _findings(ctx, section, layers)
@@ -220,9 +257,9 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
              + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + ")") if mixed else ""
     section.metrics += [
-        Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens",
-               f"|reach(i)| = {formula}" if formula else None, f"of n = {cov.n:,}{upper}", headline="reach",
-               bound="upper" if mixed else None),
+        Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens", None,
+               f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + upper,
+               headline="reach", bound="upper" if mixed else None),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
                note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "",
                headline="coverage"),

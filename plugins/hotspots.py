@@ -16,8 +16,14 @@ from typing import Any
 from model_analyze.context import AnalysisContext
 from model_analyze.cost import Aggregate, CostModel, Poly, cost_model
 from model_analyze.cost.attention import AttentionCost, describe_mask
+from model_analyze.cost.poly import atom_values
 from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
-from model_analyze.render import human
+from model_analyze.readable import Namer, readable
+from model_analyze.render import fold_label, human
+from model_analyze.report import Chart, Point, Series
+
+CHART_POINTS = 64
+"""Bars drawn per chart; the rest are listed beside it ("+N more")."""
 
 RIDGE = 100.0
 """FLOPs per byte above which a node counts as compute-bound: the order of a
@@ -25,20 +31,36 @@ modern accelerator's peak-FLOPs / memory-bandwidth ratio (override with the
 ``ridge`` option). The intensity itself is always printed."""
 
 
-def _formula(name: str, p: Poly | None) -> str | None:
-    if p is None or not p.atoms():
-        return None
-    return f"{name}({', '.join(sorted(p.atoms()))}) = {p.fmt()}"
+class _Formulas:
+    """Readable formulas for one section (derived names defined once in ``section.symbols``)
+    and their machine-readable twins for the JSON."""
+
+    def __init__(self, ctx: AnalysisContext) -> None:
+        self.ctx = ctx
+        self.namer = Namer(ctx.dims.roles, set(ctx.bindings))
+        self._values: dict[str, Any] = {}
+
+    def values(self, p: Poly) -> dict[str, Any]:
+        missing = p.atoms() - set(self._values)
+        if missing:
+            self._values.update(atom_values(missing, self.ctx.bindings))
+        return self._values
+
+    def metric(self, metric: Metric, p: Poly | None) -> Metric:
+        if p is not None and p.atoms():
+            metric.formula = readable(p, self.values(p), self.namer)
+            metric.expr = p.expr()
+        return metric
 
 
 def _share(part: Any, whole: Any) -> str:
     if part is None or not whole:
         return "—"
-    return f"{100 * part / whole:.1f}%"
+    return _pct(100 * part / whole)
 
 
 def _pct(x: float) -> str:
-    return f"{x:.1f}%"
+    return f"{x:.1f}%".replace("-0.0%", "0.0%")
 
 
 def _jsonable(p: Poly | None, m: CostModel) -> dict[str, Any]:
@@ -47,8 +69,15 @@ def _jsonable(p: Poly | None, m: CostModel) -> dict[str, Any]:
 
 
 def _bindings_text(ctx: AnalysisContext, atoms: Iterable[str]) -> str:
+    """``seq=4096`` for the dims the totals depend on (through opaque ``floor`` atoms too)."""
+    from model_analyze.cost.poly import _ATOMS
+    from model_analyze.dims import free_symbols
+
     b = ctx.bindings
-    parts = [f"{a}={b[a]}" + (" (default)" if a not in ctx.dims.bound else "") for a in sorted(set(atoms)) if a in b]
+    names: set[str] = set()
+    for a in atoms:
+        names |= free_symbols(_ATOMS[a]) if a in _ATOMS else {a}
+    parts = [f"{a}={b[a]}" + (" (default)" if a not in ctx.dims.bound else "") for a in sorted(names) if a in b]
     return ", ".join(parts)
 
 
@@ -63,12 +92,12 @@ def run(ctx: AnalysisContext) -> Section:
     moved_v = m.value(moved)
     atoms = g.flops.atoms() | g.macs.atoms()
     at = _bindings_text(ctx, atoms | m.memory.peak_formula.atoms())
-    at_note = f"at {at}" if at else ""
 
     metrics = section.metrics
-    metrics.append(Metric("macs", "MACs", macs_v, "", _formula("MACs", g.macs), at_note, headline="macs"))
-    metrics.append(Metric("flops", "FLOPs (dense)", flops_v, "", _formula("FLOPs", g.flops),
-                          "2·MACs + element-wise", headline="flops"))
+    fx = _Formulas(ctx)
+    metrics.append(fx.metric(Metric("macs", "MACs", macs_v, "MAC", headline="macs"), g.macs))
+    metrics.append(fx.metric(Metric("flops", "FLOPs (dense)", flops_v, "FLOP", note="2·MACs + element-wise",
+                                    headline="flops"), g.flops))
     attn = [a for a in m.attention]
     if attn:
         dense = _sum(a.dense_macs for a in attn)
@@ -76,35 +105,46 @@ def run(ctx: AnalysisContext) -> Section:
         eff = None if any(e is None for e in eff_list) else _sum(e for e in eff_list if e is not None)
         dense_v = _vsum(a.dense_value for a in attn)
         eff_v = _vsum(a.effective_value for a in attn)
-        metrics.append(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
-                              _times2(dense_v), "", _formula("attn", 2 * dense), headline="attention_flops"))
+        valid = _valid_for(attn)
+        metrics.append(fx.metric(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
+                                        _times2(dense_v), "FLOP", headline="attention_flops"), 2 * dense))
         if any(a.family != "bidirectional" for a in attn):  # else mask-aware = dense
-            metrics.append(Metric("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v), "",
-                                  _formula("attn_eff", 2 * eff if eff is not None else None), m.effective_note))
-            metrics.append(Metric("flops.effective", "FLOPs (mask-aware)", m.effective_value, "",
-                                  _formula("FLOPs_eff", m.effective_flops), m.effective_note))
+            below = "; ".join(sorted({a.below for a in attn if a.below}))
+            for key, label, value, poly in (
+                    ("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v),
+                     2 * eff if eff is not None else None),
+                    ("flops.effective", "FLOPs (mask-aware)", m.effective_value, m.effective_flops)):
+                metric = fx.metric(Metric(key, label, value, "FLOP", valid_for=valid, below=below), poly)
+                if valid and metric.formula:
+                    metric.note = "formula for " + ", ".join(
+                        f"{fx.namer.symbol(k) if k in ctx.bindings else k} ≥ {lo:,}" for k, (lo, _) in valid.items())
+                    metric.note += f"; {below} below" if below else ""
+                metrics.append(metric)
     params = m.params
     roles = params.by_role()
     n_params = params.elements("parameter")
-    metrics.append(Metric("params", "Parameters", n_params, "", None, _role_note(roles), headline="params"))
+    metrics.append(Metric("params", "Parameters", n_params, "count", None, _role_note(roles), headline="params"))
     metrics.append(Metric("params.bytes", "Parameter bytes", params.nbytes("parameter"), "B", None,
                           ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items()),
                           headline="weight_bytes"))
-    metrics.append(Metric("initializer_elements", "Stored initializer elements", params.stored_elements(), "",
-                          None, "parameters + buffers + constants, each tensor once"))
-    metrics.append(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B",
-                          _formula("bytes", moved)))
+    metrics.append(Metric("initializer_elements", "Stored initializer elements", params.stored_elements(),
+                          "count", None, "parameters + buffers + constants, each tensor once"))
+    metrics.append(fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B"), moved))
     intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
     metrics.append(Metric("intensity", "Arithmetic intensity", _round(intensity), "FLOP/B", None,
                           "dense FLOPs / bytes moved"))
     mem = m.memory
-    metrics.append(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
-                          _formula("live", mem.peak_formula), f"after {mem.peak_node}", headline="peak_activation"))
+    metrics.append(fx.metric(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
+                                    note=f"after {mem.peak_node}", headline="peak_activation"), mem.peak_formula))
+    dominant = _peak_dominant(ctx, m)
+    if dominant:
+        metrics.append(Metric("memory.peak_dominant", "Peak dominated by", dominant, "text",
+                              headline="peak_tensor"))
     if mem.largest:
-        name, p, v = mem.largest
-        metrics.append(Metric("memory.largest", "Largest activation", v, "B", _formula("bytes", p), name))
+        name, lp, v = mem.largest
+        metrics.append(fx.metric(Metric("memory.largest", "Largest activation", v, "B", note=name), lp))
     if g.folded:
-        metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "", None,
+        metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "count", None,
                               "weight preparation done once at load; not counted"))
     if g.total_bound:
         for metric in metrics:
@@ -112,16 +152,24 @@ def run(ctx: AnalysisContext) -> Section:
                 metric.bound = g.total_bound  # uncosted nodes count zero; If/Loop counts may be bounds
     if g.unknown_ops or g.partial:
         metrics.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
-                              "", None, "counted as zero; see findings"))
+                              "count", None, "counted as zero; see findings"))
+    section.symbols = dict(fx.namer.defs)
 
     counted = m.counted
     section.tables.append(_top_table(m, counted, flops_v, top, ridge))
-    section.tables.append(_layer_table(m, flops_v, top))
+    layer_table, top_row = _layer_table(m, flops_v, top)
+    section.tables.append(layer_table)
     section.tables.append(_op_table(m, flops_v, top))
     section.tables.append(_param_table(params))
     if attn:
         section.tables.append(_attention_table(m, attn))
     _findings(section, m)
+    hotspot = _hotspot(m, counted, flops_v, top_row)
+    if hotspot:
+        metrics.append(Metric("hotspot", "Top hotspot", hotspot, "text", headline="hotspot"))
+    chart = _layer_chart(m)
+    if chart is not None:
+        section.charts.append(chart)
     section.summary = _summary(m, macs_v, flops_v, n_params, at)
     section.data = _data(ctx, m, counted, moved)
     ctx.publish("hotspots", m)  # the CostModel, for analyzers that require "hotspots"
@@ -210,14 +258,11 @@ def _collapse(aggs: list[Aggregate], m: CostModel) -> list[tuple[str, int, Aggre
         if len(members) == 1:
             out.append((members[0][1].key, 1, members[0][1]))
             continue
-        idx = sorted(i for i, _ in members)
-        label = f"{key[0]}{{{idx[0]}..{idx[-1]}}}" if idx == list(range(idx[0], idx[-1] + 1)) else \
-            f"{key[0]}{{{','.join(map(str, idx))}}}"
-        out.append((label, len(members), members[0][1]))
+        out.append((fold_label(key[0], [i for i, _ in members]), len(members), members[0][1]))
     return out
 
 
-def _layer_table(m: CostModel, total: Any, k: int) -> Table:
+def _layer_table(m: CostModel, total: Any, k: int) -> tuple[Table, tuple[str, int, Aggregate] | None]:
     t = Table("layers", "By layer" + (f" ({m.layer_source})" if m.layer_source else ""),
               [Column("layer", "layer"), Column("count", "×", "right"), Column("nodes", "nodes", "right"),
                Column("flops", "FLOPs each", "right"), Column("share", "share", "right"),
@@ -230,7 +275,85 @@ def _layer_table(m: CostModel, total: Any, k: int) -> Table:
                        _share(v * count if v is not None else None, total), a.params])
     if len(rows) > k:
         t.note = f"{len(rows) - k} more rows in the JSON report (section data 'layers')"
-    return t
+    return t, (rows[0] if rows and len(rows) > 1 else None)
+
+
+def _hotspot(m: CostModel, counted: list[Any], total: Any, top_row: tuple[str, int, Aggregate] | None) -> str:
+    """Where the FLOPs go, in one line: the costliest (folded) layer group, else the top node."""
+    if not total:
+        return ""
+    if top_row is not None:
+        label, count, a = top_row
+        v = m.value(a.flops)
+        if v:
+            share = _share(v * count, total)
+            return f"{label}{f' ×{count}' if count > 1 else ''}: {share} of FLOPs"
+    ranked = sorted(((m.value(nc.flops) or 0, nc) for nc in counted), key=lambda x: -x[0])
+    if ranked and ranked[0][0]:
+        v, nc = ranked[0]
+        return f"{nc.node.name} ({nc.node.op_type}): {_share(v, total)} of FLOPs"
+    return ""
+
+
+def _layer_chart(m: CostModel) -> Chart | None:
+    """FLOPs per layer in graph order, every layer (the first CHART_POINTS drawn, the
+    rest listed beside the chart)."""
+    points = [Point(a.key, m.value(a.flops), f"{a.nodes} nodes") for a in m.layers
+              if isinstance(m.value(a.flops), (int, float)) and m.value(a.flops) > 0]
+    if len(points) < 2:
+        return None
+    shown = points[:CHART_POINTS]
+    return Chart("flops_per_layer", "bar", "FLOPs per layer (at the report's binding)", "layer", "FLOPs",
+                 y_unit="FLOP", series=[Series("FLOPs", points)], more=len(points) - len(shown),
+                 more_note="every layer is in the JSON (section data 'layers')" if len(points) > len(shown) else "")
+
+
+def _valid_for(attn: list[AttentionCost]) -> dict[str, list[int | None]] | None:
+    """Where the summed mask-aware formula holds: the intersection of the layers' ranges."""
+    out: dict[str, list[int | None]] = {}
+    for a in attn:
+        for dim, (lo, hi) in (a.valid_for or {}).items():
+            cur = out.get(dim, [lo, hi])
+            out[dim] = [max(x for x in (cur[0], lo) if x is not None) if cur[0] is not None or lo is not None
+                        else None, min(x for x in (cur[1], hi) if x is not None)
+                        if cur[1] is not None or hi is not None else None]
+    return out or None
+
+
+def _peak_dominant(ctx: AnalysisContext, m: CostModel) -> str:
+    """Which tensors make the peak: when attention score matrices (QKᵀ → softmax) are most
+    of it, say so and what a fused kernel (FlashAttention, SDPA) that never stores them
+    would leave."""
+    mem = m.memory
+    if not mem.peak_value or not mem.peak_tensors:
+        return ""
+    scores: set[str] = set()
+    try:
+        from model_analyze.attention import attention_layers
+
+        layers = attention_layers(ctx)
+    except Exception:  # attention detection failing must not sink the cost report
+        layers = []
+    by_id = ctx.graph.node_by_id
+    for la in layers:
+        if la.fused_node:
+            continue
+        for nid in la.nodes:
+            node = by_id.get(nid)
+            if node is not None and nid != la.av_node:
+                scores.update(t for t in node.outputs if t)
+    live_scores = [(t, v) for t, v in mem.peak_tensors if t in scores]
+    top_name, top_bytes = mem.peak_tensors[0]
+    if live_scores:
+        s_bytes = sum(v for _, v in live_scores)
+        if s_bytes >= 0.5 * mem.peak_value:
+            rest = mem.peak_value - s_bytes
+            return (f"unfused attention scores ({len(live_scores)} × {human(live_scores[0][1], 'B')}, "
+                    f"{_share(s_bytes, mem.peak_value)} of the peak); a fused attention kernel never stores "
+                    f"them: ≈ {human(rest, 'B')} without them")
+    if top_bytes >= 0.5 * mem.peak_value:
+        return f"{top_name} ({human(top_bytes, 'B')}, {_share(top_bytes, mem.peak_value)} of the peak)"
+    return ""
 
 
 def _op_table(m: CostModel, total: Any, k: int) -> Table:
@@ -322,14 +445,18 @@ def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -
     return {
         "bindings": dict(ctx.bindings),
         "totals": {"macs": _jsonable(g.macs, m), "flops": _jsonable(g.flops, m),
-                   "flops_effective": _jsonable(m.effective_flops, m) | {"value": m.effective_value,
-                                                                          "note": m.effective_note},
+                   "flops_effective": _jsonable(m.effective_flops, m) | {
+                       "value": m.effective_value, "note": m.effective_note,
+                       "valid_for": _valid_for(m.attention),
+                       "below": "; ".join(sorted({a.below for a in m.attention if a.below}))},
                    "bytes_read": _jsonable(g.read, m), "bytes_written": _jsonable(g.written, m),
                    "bytes_moved": _jsonable(moved, m)},
         "attention": [{"name": a.name, "kind": a.kind, "nodes": list(a.nodes), "mask": a.family,
                        "mask_params": a.mask_params, "dense_flops": _jsonable(2 * a.dense_macs, m),
                        "effective_flops": {"value": _times2(a.effective_value),
                                            "formula": (2 * a.effective_macs).fmt() if a.effective_macs else None,
+                                           "expr": (2 * a.effective_macs).expr() if a.effective_macs else None,
+                                           "valid_for": a.valid_for, "below": a.below,
                                            "note": a.formula_note}, "note": a.note}
                       for a in m.attention],
         "attention_note": m.attention_note,

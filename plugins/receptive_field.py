@@ -291,12 +291,17 @@ def run(ctx: AnalysisContext) -> Section:
                                      Column("op", "op"), Column("stride", "stride", "right"),
                                      Column("rf", "RF", "right")], stage_rows))
     if best is not None:
+        src = best_at[1] if best_at is not None else first
+        length = lengths[src]
+        sees = f"stride {fmt(best.stride)} along {names[src]}"
+        if length is not None:
+            sees += f", {'covers' if best.covers(length) else 'inside'} the {length}-px input"
         section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
-                                      note="local field; whole image through context (RF004)" if best.context
-                                      else "", headline="receptive_field",
-                                      bound="lower" if lower_at is not None else None))
-        section.metrics.append(Metric("rf.stride", "Output stride", best.stride))
-        section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad))
+                                      note=sees + ("; local field, whole image through context (RF004)"
+                                                   if best.context else ""), headline="receptive_field",
+                                      bound="lower" if lower_at is not None else (None if best.exact else "upper")))
+        section.metrics.append(Metric("rf.stride", "Output stride", best.stride, "px"))
+        section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad, "px"))
     # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
     per_axis = {src: field(result, best_at[0], src, lengths[src]) for src in spatial} if best_at else {}
     beyond = [src for src, rf in per_axis.items() if rf is not None and rf.size is not None

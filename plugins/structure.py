@@ -56,4 +56,4 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("structure", "Structure", run, "op histogram, depth, control flow, external data",
-                     order=10)]
+                     order=90)]

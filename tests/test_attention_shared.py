@@ -117,8 +117,10 @@ def test_mistral_7b_report(cli_run):
     path = shared_model("mistral-7b.onnx")
     result = cli_run(path, "--dim", "seq=131072", "--select", "attention")
     assert result.exit_code == 0
-    rows = [ln for ln in result.stdout.splitlines() if "window 4096" in ln]
-    assert len(rows) == 32 and all(ln.rstrip().endswith("4,096") for ln in rows)
+    # 32 identical layers fold into one row with their index range (like the layer table)
+    rows = [ln for ln in result.stdout.splitlines() if "window 4096" in ln and "unfused" in ln]
+    assert len(rows) == 1 and rows[0].split()[:3] == ["0–31", "layers.{0..31}", "×32"]
+    assert rows[0].rstrip().endswith("4,096")
     assert "span@131072" in result.stdout
     assert all(len(ln) <= 80 for ln in result.stdout.splitlines())
     data = json.loads(cli_run(path, "--dim", "seq=131072", "--select", "attention", "--format", "json").stdout)

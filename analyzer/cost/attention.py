@@ -39,6 +39,12 @@ class AttentionCost:
     effective_value: Any
     formula_note: str = ""
     note: str = ""
+    valid_for: dict[str, list[int | None]] | None = None
+    """Where ``effective_macs`` holds, as data: ``{"seq": [4096, None]}`` (n ≥ W); None
+    when it holds everywhere. Outside the range the formula is wrong (a window's formula
+    at n < W goes negative), so consumers must check it."""
+    below: str = ""
+    """What holds outside ``valid_for`` (``causal``: n(n+1)/2 visible pairs)."""
 
 
 def detected_layers(ctx: AnalysisContext) -> tuple[list[AttentionLayer], str]:
@@ -157,7 +163,11 @@ def _cost(name: str, kind: str, nodes: tuple[str, ...], pairs: Poly, per_pair: P
     per_val = engine.evaluate(per_pair)
     eff_value = per_val * visible if per_val is not None and visible is not None else None
     eff = per_pair * formula if formula is not None else None
-    return AttentionCost(name, kind, nodes, family, params, dense, eff, dense_value, eff_value, fnote, note)
+    valid, below = None, ""
+    if family == "sliding_window" and formula is not None and not n_q.is_const:
+        valid, below = {n_q.expr(): [int(mask.params["window"]), None]}, "causal"
+    return AttentionCost(name, kind, nodes, family, params, dense, eff, dense_value, eff_value, fnote, note,
+                         valid, below)
 
 
 def describe_mask(family: str, params: dict[str, Any]) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%"}
+"""Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
 
 
 def human(n: float | int | None, unit: str = "") -> str:
@@ -35,3 +39,30 @@ def cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(cell(v) for v in value)
     return str(value)
+
+
+def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
+    """A metric's value as printed everywhere: human-sized, its unit when the label does
+    not say it, and ``≥``/``≤`` when it is only a lower/upper bound."""
+    text = value if isinstance(value, str) else human(value, unit if unit in SHOWN_UNITS else "")
+    mark = {"lower": "≥ ", "upper": "≤ "}.get(bound or "", "")
+    return mark + text
+
+
+def fold_label(prefix: str, indices: Iterable[int]) -> str:
+    """``layers.{0..31}`` for a run of indices, ``layers.{0,2,5}`` otherwise."""
+    idx = sorted(indices)
+    if idx == list(range(idx[0], idx[-1] + 1)):
+        return f"{prefix}{{{idx[0]}..{idx[-1]}}}"
+    return f"{prefix}{{{','.join(map(str, idx))}}}"
+
+
+def middle(text: str, width: int) -> str:
+    """Shorten ``text`` to ``width`` by cutting its middle: node paths carry their meaning
+    at both ends (``/model.22/cv2.0/…/Conv_output_0``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    head = max((width - 1) // 3, 0)
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]

@@ -1,13 +1,35 @@
-"""The default text report, readable in an 80-column terminal."""
+"""The default text report, readable in an 80-column terminal.
+
+It opens with the verdict (cost, sight, hotspot, findings, next step) and then the
+sections. No line exceeds 80 columns and no name is hard-wrapped mid-word: a token too
+long for a line is shortened in the middle (full names are in the JSON/HTML). Formulas
+are printed only where they help: when the numbers rest on default dims, in their
+readable form; with every dim bound, values only (``--formulas`` shows them anyway).
+"""
 
 from __future__ import annotations
 
 import textwrap
 
-from ..report import Finding, Report, Section, Severity, Status, Table
-from . import cell, human
+from ..report import Finding, Report, Section, Severity, Status, Table, TensorSummary
+from . import cell, human, middle, value_text
+from .verdict import MAX_LINES, verdict
 
 WIDTH = 80
+
+
+def wrap(text: str, width: int = WIDTH, indent: str = "", subsequent: str | None = None) -> list[str]:
+    """Wrap at spaces only; a word longer than a line is shortened in its middle."""
+    subsequent = indent if subsequent is None else subsequent
+    room = width - max(len(indent), len(subsequent))
+    words = [middle(w, room) for w in text.split(" ")]
+    lines = textwrap.wrap(" ".join(words), width, initial_indent=indent, subsequent_indent=subsequent,
+                          break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+    return [ln.replace(KEEP, " ") for ln in lines]
+
+
+KEEP = "\u00a0"
+"""A space wrap() never breaks at (a command line to copy stays on one line)."""
 
 
 def render_table(table: Table, width: int = WIDTH, indent: str = "  ") -> list[str]:
@@ -15,62 +37,68 @@ def render_table(table: Table, width: int = WIDTH, indent: str = "  ") -> list[s
     rows = [[cell(v) for v in row] for row in table.rows]
     widths = [max([len(c.label)] + [len(r[i]) for r in rows if i < len(r)]) for i, c in enumerate(cols)]
     avail = width - len(indent) - 2 * (len(cols) - 1)
-    while sum(widths) > avail:
-        i = max(range(len(widths)), key=lambda k: widths[k])
-        if widths[i] <= 8:
-            break
-        widths[i] -= 1
+    for floor in (8, 4, 1):
+        while sum(widths) > avail:
+            i = max(range(len(widths)), key=lambda k: widths[k])
+            if widths[i] <= floor:
+                break
+            widths[i] -= 1
 
     def fit(text: str, w: int, align: str) -> str:
-        if len(text) > w:
-            # Keep both ends: names like "/layer4/layer4.2/relu_2/Relu_output_0"
-            # carry their meaning at the start and at the end.
-            head = max((w - 1) // 3, 0)
-            text = text[:head] + "…" + text[len(text) - (w - 1 - head):] if w > 1 else text[:w]
+        text = middle(text, w)
         return text.rjust(w) if align == "right" else text.ljust(w)
 
     lines = []
     if table.title:
-        lines.append(f"{indent}{table.title}")
+        lines += wrap(table.title, width, indent)
     lines.append(indent + "  ".join(fit(c.label, widths[i], c.align) for i, c in enumerate(cols)).rstrip())
     lines.append(indent + "  ".join("-" * w for w in widths))
     for r in rows:
         lines.append(indent + "  ".join(fit(r[i] if i < len(r) else "", widths[i], c.align)
                                         for i, c in enumerate(cols)).rstrip())
     if table.note:
-        lines += textwrap.wrap(table.note, width, initial_indent=indent, subsequent_indent=indent)
+        lines += wrap(table.note, width, indent)
     return lines
 
 
 def render_finding(f: Finding, indent: str = "  ") -> list[str]:
-    where = f" [{f.node}]" if f.node else ""
+    where = f" [{middle(str(f.node), 60)}]" if f.node else ""
     text = f"{f.severity!s:7} {f.code} {f.message}{where}"
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "        ")
+    return wrap(text, WIDTH, indent, indent + "        ")
 
 
-def render_section(s: Section) -> list[str]:
-    title = f"== {s.title} "
+def render_section(s: Section, formulas: bool = False) -> list[str]:
+    title = f"== {middle(s.title, WIDTH - 8)} "
     lines = ["", title + "=" * max(WIDTH - len(title), 3)]
     if s.status is Status.FAILED:
-        lines += textwrap.wrap(f"FAILED: {s.error}", WIDTH, initial_indent="  ", subsequent_indent="  ")
+        lines += wrap(f"FAILED: {s.error}", WIDTH, "  ")
     elif s.summary:
-        lines += textwrap.wrap(s.summary, WIDTH, initial_indent="  ", subsequent_indent="  ")
+        lines += wrap(s.summary, WIDTH, "  ")
     if s.metrics:
         label_w = min(max(len(m.label) for m in s.metrics), 34)
         for m in s.metrics:
-            value = human(m.value, m.unit) if not isinstance(m.value, str) else m.value
+            value = value_text(m.value, m.unit, m.bound)
             line = f"  {m.label.ljust(label_w)}  {value}"
             extra = []
-            if m.formula and m.formula != value:
+            if formulas and m.formula and m.formula != value:
                 extra.append(m.formula)
             if m.note:
                 extra.append(m.note)
             if extra:
                 line += f"   ({'; '.join(extra)})"
-            lines += textwrap.wrap(line, WIDTH, subsequent_indent=" " * (label_w + 4))
+            lines += wrap(line, WIDTH, "", " " * (label_w + 4))
+        used = [m.formula or "" for m in s.metrics]
+        defs = [f"{k} = {v}" for k, v in s.symbols.items() if formulas and any(k in u for u in used)]
+        if defs:
+            lines += wrap("where " + ", ".join(defs), WIDTH, "  ", "        ")
     for t in s.tables:
         lines.append("")
         lines += render_table(t)
+    for c in s.charts:
+        if c.more or c.series:
+            n = sum(len(x.points) for x in c.series)
+            lines += wrap(f"(chart in the HTML report: {c.title}, {n} point{'s' if n != 1 else ''})",
+                          WIDTH, "  ")
     if s.findings and s.status is not Status.FAILED:
         lines.append("")
         for f in sorted(s.findings, key=lambda f: -f.severity):
@@ -78,36 +106,60 @@ def render_section(s: Section) -> list[str]:
     return lines
 
 
-def render(report: Report) -> str:
+def render_verdict(report: Report) -> list[str]:
+    v = verdict(report)
+    title = f"== Verdict at {v.binding} "
+    lines = wrap(title + "=" * max(WIDTH - len(title), 3), WIDTH, "", "   ") if len(title) < WIDTH - 3 else \
+        wrap(title, WIDTH, "", "   ")
+    if v.warning:
+        lines += wrap(f"warning: guessed defaults — bind with `{v.warning.replace(' ', KEEP)}`", WIDTH, "  ", "    ")
+    for label, items in v.rows:
+        text = " · ".join(items)
+        lines += wrap(f"  {label:9} {text}", WIDTH, "", " " * 12)
+    if len(lines) > MAX_LINES:  # the verdict is a glance: the details follow anyway
+        lines = lines[:MAX_LINES - 1] + ["  (more in the sections below)"]
+    return lines
+
+
+def _shape(t: TensorSummary, evaluated: bool) -> str:
+    dims = [str(x) for x in t.at_binding] if evaluated and t.at_binding is not None else \
+        [middle(x, 24) for x in t.shape]
+    return f"{t.dtype}[{', '.join(dims)}]"
+
+
+def render(report: Report, formulas: bool = False) -> str:
     m = report.model
-    lines = [f"model-analyze {report.version} — {m.path}"]
+    show_formulas = formulas or bool(report.dims.guessed())
+    lines = [middle(f"model-analyze {report.version} — {m.path}", WIDTH)]
+    lines += render_verdict(report)
+    lines.append("")
     opsets = ", ".join(f"{k} {v}" for k, v in sorted(m.opsets.items()))
     info = f"{m.producer or 'unknown producer'} · IR {m.ir_version} · opset {opsets}"
-    lines += textwrap.wrap(info, WIDTH, initial_indent="  ", subsequent_indent="  ")
+    lines += wrap(info, WIDTH, "  ")
     lines.append(f"  {m.nodes:,} nodes · {m.initializers:,} initializers · "
                  f"{human(m.file_bytes, 'B')} on disk")
-    for label, tensors in (("inputs", m.inputs), ("outputs", m.outputs)):
+    for label, tensors, evaluated in (("inputs", m.inputs, False), ("outputs", m.outputs, True)):
         for i, t in enumerate(tensors[:8]):
             head = f"  {label + ':' if i == 0 else '':9}"
-            lines.append(f"{head}{t.name} {t.dtype}[{', '.join(t.shape)}]")
+            lines += wrap(f"{head}{t.name} {_shape(t, evaluated)}", WIDTH, "", " " * 13)
         if len(tensors) > 8:
             lines.append(f"  {'':9}… {len(tensors) - 8} more")
     d = report.dims
     parts = [f"{k}={v} (bound)" for k, v in d.bound.items()]
-    parts += [f"{k}={v} (default)" for k, v in d.defaults.items()]
+    parts += [f"{k}={v} (default{', ' + d.default_from[k] if d.default_from.get(k, 'fallback') != 'fallback' else ''})"
+              for k, v in d.defaults.items()]
     parts += [f"{k}={'×'.join(map(str, v))} (input shape)" for k, v in d.input_shapes.items()]
-    dim_line = "  dims:    " + (" · ".join(parts) if parts else "all concrete")
-    lines += textwrap.wrap(dim_line, WIDTH, subsequent_indent=" " * 11)
+    lines += wrap("  dims:    " + (" · ".join(parts) if parts else "all concrete"), WIDTH, "", " " * 11)
     if report.model.unknown_ops:
         ops = ", ".join(f"{k}×{v}" for k, v in sorted(report.model.unknown_ops.items()))
-        lines += textwrap.wrap(f"  unknown: {ops}", WIDTH, subsequent_indent=" " * 11)
+        lines += wrap(f"  unknown: {ops}", WIDTH, "", " " * 11)
     core = [f for f in report.findings if f.severity >= Severity.WARNING or f.code.startswith("D")]
     if core:
         lines.append("")
         for f in sorted(core, key=lambda f: -f.severity):
             lines += render_finding(f)
     for s in report.sections:
-        lines += render_section(s)
+        lines += render_section(s, show_formulas)
     lines.append("")
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"
@@ -122,5 +174,4 @@ def _summary(report: Report) -> str:
     text = "findings: " + ", ".join(parts)
     if failed:
         text += f" · {len(failed)} analyzer(s) failed: " + ", ".join(s.analyzer for s in failed)
-    return text + f" · {report.elapsed_s:.2f} s"
-
+    return middle(text + f" · {report.elapsed_s:.2f} s", WIDTH)

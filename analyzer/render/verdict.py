@@ -1,0 +1,105 @@
+"""The verdict block every report opens with: cost at the binding, what the model sees,
+the top hotspot, findings by severity, and the one next thing to do.
+
+Built only from the headline contract (:data:`~model_analyze.report.HEADLINES`,
+``Report.headline``), so it knows no analyzer by name: a plugin's metric marked
+``headline="reach"`` shows up here like a built-in's. Every renderer draws the same
+:class:`Verdict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..report import HEADLINES, Report, Severity
+from . import value_text
+
+COST = ("macs", "flops", "params", "weight_bytes", "peak_activation")
+SEES = ("receptive_field", "attention", "reach", "coverage")
+MAX_LINES = 12
+
+
+@dataclass
+class Verdict:
+    binding: str
+    """``seq=4096 (bound)``, ``defaults H=W=224, batch=1``, ``fixed shapes``."""
+    warning: str = ""
+    """Non-empty when the numbers rest on guessed defaults: the binding to type instead."""
+    rows: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(label, items): ``cost``, ``memory``, ``sees``, ``hotspot``, ``findings``, ``next``."""
+
+
+def _item(report: Report, key: str) -> str | None:
+    m = report.headline(key)
+    head = HEADLINES[key]
+    if m is None or m.value is None:
+        return None
+    value = value_text(m.value, m.unit or head.unit, m.bound)
+    if isinstance(m.value, bool):
+        value = "yes" if m.value else "no"
+    text = head.short.format(value)
+    brief = m.note.split(";")[0].strip() if key in ("receptive_field", "reach") and m.note else ""
+    return f"{text} ({brief})" if brief else text
+
+
+def binding_text(report: Report) -> tuple[str, str]:
+    d = report.dims
+    parts = [f"{k}={v}" for k, v in d.bound.items()]
+    parts += [f"{k}={'×'.join(map(str, v))}" for k, v in d.input_shapes.items()]
+    if d.guessed():
+        head = ", ".join(parts + [f"defaults {d.defaults_text()}"])
+        return head, d.suggestion
+    if d.defaults:
+        parts.append(f"{d.defaults_text()} (per sample)")
+    return (", ".join(parts) if parts else "fixed shapes"), ""
+
+
+def _findings(report: Report) -> list[str]:
+    counts = {sev: [] for sev in Severity}  # type: dict[Severity, list[str]]
+    for f in report.all_findings():
+        counts[f.severity].append(f.code)
+    out = []
+    for sev in reversed(Severity):
+        codes = list(dict.fromkeys(counts[sev]))
+        n = len(counts[sev])
+        text = f"{n} {sev}{'s' if n != 1 else ''}"
+        if codes and sev is not Severity.INFO:
+            text += f" ({', '.join(codes[:4])}{', …' if len(codes) > 4 else ''})"
+        out.append(text)
+    return out
+
+
+def next_step(report: Report) -> str:
+    """The one thing to do next: bind real sizes, else fix the worst finding, else nothing."""
+    failed = report.failed_sections()
+    if failed:
+        return f"analyzer {failed[0].analyzer} failed ({failed[0].error}); rerun with --debug and report it"
+    if report.dims.guessed():
+        return f"rerun with the real input size: {report.dims.suggestion}"
+    # Worst first; at equal severity an analyzer's finding before a loader note.
+    worst = sorted((f for f in report.all_findings() if f.severity >= Severity.WARNING),
+                   key=lambda f: (-f.severity, f.source == "core"))
+    if worst:
+        f = worst[0]
+        return f"look at {f.code}: {f.message}"
+    return "nothing to fix at this binding; the details follow"
+
+
+def verdict(report: Report) -> Verdict:
+    binding, suggestion = binding_text(report)
+    v = Verdict(binding, suggestion)
+    cost = [x for x in (_item(report, k) for k in COST) if x]
+    if cost:
+        v.rows.append(("cost", cost))
+    peak = report.headline("peak_tensor")
+    if peak is not None and peak.value:
+        v.rows.append(("memory", [f"peak: {peak.value}"]))
+    sees = [x for x in (_item(report, k) for k in SEES) if x]
+    if sees:
+        v.rows.append(("sees", sees))
+    hot = report.headline("hotspot")
+    if hot is not None and hot.value:
+        v.rows.append(("hotspot", [str(hot.value)]))
+    v.rows.append(("findings", _findings(report)))
+    v.rows.append(("next", [next_step(report)]))
+    return v
