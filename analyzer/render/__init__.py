@@ -45,7 +45,7 @@ def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
     """A metric's value as printed everywhere: human-sized, its unit when the label does
     not say it, and ``≥``/``≤`` when it is only a lower/upper bound."""
     text = value if isinstance(value, str) else human(value, unit if unit in SHOWN_UNITS else "")
-    mark = {"lower": "≥ ", "upper": "≤ "}.get(bound or "", "")
+    mark = {"lower": "≥ ", "upper": "≤ ", "estimate": "≈ "}.get(bound or "", "")
     return mark + text
 
 
