@@ -84,6 +84,31 @@ def dims_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def serving_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--device / --batch / --kv-dtype: what the serving analyzer bounds (also used by compare)."""
+    fn = click.option("--kv-dtype", default=None, metavar="DTYPE",
+                      help="Store the KV cache as DTYPE (fp16, bf16, fp8, int8, int4; default: the graph's).")(fn)
+    fn = click.option("--batch", type=click.IntRange(min=1), default=None,
+                      help="Sequences (or images) served together (default 1).")(fn)
+    fn = click.option("--device", default=None, metavar="NAME|flops=…,bandwidth=…",
+                      help="Device for roofline lower bounds (`model-analyze devices` lists them).")(fn)
+    return fn
+
+
+def serving_params(cfg: Any, device: str | None, batch: int | None, kv_dtype: str | None) -> dict[str, Any]:
+    """The serving options as analyzer params (command line over config); a bad --device is exit 2."""
+    from .devices import resolve
+
+    device = device or (cfg.get("device") if cfg is not None else None)
+    batch = batch if batch is not None else (cfg.get("batch") if cfg is not None else None)
+    kv_dtype = kv_dtype or (cfg.get("kv-dtype") if cfg is not None else None)
+    if device:
+        resolve(str(device))
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise UsageError(f"batch must be a positive integer, not {batch!r}")
+    return {k: v for k, v in (("device", device), ("batch", batch), ("kv_dtype", kv_dtype)) if v is not None}
+
+
 def build_options(dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
                   select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
                   params: dict[str, Any] | None = None) -> Any:
@@ -140,15 +165,18 @@ def cli() -> None:
               help="Exit 1 when a finding of this severity or worse is reported (default: error).")
 @click.option("--top", type=int, default=None, help="Rows in top-k tables (default 10).")
 @click.option("--formulas", is_flag=True, help="Print formulas in the free dims even when every dim is bound.")
+@serving_options
 @click.option("--debug", is_flag=True, hidden=True)
 @guarded
 def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
             fmt: str | None, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
-            fail_on: str | None, top: int | None, formulas: bool, debug: bool) -> None:
+            fail_on: str | None, top: int | None, formulas: bool, device: str | None, batch: int | None,
+            kv_dtype: str | None, debug: bool) -> None:
     """Analyze MODEL and print the report.
 
     Defaults can live in `[tool.model-analyze]` of the nearest pyproject.toml
-    (select, ignore, fail-on, format, dims, seq-len, top); options here win.
+    (select, ignore, fail-on, format, dims, seq-len, top, device, batch, kv-dtype);
+    options here win.
     """
     from .config import load_config
     from .report import Severity
@@ -168,7 +196,8 @@ def analyze(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], se
     available = formats()
     if fmt not in available:
         raise UsageError(f"unknown format {fmt!r} (available: {', '.join(sorted(available))})")
-    options = build_options(dims, input_shapes, seq_len, select, ignore, {"top": top})
+    options = build_options(dims, input_shapes, seq_len, select, ignore,
+                            {"top": top, **serving_params(cfg, device, batch, kv_dtype)})
     report = run_analysis(model, options)
     render = available[fmt].render
     if formulas and "formulas" in inspect.signature(render).parameters:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import UsageError
 
-KEYS = {"select", "ignore", "fail-on", "format", "dims", "seq-len", "top"}
+KEYS = {"select", "ignore", "fail-on", "format", "dims", "seq-len", "top", "device", "batch", "kv-dtype"}
 
 
 @dataclass

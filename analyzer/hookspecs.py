@@ -29,6 +29,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .devices import Device
     from .ops.registry import OpRule
     from .plugin_api import Analyzer, Format
 
@@ -71,4 +72,17 @@ def model_analyze_commands(cli: click.Group) -> None:
 
     Use ``@cli.command()`` on the given group; e.g. the architecture plugin adds
     ``model-analyze compare``.
+    """
+
+
+@hookspec
+def model_analyze_devices() -> list[Device]:
+    """Devices for ``--device NAME`` (roofline lower bounds on time).
+
+    Each :class:`~model_analyze.devices.Device` gives dense peak FLOP/s per dtype,
+    memory bandwidth (bytes/s) and, optionally, memory and last-level cache sizes,
+    with the public source of each figure. Bounds divide by these figures, so give
+    the most the device can do (datasheet peaks), never sustained rates. The first
+    plugin to claim a name or alias wins; the built-in table comes from the
+    ``serving`` plugin.
     """

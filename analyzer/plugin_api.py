@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
 from .report import Column, Finding, Metric, NodeRef, Report, Section, Severity, Status, Table
@@ -52,6 +53,6 @@ def shape_like_input(ctx: object, index: int = 0) -> list[object]:
     return [ctx.type(index)]  # type: ignore[attr-defined]
 
 
-__all__ = ["Analyzer", "Column", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Report",
+__all__ = ["Analyzer", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Report",
            "Section", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise", "hookimpl",
            "shape_like_input"]

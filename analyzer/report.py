@@ -78,6 +78,8 @@ UNITS: dict[str, str] = {
     "%": "a percentage",
     "bool": "yes or no",
     "text": "a short description",
+    "s": "seconds",
+    "tokens/s": "tokens per second",
 }
 """Every metric's unit is one of these (the JSON schema enforces it)."""
 
@@ -125,6 +127,10 @@ HEADLINES: dict[str, Headline] = {h.key: h for h in (
              "RF {}"),
     Headline("attention", "Attention", "text", "", "attention layers and their mask families", "{}"),
     Headline("hotspot", "Top hotspot", "text", "", "where most of the FLOPs go at the binding", "{}"),
+    Headline("kv_cache_bytes", "KV cache", "B", "lower", "KV cache at the bound context length and batch",
+             "KV cache {}"),
+    Headline("decode_time_bound", "Decode step", "s", "lower",
+             "lower bound on one decode step's time on the chosen --device", "decode step {}"),
 )}
 
 

@@ -218,6 +218,8 @@ def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
         section = an.run(ctx)
         if not isinstance(section, Section):
             raise TypeError(f"run() returned {type(section).__name__}, not Section")
+    except UsageError:
+        raise  # a bad analyzer option (--device, --kv-dtype) is the user's: exit 2, one line
     except Exception as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""

@@ -16,7 +16,7 @@ import click
 
 from model_analyze.report import Report
 
-ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture")
+ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture", "serving")
 
 
 @dataclass
@@ -75,7 +75,10 @@ def _verdict(key: str, a: Any, b: Any) -> str:
              "memory": ("B: {} memory", "B: {} memory"),
              "pairs": ("B: {} pairs", "B: {} pairs"),
              "rf": ("B's field {} larger", "B's field {} smaller"),
-             "first_layer": ("B: {} layers", "B: {} layers")}
+             "first_layer": ("B: {} layers", "B: {} layers"),
+             "kv": ("B: {} KV cache", "B: {} KV cache"),
+             "bound": ("B: {} the time bound", "B: {} the time bound"),
+             "tps": ("B: {} tokens/s", "B: {} tokens/s")}
     more, less = words.get(key, ("B: {}", "B: {}"))
     flip = r < 1 and "{} " in less and ("less" in less or "smaller" in less or "shallower" in less
                                          or "narrower" in less)
@@ -115,6 +118,7 @@ def rows(a: Report, b: Report) -> list[Row]:
             _metric(b, "hotspots", "flops.effective") or _metric(b, "hotspots", "flops")),
         Row("memory", "peak activations", _metric(a, "hotspots", "memory.peak"),
             _metric(b, "hotspots", "memory.peak")),
+        *serving_rows(a, b),
     ]
     for r in out:  # a model that never covers N has no "first layer"
         if r.key == "first_layer":
@@ -125,6 +129,19 @@ def rows(a: Report, b: Report) -> list[Row]:
     for r in keep:
         r.verdict = _verdict(r.key, r.a, r.b)
     return keep
+
+
+def serving_rows(a: Report, b: Report) -> list[Row]:
+    """KV cache, decode cost and (with --device) its bound, from the serving section."""
+    def m(key: str) -> tuple[Any, Any]:
+        return _metric(a, "serving", key), _metric(b, "serving", key)
+
+    return [Row("kv", "KV cache / token", *m("kv.per_token")),
+            Row("kv", "KV cache at n", *m("kv.sequence")),
+            Row("flops", "decode step FLOPs", *m("decode.flops")),
+            Row("memory", "decode step bytes ≥", *m("decode.bytes")),
+            Row("bound", "decode step ≥", *m("bound.decode")),
+            Row("tps", "decode tokens/s ≤", *m("bound.tokens_per_s"))]
 
 
 def headline(table: list[Row]) -> str:
@@ -142,7 +159,7 @@ def headline(table: list[Row]) -> str:
     return " ".join(parts) if parts else "no comparable figures"
 
 
-UNITS = {"memory": "B"}
+UNITS = {"memory": "B", "kv": "B"}
 
 
 def _fmt(v: Any, key: str = "") -> str:
@@ -150,6 +167,10 @@ def _fmt(v: Any, key: str = "") -> str:
 
     if isinstance(v, float) and key == "pairs":
         return f"{100 * v:.1f}%"
+    if isinstance(v, float) and key == "bound":
+        from .serving.roofline import fmt_time
+
+        return fmt_time(v)
     if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 10**6:
         return human(v, UNITS.get(key, ""))
     return cell(v)
@@ -176,7 +197,7 @@ def render_markdown(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
 
 
 def register(cli: click.Group) -> None:
-    from model_analyze.cli import build_options, dims_options, guarded, write_output
+    from model_analyze.cli import build_options, dims_options, guarded, serving_options, serving_params, write_output
 
     @cli.command()
     @click.argument("model_a", type=click.Path(path_type=str))
@@ -184,16 +205,20 @@ def register(cli: click.Group) -> None:
     @dims_options
     @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
     @click.option("-o", "--output", default=None, help="Write to FILE instead of stdout.")
+    @serving_options
     @guarded
     def compare(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
-                seq_len: int | None, fmt: str, output: str | None) -> None:
+                seq_len: int | None, fmt: str, output: str | None, device: str | None, batch: int | None,
+                kv_dtype: str | None) -> None:
         """Compare two models side by side (reach, cost, architecture)."""
         from model_analyze.manager import get_plugin_manager
         from model_analyze.runner import analyze, available_analyzers
 
         names = set(available_analyzers(get_plugin_manager())[0])
         select = tuple(x for x in ANALYZERS if x in names)
-        reports = [analyze(m, build_options(dims, input_shapes, seq_len, select)) for m in (model_a, model_b)]
+        params = serving_params(None, device, batch, kv_dtype)
+        reports = [analyze(m, build_options(dims, input_shapes, seq_len, select, params=params))
+                   for m in (model_a, model_b)]
         table = rows(*reports)
         n = {**reports[0].dims.defaults, **reports[0].dims.bound}
         if fmt == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%"}
+SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%", "s", "tokens/s"}
 """Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
 
 
@@ -44,9 +44,22 @@ def cell(value: Any) -> str:
 def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
     """A metric's value as printed everywhere: human-sized, its unit when the label does
     not say it, and ``≥``/``≤`` when it is only a lower/upper bound."""
-    text = value if isinstance(value, str) else human(value, unit if unit in SHOWN_UNITS else "")
+    if unit == "s" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = seconds(value)
+    else:
+        text = value if isinstance(value, str) else human(value, unit if unit in SHOWN_UNITS else "")
     mark = {"lower": "≥ ", "upper": "≤ ", "estimate": "≈ "}.get(bound or "", "")
     return mark + text
+
+
+def seconds(t: float) -> str:
+    """``0.008811`` → ``8.81 ms`` (a time in the unit that keeps it between 1 and 1000)."""
+    if t >= 100:
+        return f"{t:,.0f} s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
 
 
 def fold_label(prefix: str, indices: Iterable[int]) -> str:

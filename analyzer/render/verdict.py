@@ -16,6 +16,7 @@ from . import value_text
 
 COST = ("macs", "flops", "params", "weight_bytes", "peak_activation")
 SEES = ("receptive_field", "attention", "reach", "coverage")
+SERVES = ("kv_cache_bytes", "decode_time_bound")
 MAX_LINES = 12
 
 
@@ -97,6 +98,9 @@ def verdict(report: Report) -> Verdict:
     sees = [x for x in (_item(report, k) for k in SEES) if x]
     if sees:
         v.rows.append(("sees", sees))
+    serves = [x for x in (_item(report, k) for k in SERVES) if x]
+    if serves:
+        v.rows.append(("serving", serves))
     hot = report.headline("hotspot")
     if hot is not None and hot.value:
         v.rows.append(("hotspot", [str(hot.value)]))

@@ -1,0 +1,309 @@
+"""FLOPs and bytes of one prefill of n tokens and of one decode step at context n.
+
+Everything comes from the cost model the hotspots analyzer reports
+(:func:`model_analyze.cost.cost_model`): its per-node polynomials in the model's
+dims, evaluated at other bindings, and its attention contractions with the masks
+the attention service read. Nothing here counts an op.
+
+* **Prefill** of n tokens: the graph at ``seq = n`` (``past = 0``), one sequence.
+* **Decode step at context n**: one query row attending to n keys (the new token and
+  n − 1 cached ones). A graph exported with a KV cache is evaluated directly at
+  ``seq = 1, past = n − 1``. A graph without one is analysed *as if cached*: each cost
+  term that grows as seqᵖ is one query row against seqᵖ⁻¹ keys, so it becomes nᵖ⁻¹ —
+  ``P_decode(n) = P(0) + (P(n) − P(0)) / n`` for a cost polynomial P of degree ≤ 2
+  in seq (projections and MLP: one token; QKᵀ, AV, softmax and mask: one row of n).
+* **Masks**: attention contractions count the (query, key) pairs the mask leaves
+  visible (causal, window, chunk …). For the *bound* a mask that was not read counts
+  one key per query (the least any mask leaves), for the displayed FLOPs it counts
+  dense, as the hotspots section does.
+* **Bytes that must move** (the bound's side): every weight read once per step (a
+  lookup table only the rows it gathers), the KV cache touched (written by the
+  prefill, read and extended by a decode step), the model's own inputs and outputs.
+  Activations are not counted: a fused runtime may keep them on chip. The unfused
+  traffic of the hotspots section (every tensor written and read back) is reported
+  next to it, for reference, not as a bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from model_analyze import dims as D
+from model_analyze.attention import AttentionLayer, MaskInfo, attention_layers
+from model_analyze.bindings import sequence_dim
+from model_analyze.context import AnalysisContext
+from model_analyze.cost import CostModel, Poly
+from model_analyze.cost.poly import atom_values, from_dim
+from model_analyze.graph import dtype_name
+from model_analyze.tokenflow.deps import count
+
+from .kv import KVCache, batch_symbols
+
+EXACT_MASKS = frozenset({"bidirectional", "causal", "sliding_window", "chunked", "global_local", "dilated",
+                         "block_sparse", "band"})
+"""Mask families whose visible pairs are known at every length."""
+
+COMPUTE_DTYPES = {"float": "fp32", "float16": "fp16", "bfloat16": "bf16", "double": "fp64", "int8": "int8",
+                  "uint8": "int8", "int4": "int4", "uint4": "int4", "float8e4m3fn": "fp8", "float8e5m2": "fp8",
+                  "float8e4m3fnuz": "fp8", "float8e5m2fnuz": "fp8"}
+"""ONNX dtype of a matmul's first input → the dtype key of a device's peak table."""
+
+
+@dataclass
+class Phase:
+    """One step of serving, per sequence (``bytes()`` scales to a batch)."""
+
+    name: str
+    context: int | None
+    tokens: int | None
+    flops: float | None
+    """All FLOPs (2·MACs + element-wise), mask-aware as the hotspots section counts them."""
+    mma: dict[str, float]
+    """2·MACs by compute dtype, mask-aware, masks not read at their minimum: the bound's work."""
+    weights: float
+    """Weight bytes read once per step, whatever the batch."""
+    lookup: float
+    """Rows of lookup tables (embeddings) gathered, per sequence."""
+    kv: float
+    io: float
+    unfused: float | None = None
+    how: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mma_total(self) -> float:
+        return sum(self.mma.values())
+
+    def bytes(self, batch: int = 1) -> float:
+        return self.weights + batch * (self.lookup + self.kv + self.io)
+
+
+@dataclass
+class Phases:
+    seq: str | None
+    n: int | None
+    prefill: Phase
+    decode: Phase | None
+    cached: bool
+    """The graph has a KV cache (decode read directly)."""
+    weights_held: int
+    """Every stored tensor's bytes: what a device must hold besides activations and the cache."""
+    weights_read: int
+    lookups: list[tuple[str, int, int]]
+    """(table, rows, bytes per row) of tensors only ever gathered from."""
+    unread_masks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _at(p: Poly | None, env: dict[str, int]) -> float | None:
+    """A cost polynomial at ``env`` (opaque atoms through the dim algebra)."""
+    if p is None:
+        return None
+    v = p.evaluate(atom_values(p.atoms(), env))
+    return None if v is None else float(v)
+
+
+def compute_dtype(ctx: AnalysisContext, node: Any) -> str:
+    t = ctx.shapes.dtype(node.input(0)) if node.inputs else None
+    return COMPUTE_DTYPES.get(dtype_name(t), dtype_name(t))
+
+
+def _lookup_tables(ctx: AnalysisContext, names: set[str]) -> dict[str, tuple[int, int]]:
+    """Stored tensors read only as the data of a Gather: ``{name: (rows, bytes per row)}``."""
+    out: dict[str, tuple[int, int]] = {}
+    for name in names:
+        init = ctx.graph.initializers.get(name)
+        users = ctx.graph.consumers(name)
+        if init is None or not users or not init.dims or not init.nbytes:
+            continue
+        if all(u.op_type in ("Gather", "GatherBlockQuantized") and u.input(0) == name and name not in u.inputs[1:]
+               for u in users):
+            rows = init.dims[0]
+            out[name] = (rows, init.nbytes // rows if rows else 0)
+    return out
+
+
+def _layer_of(layers: list[AttentionLayer]) -> dict[str, AttentionLayer]:
+    return {nid: la for la in layers for nid in la.nodes}
+
+
+def _visible_prefill(mask: MaskInfo | None, n: int, dense: float) -> tuple[float, float]:
+    """(pairs counted for display, pairs counted for the bound) of an n × n self-attention."""
+    if mask is None:
+        return dense, dense
+    if mask.family in EXACT_MASKS:
+        v = float(mask.visible_pairs(n))
+        return v, v
+    return dense, float(n)  # not read: dense as displayed, one key per query for the bound
+
+
+def _visible_last(mask: MaskInfo | None, n: int, dense: float) -> tuple[float, float]:
+    """Keys the last query of a length-n sequence sees (display, bound)."""
+    if mask is None or n <= 0:
+        return dense, dense
+    if mask.family in EXACT_MASKS:
+        v = float(count(mask.keys.at(n - 1, n)))
+        return v, v
+    return dense, 1.0
+
+
+def build(ctx: AnalysisContext, m: CostModel, kv: KVCache, n_override: int | None = None) -> Phases:
+    types = {x: ctx.shapes.type(x) for x in ctx.graph.inputs if ctx.shapes.type(x)}
+    seq = sequence_dim(ctx.graph, types)
+    pasts = kv.past_symbols
+    batch = batch_symbols(ctx, pasts | ({seq} if seq else set()))
+    base = {**ctx.bindings, **dict.fromkeys(batch, 1)}
+    cached = kv.read_directly and bool(pasts)
+    if seq is not None:
+        n = n_override or int(base.get(seq, 0) + (sum(base.get(p, 0) for p in pasts) if cached else 0))
+    else:
+        n = None
+    ctx_syms = _context_symbols(ctx, seq, pasts, batch)
+
+    def env(q: int, past: int) -> dict[str, int]:
+        out = dict(base)
+        if seq is not None:
+            out[seq] = q
+        out.update(dict.fromkeys(pasts, past))
+        out.update(dict.fromkeys(ctx_syms, q + past))
+        return out
+
+    pref_env = env(n, 0) if n is not None else dict(base)
+    dec_env = env(1, n - 1) if n is not None else None
+
+    # weights
+    stored = [t for t in m.params.tensors]
+    read_roles = ("parameter", "quantization", "buffer", "copy")
+    lookups = _lookup_tables(ctx, {t.name for t in stored if t.role in read_roles})
+    weights_read = sum(t.nbytes or 0 for t in stored if t.role in read_roles and t.name not in lookups)
+    weights_held = sum(t.nbytes or 0 for t in stored)
+
+    def lookup_bytes(tokens: int | None) -> float:
+        if tokens is None:
+            return float(sum(rows * rb for rows, rb in lookups.values()))
+        return float(sum(min(tokens, rows) * rb for rows, rb in lookups.values()))
+
+    # MACs by compute dtype (the bound's work) and all FLOPs
+    mac_by: dict[str, Poly] = {}
+    for nc in m.counted:
+        if nc.macs != 0:
+            key = compute_dtype(ctx, nc.node)
+            mac_by[key] = mac_by.get(key, Poly()) + nc.macs
+    layers = attention_layers(ctx)
+    owner = _layer_of(layers)
+    node_cost = {nc.node.id: nc for nc in m.graph.nodes}
+    io_names = [x for x in [*ctx.graph.inputs, *ctx.graph.outputs] if x not in kv.inputs and x not in kv.outputs]
+
+    def io_bytes(e: dict[str, int]) -> float:
+        total = 0.0
+        for x in dict.fromkeys(io_names):
+            v = _at(m.engine.tensor_bytes(x), e)
+            total += v or 0.0
+        return total
+
+    unread: list[str] = []
+    degree_ok = seq is None or all(p.degree(seq) <= 2 for p in [m.graph.flops, *mac_by.values()])
+
+    def evaluate(p: Poly, phase: str) -> float | None:
+        if phase == "prefill" or cached:
+            return _at(p, pref_env if phase == "prefill" else dec_env)  # type: ignore[arg-type]
+        zero, full = _at(p, env(0, 0)), _at(p, pref_env)
+        if zero is None or full is None or not n:
+            return None
+        return zero + (full - zero) / n
+
+    def phase_costs(phase: str) -> tuple[float | None, dict[str, float]]:
+        flops = evaluate(m.graph.flops, phase)
+        mma = {k: 2 * (evaluate(p, phase) or 0.0) for k, p in mac_by.items()}
+        for a in m.attention:
+            layer = owner.get(a.nodes[0])
+            nc = node_cost.get(a.nodes[0])
+            if layer is not None and layer.q_len is not None and layer.k_len is not None and layer.fused_node is None:
+                pairs = from_dim(layer.q_len) * from_dim(layer.k_len)  # type: ignore[operator]
+            else:
+                pairs = nc.pairs if nc is not None else None
+            if pairs is None or n is None:
+                continue
+            dense_pref = _at(pairs, pref_env)
+            if not dense_pref:
+                continue
+            per_pair = (_at(a.dense_macs, pref_env) or 0.0) / dense_pref
+            mask = layer.mask if layer is not None else _hint_mask(a.family, a.mask_params)
+            self_attn = layer.self_attention if layer is not None else True
+            dense = evaluate(pairs, phase) or 0.0
+            if not self_attn:
+                shown = bound = dense
+            elif phase == "prefill":
+                shown, bound = _visible_prefill(mask, n, dense) if dense == float(n) * n else (dense, dense)
+            else:
+                shown, bound = _visible_last(mask, n, dense)
+            if mask is not None and mask.family not in EXACT_MASKS and self_attn:
+                unread.append(layer.name if layer is not None else a.name)
+            key = compute_dtype(ctx, nc.node) if nc is not None else "fp32"
+            if flops is not None:
+                flops -= 2 * per_pair * (dense - shown)
+            mma[key] = mma.get(key, 0.0) - 2 * per_pair * (dense - bound)
+        return flops, mma
+
+    notes: list[str] = []
+    if not degree_ok:
+        notes.append("a cost term grows faster than seq²: the as-if-cached decode is approximate")
+    pf, pm = phase_costs("prefill")
+    prefill = Phase("prefill" if _decodes(layers, kv) else "forward", n, n, pf, pm, float(weights_read),
+                    lookup_bytes(n), float(kv.bytes(n)) if n is not None and kv.layers else 0.0,
+                    io_bytes(pref_env), _at(m.graph.read + m.graph.written, pref_env),
+                    how=f"the graph at {_fmt_env(pref_env, seq, pasts)}")
+    decode = None
+    if n is not None and _decodes(layers, kv):
+        df, dm = phase_costs("decode")
+        how = (f"read from the graph at {_fmt_env(dec_env, seq, pasts)}" if cached else  # type: ignore[arg-type]
+               "as if cached: one query row against n keys (the graph has no KV cache)")
+        io_env = dec_env if cached else env(1, 0)
+        decode = Phase("decode", n, 1, df, dm, float(weights_read), lookup_bytes(1),
+                       float(kv.bytes(n)) if kv.layers else 0.0, io_bytes(io_env), how=how)  # type: ignore[arg-type]
+    return Phases(seq, n, prefill, decode, cached, weights_held, weights_read,
+                  [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(unread)), notes)
+
+
+def _decodes(layers: list[AttentionLayer], kv: KVCache) -> bool:
+    """Generation applies: a KV cache, or a self-attention layer no query of which sees later keys."""
+    if kv.read_directly:
+        return True
+    return any(la.self_attention and la.mask.family != "bidirectional" and not la.mask.sees_future for la in layers)
+
+
+def _context_symbols(ctx: AnalysisContext, seq: str | None, pasts: set[str], batch: set[str]) -> set[str]:
+    """Length dims of mask inputs that are neither seq nor past: they span the whole context
+    (a TorchScript KV export's ``attention_mask [1, total]``)."""
+    out: set[str] = set()
+    for name in ctx.graph.inputs:
+        t = ctx.shapes.type(name)
+        if "mask" not in name.lower() or t is None or not t.shape:
+            continue
+        out |= D.free_symbols(t.shape[-1]) - pasts - batch - ({seq} if seq else set())
+    return out
+
+
+def _fmt_env(e: dict[str, int], seq: str | None, pasts: set[str]) -> str:
+    keys = [k for k in ([seq] if seq else []) + sorted(pasts) if k in e]
+    return ", ".join(f"{k}={e[k]:,}" for k in keys) or "its binding"
+
+
+def _hint_mask(family: str, params: dict[str, Any]) -> MaskInfo | None:
+    """A fused op's mask read from its attributes by the cost model (no attention layer)."""
+    from model_analyze.tokenflow.deps import CAUSAL, window
+
+    if family == "causal":
+        return MaskInfo("causal", CAUSAL)
+    if family == "sliding_window" and params.get("window"):
+        return MaskInfo("sliding_window", window(int(params["window"])), dict(params))
+    return None
+
+
+def exact(x: float | Fraction | None) -> int | float | None:
+    """Integral floats as ints (byte and FLOP counts print exactly)."""
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() else float(x)
