@@ -196,7 +196,9 @@ def _defaults(free: list[str], roles: dict[str, str], graph: ModelGraph, types: 
         t = types.get(inp)
         if t is None or t.shape is None:
             continue
-        syms = [_single(t.shape[a]) for a in _spatial_axes(t)]
+        # a KV cache input [B, kv_heads, past, d] has the rank of an image: its past is not H
+        syms = [s if roles.get(s or "") in ("H", "W", "D") else None for s in
+                (_single(t.shape[a]) for a in _spatial_axes(t))]
         if not any(s in free and s not in values for s in syms):
             continue
         hint = _spatial_hint(proto, graph, types, inp)

@@ -17,7 +17,7 @@ from model_analyze.cost import cost_model
 from model_analyze.devices import Device
 from model_analyze.errors import UsageError
 from model_analyze.plugin_api import Column, Metric, Section, Severity, Table
-from model_analyze.render import human
+from model_analyze.render import fold_label, human
 
 from .kv import KVCache, parse_kv_dtype, read_cache
 from .phases import Phase, Phases, build, exact
@@ -122,9 +122,7 @@ def _span_name(names: list[str]) -> str:
         return names[0]
     parts = [re.match(r"^(.*\D)(\d+)$", x) for x in names]
     if all(parts) and len({p.group(1) for p in parts if p}) == 1:
-        idx = [int(p.group(2)) for p in parts if p]
-        if idx == list(range(idx[0], idx[0] + len(idx))):
-            return f"{parts[0].group(1)}{{{idx[0]}..{idx[-1]}}}"  # type: ignore[union-attr]
+        return fold_label(parts[0].group(1), [int(p.group(2)) for p in parts if p])  # type: ignore[union-attr]
     return f"{names[0]} …"
 
 
@@ -158,7 +156,7 @@ def _phase_metrics(section: Section, ph: Phases, data: dict[str, Any]) -> None:
                 "decode": f"one token at context {p.context:,}; " if p.context else "", "forward": ""}[p.name]
         section.metrics.append(Metric(f"{p.name}.flops", f"{label} FLOPs", exact(p.flops), "", None,
                                       f"{what}mask-aware; {p.how}"))
-        section.metrics.append(Metric(f"{p.name}.bytes", f"{label} bytes ≥", exact(p.bytes()), "B", None,
+        section.metrics.append(Metric(f"{p.name}.bytes", f"{label} bytes", exact(p.bytes()), "B", None,
                                       _bytes_note(p), bound="lower"))
     title = "Prefill vs decode (one sequence)" if ph.decode else "Forward pass (one sequence or item)"
     table = Table("phases", title, [
@@ -207,7 +205,7 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
         out[p.name] = [bound(p, device, b) for b in sizes]
     for p in phases:
         b = next(x for x in out[p.name] if x.batch == batch)
-        label = {"prefill": "Prefill time ≥", "decode": "Decode step ≥", "forward": "Forward pass ≥"}[p.name]
+        label = {"prefill": "Prefill time", "decode": "Decode step time", "forward": "Forward pass time"}[p.name]
         side = (f"{human(exact(b.work))} FLOP of 2·MACs / peak = {fmt_time(b.t_compute)}; "
                 + (f"{human(exact(b.bytes), 'B')} / {fmt_rate(device.bandwidth, 'B/s')} = {fmt_time(b.t_memory)}"
                    if b.t_memory is not None else "working set fits on chip: bandwidth bounds nothing"))
@@ -215,12 +213,12 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
                                       f"{fmt_time(b.time)}, {b.binds}-bound at batch {batch}: {side}", bound="lower",
                                       headline="decode_time_bound" if p.name == "decode" else None))
         if p.name == "decode":
-            section.metrics.append(Metric("bound.tokens_per_s", "Decode tokens/s ≤", round(batch / b.time, 3)
+            section.metrics.append(Metric("bound.tokens_per_s", "Decode rate", round(batch / b.time, 3)
                                           if b.time else None, "tokens/s", None,
                                           f"batch {batch} / step bound at n={p.context:,}; a ceiling, not a prediction",
                                           bound="upper"))
         if p.name == "forward":
-            section.metrics.append(Metric("bound.items_per_s", "Items/s ≤", round(batch / b.time, 3)
+            section.metrics.append(Metric("bound.items_per_s", "Items per second", round(batch / b.time, 3)
                                           if b.time else None, "", None, f"batch {batch} / bound", bound="upper"))
     held = ph.weights_held
     need = held + batch * float(kv.bytes(ph.n)) if (kv.layers and ph.n is not None) else held
@@ -229,7 +227,7 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
         if kv.layers and ph.n is not None and kv.bytes(ph.n):
             most = int((device.memory - held) // float(kv.bytes(ph.n))) if device.memory > held else 0
             fit += f"; at most {most:,} sequence(s) of n={ph.n:,} fit beside the weights (activations not counted)"
-        section.metrics.append(Metric("memory.need", "Device memory needed ≥", exact(need), "B", None, fit,
+        section.metrics.append(Metric("memory.need", "Device memory needed", exact(need), "B", None, fit,
                                       bound="lower"))
     table = Table("bounds", f"Lower bounds on {device.label} by batch", [
         Column("batch", "batch", "right")]
