@@ -292,3 +292,38 @@ def test_compare_rows(cli_run):
     # window 8 caps the Mistral cache at 8 tokens: 512 · 8, against 1,024 · 64
     assert rows["KV cache at n"]["a"] == 65_536 and rows["KV cache at n"]["b"] == 4_096
     assert rows["decode step ≥"]["a"] > 0
+
+
+def test_group_query_attention_with_past(save_model):
+    """One com.microsoft GroupQueryAttention with past_key/past_value [1, 2, past, 8]: 4 heads of 8."""
+    from attention_builders import ms_op
+
+    from builders import FLOAT
+
+    model = ms_op("GroupQueryAttention", [
+        ("query", FLOAT, [1, "seq", 32]), ("key", FLOAT, [1, "seq", 16]), ("value", FLOAT, [1, "seq", 16]),
+        ("past_key", FLOAT, [1, 2, "past", 8]), ("past_value", FLOAT, [1, 2, "past", 8]),
+        ("seqlens_k", TensorProto.INT32, [1]), ("total_sequence_length", TensorProto.INT32, [])],
+        n_out=3, num_heads=4, kv_num_heads=2)
+    report = analyze(str(save_model(model)), AnalyzeOptions(dims={"seq": 1, "past": 99}, select=["serving"]))
+    s = report.section("serving")
+    # the cache as the graph stores it: K and V, 2 kv heads of 8 floats per token
+    assert metric(s, "kv.per_token") == 2 * 2 * 8 * 4 and metric(s, "kv.sequence") == 128 * 100
+    # one query row against 100 keys: 4 heads · (8 + 8) MACs per key
+    assert s.data["phases"]["decode"]["mma_flops"] == {"fp32": 2 * 4 * 16 * 100}
+    # prefill of 100 tokens, causal: 100·101/2 pairs
+    assert s.data["phases"]["prefill"]["mma_flops"] == {"fp32": 2 * 4 * 16 * (100 * 101 // 2)}
+
+
+def test_unread_mask_bound_counts_one_key(save_model):
+    """A data-dependent mask (keys hidden where x·xᵀ < 0) cannot be read: the displayed FLOPs
+    count its attention dense, the bound one key per query (no mask hides a query's every key)."""
+    from attention_builders import attention_stack
+
+    n = 50
+    _, s = serving(save_model(attention_stack(["learned-gate"], heads=2, d_model=16)), n)
+    assert any(f.code == "SV004" for f in s.findings)
+    # per token: q, k, v, o projections 4 · 16 · 16; the gate's x·xᵀ 16 per (i, j); 2 heads · (8 + 8) per pair
+    proj, gate, pair = 4 * 16 * 16, 16, 2 * (8 + 8)
+    assert s.data["phases"]["prefill"]["mma_flops"] == {"fp32": 2 * (proj * n + gate * n * n + pair * n)}
+    assert s.data["phases"]["decode"]["mma_flops"] == {"fp32": 2 * (proj + gate * n + pair)}

@@ -54,7 +54,9 @@ DEVICES: tuple[Device, ...] = (
     # GPU, 400 GB/s unified memory bandwidth, up to 96 GB; its 16-core Neural Engine is M2's
     # (Apple Newsroom, 2022-06-06: 15.8 trillion operations per second). GPU FP32 peak: 38 cores x
     # 128 ALUs x 2 FLOP (FMA) x 1.398 GHz = 13.6 TFLOPS; Apple GPUs of this generation run FP16 at the
-    # FP32 rate, so fp16/int8 take the Neural Engine's 15.8 T ops, the faster unit. Cache: 48 MB SLC.
+    # FP32 rate, so fp16/int8 take the Neural Engine's 15.8 T ops, the faster unit. Cache: the 48 MB
+    # system-level cache reported by die analyses (Apple publishes none); a larger figure only makes
+    # the bound drop its memory side sooner, never tighter than the truth.
     Device("m2max", "Apple M2 Max (38-core GPU)",
            {"fp32": 13.6 * T, "fp16": 15.8 * T, "bf16": 13.6 * T, "int8": 15.8 * T},
            bandwidth=400 * G, memory=96 * GB, cache=48 * MB,

@@ -141,7 +141,8 @@ def _weights(section: Section, m: Any, ph: Phases, data: dict[str, Any]) -> None
                                                  Column("bytes", "bytes", "right")])
     for label, (n, b) in sorted(by.items(), key=lambda x: -x[1][1]):
         table.rows.append([label, n, human(b, "B")])
-    section.tables.append(table)
+    if table.rows:
+        section.tables.append(table)
     data["weights"] = {"held_bytes": ph.weights_held, "read_bytes": ph.weights_read,
                        "by_dtype": {k: {"elements": n, "bytes": b} for k, (n, b) in by.items()},
                        "lookup_tables": [{"name": a, "rows": r, "row_bytes": b} for a, r, b in ph.lookups]}
