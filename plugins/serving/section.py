@@ -211,7 +211,7 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
                 + (f"{human(exact(b.bytes), 'B')} / {fmt_rate(device.bandwidth, 'B/s')} = {fmt_time(b.t_memory)}"
                    if b.t_memory is not None else "working set fits on chip: bandwidth bounds nothing"))
         section.metrics.append(Metric(f"bound.{p.name}", label, b.time, "s", None,
-                                      f"{fmt_time(b.time)}, {b.binds}-bound at batch {batch}: {side}", bound="lower",
+                                      f"{b.binds}-bound at batch {batch}: {side}", bound="lower",
                                       headline="decode_time_bound" if p.name == "decode" else None))
         if p.name == "decode":
             section.metrics.append(Metric("bound.tokens_per_s", "Decode rate", round(batch / b.time, 3)
