@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
-from .report import Column, Finding, Metric, NodeRef, Report, Section, Severity, Status, Table
+from .report import Chart, Column, Finding, Metric, NodeRef, Point, Report, Section, Series, Severity, Status, Table
 from .tokenflow.rules import conservative as flow_conservative
 from .tokenflow.rules import pointwise as flow_pointwise
 
@@ -53,6 +53,6 @@ def shape_like_input(ctx: object, index: int = 0) -> list[object]:
     return [ctx.type(index)]  # type: ignore[attr-defined]
 
 
-__all__ = ["Analyzer", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Report",
-           "Section", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise", "hookimpl",
+__all__ = ["Analyzer", "Chart", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Point",
+           "Report", "Section", "Series", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise", "hookimpl",
            "shape_like_input"]

@@ -19,7 +19,19 @@ from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, attention_layers, attention_problems
 from model_analyze.attention.checks import future_leaks, scale_check
 from model_analyze.context import AnalysisContext
-from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
+from model_analyze.plugin_api import (
+    Analyzer,
+    Chart,
+    Column,
+    Metric,
+    NodeRef,
+    Point,
+    Section,
+    Series,
+    Severity,
+    Table,
+    hookimpl,
+)
 from model_analyze.render import fold_label
 
 
@@ -249,9 +261,10 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     src = next(s for s in result.sources.values() if s.label == cov.source)
     formula = reach_formula(dep_of(result, cov.output, cov.axis, src.axis))
     try:
-        growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in layer_reach(ctx, src.axis, cov.n - 1)]
+        growth_iv = layer_reach(ctx, src.axis, cov.n - 1)
     except UnknownAtLength:
-        growth = []
+        growth_iv = []
+    growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in growth_iv]
     bound = ctx.is_bound(src.length)
     mixed = result.mixed_ops(src.axis)
     upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
@@ -273,6 +286,12 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
         if len(growth) > 6:
             text = text.replace(f", L{shown[3][0]}", f", …, L{shown[3][0]}", 1)
         section.metrics.append(Metric("reach.growth", "Reach by layer (last position)", text))
+    chart = _reach_chart(ctx, src, cov.n, growth_iv)
+    if chart is not None:
+        section.charts.append(chart)
+    chart = _reach_matrix(ctx, cov, src)
+    if chart is not None:
+        section.charts.append(chart)
     if not cov.covers:
         severity = Severity.WARNING if bound else Severity.INFO
         where = f"the bound seq={cov.n:,}" if bound else f"n={cov.n:,} (default length)"
@@ -283,6 +302,67 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
             "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
             "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
             "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed}
+
+
+REACH_BINS = 64
+"""Columns of the reach picture: input positions grouped into this many bins."""
+
+
+def _bins(intervals: list[tuple[int, int]], n: int) -> list[float]:
+    """Fraction of each of REACH_BINS equal bins of [0, n) that the intervals cover."""
+    k = min(REACH_BINS, n)
+    out = []
+    for b in range(k):
+        lo, hi = b * n // k, (b + 1) * n // k - 1
+        seen = sum(max(0, min(hi, h) - max(lo, lo2) + 1) for lo2, h in intervals)
+        out.append(seen / (hi - lo + 1))
+    return out
+
+
+def _bin_labels(n: int, k: int) -> list[str]:
+    spans = [(b * n // k, (b + 1) * n // k - 1) for b in range(k)]
+    return [f"position {lo:,}" if lo == hi else f"positions {lo:,}–{hi:,}" for lo, hi in spans]
+
+
+def _reach_chart(ctx: AnalysisContext, src: Any, n: int, growth: list[tuple[int, list[tuple[int, int]]]]
+                 ) -> Chart | None:
+    """Which input positions the last position sees after each attention layer: one row per
+    layer, one cell per bin of input positions (shade = share of the bin seen)."""
+    if not growth or n < 2:
+        return None
+    k = min(REACH_BINS, n)
+    labels = _bin_labels(n, k)
+    series = [Series(f"after layer {layer}", [Point(lab, v) for lab, v in zip(labels, _bins(iv, n), strict=True)])
+              for layer, iv in growth]
+    return Chart("reach_by_layer", "heatmap", f"What the last position sees, layer by layer (n = {n:,})",
+                 f"input position 0 … {n - 1:,}", "attention layer", x_unit="tokens", series=series,
+                 note=f"each cell is a bin of {n / k:,.0f} positions; shade = share of the bin the last position "
+                      "depends on after that layer")
+
+
+def _reach_matrix(ctx: AnalysisContext, cov: Any, src: Any) -> Chart | None:
+    """Which input positions each output position sees through the whole model: one row
+    per output position (the last of each of up to 32 bins), one cell per input bin."""
+    from model_analyze.tokenflow import reach
+    from model_analyze.tokenflow.deps import UnknownAtLength
+
+    n = cov.n
+    if n < 2:
+        return None
+    rows = min(32, n)
+    k = min(REACH_BINS, n)
+    labels = _bin_labels(n, k)
+    series = []
+    for r in range(rows):
+        t = (r + 1) * n // rows - 1
+        try:
+            iv = reach(ctx, cov.output, cov.axis, t, src.axis).get(src.axis, [])
+        except UnknownAtLength:
+            return None
+        series.append(Series(f"output {t:,}", [Point(lab, v) for lab, v in zip(labels, _bins(iv, n), strict=True)]))
+    return Chart("reach_matrix", "heatmap", f"Which inputs each position sees through the model (n = {n:,})",
+                 f"input position 0 … {n - 1:,}", "output position", x_unit="tokens", series=series,
+                 note="rows: output positions (the last of each bin); shade = share of the input bin it depends on")
 
 
 @hookimpl

@@ -17,13 +17,21 @@ from model_analyze.context import AnalysisContext
 from model_analyze.cost import Aggregate, CostModel, Poly, cost_model
 from model_analyze.cost.attention import AttentionCost, describe_mask
 from model_analyze.cost.poly import atom_values
-from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
+from model_analyze.plugin_api import (
+    Analyzer,
+    Chart,
+    Column,
+    Metric,
+    NodeRef,
+    Point,
+    Section,
+    Series,
+    Severity,
+    Table,
+    hookimpl,
+)
 from model_analyze.readable import Namer, readable
 from model_analyze.render import fold_label, human
-from model_analyze.report import Chart, Point, Series
-
-CHART_POINTS = 64
-"""Bars drawn per chart; the rest are listed beside it ("+N more")."""
 
 RIDGE = 100.0
 """FLOPs per byte above which a node counts as compute-bound: the order of a
@@ -114,12 +122,7 @@ def run(ctx: AnalysisContext) -> Section:
                     ("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v),
                      2 * eff if eff is not None else None),
                     ("flops.effective", "FLOPs (mask-aware)", m.effective_value, m.effective_flops)):
-                metric = fx.metric(Metric(key, label, value, "FLOP", valid_for=valid, below=below), poly)
-                if valid and metric.formula:
-                    metric.note = "formula for " + ", ".join(
-                        f"{fx.namer.symbol(k) if k in ctx.bindings else k} ≥ {lo:,}" for k, (lo, _) in valid.items())
-                    metric.note += f"; {below} below" if below else ""
-                metrics.append(metric)
+                metrics.append(fx.metric(Metric(key, label, value, "FLOP", valid_for=valid, below=below), poly))
     params = m.params
     roles = params.by_role()
     n_params = params.elements("parameter")
@@ -296,16 +299,13 @@ def _hotspot(m: CostModel, counted: list[Any], total: Any, top_row: tuple[str, i
 
 
 def _layer_chart(m: CostModel) -> Chart | None:
-    """FLOPs per layer in graph order, every layer (the first CHART_POINTS drawn, the
-    rest listed beside the chart)."""
+    """FLOPs per layer in graph order: every layer that has FLOPs, none dropped."""
     points = [Point(a.key, m.value(a.flops), f"{a.nodes} nodes") for a in m.layers
               if isinstance(m.value(a.flops), (int, float)) and m.value(a.flops) > 0]
     if len(points) < 2:
         return None
-    shown = points[:CHART_POINTS]
     return Chart("flops_per_layer", "bar", "FLOPs per layer (at the report's binding)", "layer", "FLOPs",
-                 y_unit="FLOP", series=[Series("FLOPs", points)], more=len(points) - len(shown),
-                 more_note="every layer is in the JSON (section data 'layers')" if len(points) > len(shown) else "")
+                 y_unit="FLOP", series=[Series("FLOPs", points)])
 
 
 def _valid_for(attn: list[AttentionCost]) -> dict[str, list[int | None]] | None:

@@ -14,7 +14,19 @@ from typing import Any
 
 from model_analyze import dims as D
 from model_analyze.context import AnalysisContext
-from model_analyze.plugin_api import Analyzer, Column, Metric, NodeRef, Section, Severity, Table, hookimpl
+from model_analyze.plugin_api import (
+    Analyzer,
+    Chart,
+    Column,
+    Metric,
+    NodeRef,
+    Point,
+    Section,
+    Series,
+    Severity,
+    Table,
+    hookimpl,
+)
 from model_analyze.tokenflow import flow, source_length
 from model_analyze.tokenflow.deps import Dep
 from model_analyze.tokenflow.engine import FlowResult, Source
@@ -285,6 +297,12 @@ def run(ctx: AnalysisContext) -> Section:
     for k, row in enumerate(stages):
         if k + 1 == len(stages) or stages[k + 1]["stride"] != row["stride"]:
             stage_rows.append([len(stage_rows) + 1, row["node"], row["op"], row["stride"], row["rf"]])
+    if len(stages) >= 2:
+        section.charts.append(Chart(
+            "rf_growth", "line", f"Receptive field along {names[first]}, conv/pool node by node",
+            "conv/pool node, in graph order", "receptive field", y_unit="px", log_y=True,
+            series=[Series(names[first], [Point(r["node"], r["rf"], f"{r['op']}, stride {r['stride']}")
+                                          for r in stages])]))
     if stage_rows:
         section.tables.append(Table("growth", f"RF growth along {names[first]} (end of each stride stage)",
                                     [Column("stage", "stage", "right"), Column("node", "last node"),

@@ -79,3 +79,20 @@ def middle(text: str, width: int) -> str:
         return text[:width]
     head = max((width - 1) // 3, 0)
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def formula_text(formula: str | None, valid_for: dict[str, list[int | None]] | None, below: str = "") -> str:
+    """A formula with its validity range, as printed: ``… (for seq ≥ 4,096; causal below)``."""
+    if not formula:
+        return ""
+    if not valid_for:
+        return formula
+    ranges = []
+    for dim, (lo, hi) in valid_for.items():
+        if lo is not None and hi is not None:
+            ranges.append(f"{lo:,} ≤ {dim} ≤ {hi:,}")
+        elif lo is not None:
+            ranges.append(f"{dim} ≥ {lo:,}")
+        elif hi is not None:
+            ranges.append(f"{dim} ≤ {hi:,}")
+    return f"{formula} for {', '.join(ranges)}" + (f"; {below} below" if below else "")

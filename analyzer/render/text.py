@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 
 from ..report import Finding, Report, Section, Severity, Status, Table, TensorSummary
-from . import cell, human, middle, value_text
+from . import cell, formula_text, human, middle, value_text
 from .verdict import MAX_LINES, verdict
 
 WIDTH = 80
@@ -81,7 +81,7 @@ def render_section(s: Section, formulas: bool = False) -> list[str]:
             line = f"  {m.label.ljust(label_w)}  {value}"
             extra = []
             if formulas and m.formula and m.formula != value:
-                extra.append(m.formula)
+                extra.append(formula_text(m.formula, m.valid_for, m.below))
             if m.note:
                 extra.append(m.note)
             if extra:
