@@ -54,5 +54,5 @@ def shape_like_input(ctx: object, index: int = 0) -> list[object]:
 
 
 __all__ = ["Analyzer", "Chart", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Point",
-           "Report", "Section", "Series", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise", "hookimpl",
-           "shape_like_input"]
+           "Report", "Section", "Series", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise",
+           "hookimpl", "shape_like_input"]
