@@ -9,20 +9,23 @@ usage error that lists the model's dims.
 from __future__ import annotations
 
 import re
-
-import onnx
+from typing import TYPE_CHECKING
 
 from . import dims as D
 from .errors import UsageError
 from .graph import ModelGraph, TensorType
+from .onnxproto import TensorProto
 from .report import DimInfo
+
+if TYPE_CHECKING:
+    import onnx
 
 SEQ_NAMES = {"seq", "seq_len", "seqlen", "sequence", "sequence_length", "seq_length",
              "n_ctx", "tokens", "num_tokens", "text_len", "length", "s", "s0",
              "total_sequence_length", "src_len", "tgt_len", "decoder_sequence_length",
              "encoder_sequence_length"}
 BATCH_NAMES = {"batch", "batch_size", "batchsize", "bs", "b", "n", "N", "B", "batch_dim"}
-INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
+INT_TYPES = {TensorProto.INT64, TensorProto.INT32}
 
 
 def parse_dim_specs(specs: list[str] | tuple[str, ...]) -> dict[str, int]:

@@ -17,10 +17,11 @@ result, never an error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import onnx
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
 MAX_ELEMENTS = 4096
 NOT_FOLDED = frozenset({
@@ -40,7 +41,7 @@ def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
     if any(a is not None and a.size > MAX_ELEMENTS for a in inputs):
         return None
     try:
-        from onnx import helper
+        from onnx import TensorProto, helper
         from onnx.reference import ReferenceEvaluator
 
         ins, feeds = [], {}
@@ -51,13 +52,15 @@ def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
                 continue
             ins.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(arr.dtype), arr.shape))
             feeds[name] = arr
-        outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o]
+        outs = [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in node.output if o]
         graph = helper.make_graph([node], "fold", ins, outs)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                                   ir_version=ir_version)
         results: list[Any] = ReferenceEvaluator(model).run(None, feeds)
     except Exception:  # a fold is an optimisation: any failure leaves the value unknown
         return None
+    import numpy as np
+
     out = [np.asarray(r) for r in results]
     if any(a.size > MAX_ELEMENTS or a.dtype == object for a in out):
         return None

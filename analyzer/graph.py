@@ -19,34 +19,33 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-import onnx
-from onnx import helper
 
+from . import onnxproto as P
 from .dims import Dim, parse_dim_param
 from .errors import ModelError
 from .report import NodeRef
+from .tensors import to_array
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from .loader import LoadedModel
 
 DEFAULT_CONST_CAP = 1 << 16
 """Largest constant (elements) read on demand for shapes; bigger stays unknown."""
 
+_T = P.TensorProto
 _BITS = {
-    onnx.TensorProto.FLOAT: 32, onnx.TensorProto.UINT8: 8, onnx.TensorProto.INT8: 8,
-    onnx.TensorProto.UINT16: 16, onnx.TensorProto.INT16: 16, onnx.TensorProto.INT32: 32,
-    onnx.TensorProto.INT64: 64, onnx.TensorProto.STRING: 0, onnx.TensorProto.BOOL: 8,
-    onnx.TensorProto.FLOAT16: 16, onnx.TensorProto.DOUBLE: 64, onnx.TensorProto.UINT32: 32,
-    onnx.TensorProto.UINT64: 64, onnx.TensorProto.COMPLEX64: 64,
-    onnx.TensorProto.COMPLEX128: 128, onnx.TensorProto.BFLOAT16: 16,
+    _T.FLOAT: 32, _T.UINT8: 8, _T.INT8: 8, _T.UINT16: 16, _T.INT16: 16, _T.INT32: 32,
+    _T.INT64: 64, _T.STRING: 0, _T.BOOL: 8, _T.FLOAT16: 16, _T.DOUBLE: 64, _T.UINT32: 32,
+    _T.UINT64: 64, _T.COMPLEX64: 64, _T.COMPLEX128: 128, _T.BFLOAT16: 16,
 }
 for _name, _bits in (("FLOAT8E4M3FN", 8), ("FLOAT8E4M3FNUZ", 8), ("FLOAT8E5M2", 8),
                      ("FLOAT8E5M2FNUZ", 8), ("UINT4", 4), ("INT4", 4), ("FLOAT4E2M1", 4),
                      ("FLOAT8E8M0", 8), ("UINT2", 2), ("INT2", 2)):
-    if hasattr(onnx.TensorProto, _name):
-        _BITS[getattr(onnx.TensorProto, _name)] = _bits
+    if hasattr(_T, _name):
+        _BITS[getattr(_T, _name)] = _bits
 
 
 def dtype_bits(dtype: int | None) -> int | None:
@@ -58,7 +57,7 @@ def dtype_name(dtype: int | None) -> str:
     if dtype is None:
         return "?"
     try:
-        return onnx.TensorProto.DataType.Name(dtype).lower()
+        return _T.DataType.Name(dtype).lower()
     except ValueError:
         return f"dtype{dtype}"
 
@@ -130,6 +129,9 @@ class UnreadableAttribute(ValueError):
     """An attribute the node has but that cannot be parsed (wrong type, corrupt proto)."""
 
 
+_SUBGRAPH_TYPES = (P.AttributeProto.GRAPH, P.AttributeProto.GRAPHS)
+
+
 class Node:
     """One ONNX node with parsed attributes (parsed lazily, cached)."""
 
@@ -157,10 +159,10 @@ class Node:
         if self._attrs is None:
             out: dict[str, Any] = {}
             for a in self.proto.attribute:
-                if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                if a.type in _SUBGRAPH_TYPES:
                     continue
                 try:
-                    v = helper.get_attribute_value(a)
+                    v = P.attribute_value(a)
                     if v is None:
                         raise ValueError(f"attribute type {a.type} carries no value")
                 except Exception as exc:  # kept as unreadable: reading it raises (never the default)
@@ -191,7 +193,6 @@ class Node:
         return (self.domain, self.op_type)
 
 
-_SUBGRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
 
 
 class ModelGraph:
@@ -217,11 +218,11 @@ class ModelGraph:
         for init in proto.initializer:
             self.initializers[init.name] = Initializer(
                 init.name, init.data_type, tuple(int(d) for d in init.dims),
-                init.data_location == onnx.TensorProto.EXTERNAL, init)
+                init.data_location == _T.EXTERNAL, init)
         for sp in proto.sparse_initializer:
             self.initializers[sp.values.name] = Initializer(
                 sp.values.name, sp.values.data_type, tuple(int(d) for d in sp.dims),
-                sp.values.data_location == onnx.TensorProto.EXTERNAL, sp.values)
+                sp.values.data_location == _T.EXTERNAL, sp.values)
         self.inputs: list[str] = [i.name for i in proto.input if i.name not in self.initializers]
         self.outputs: list[str] = [o.name for o in proto.output]
         for vi in proto.value_info:
@@ -277,7 +278,7 @@ class ModelGraph:
             for attr in node.proto.attribute:
                 if attr.type not in _SUBGRAPH_TYPES:
                     continue
-                bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+                bodies = [attr.g] if attr.type == P.AttributeProto.GRAPH else list(attr.graphs)
                 for k, body in enumerate(bodies):
                     sub_path = f"{self.path + '/' if self.path else ''}{node.name}/{attr.name}"
                     if len(bodies) > 1:
@@ -424,23 +425,26 @@ class ModelGraph:
         return _constant_node_value(node, cap)
 
 
-def _tensor_value(t: onnx.TensorProto, cap: int) -> np.ndarray | None:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        return None
+def _numel(t: onnx.TensorProto) -> int:
     numel = 1
     for d in t.dims:
         if d < 0:
-            return None
+            return -1
         numel *= d
-    if numel > cap:
+    return numel
+
+
+def _tensor_value(t: onnx.TensorProto, cap: int) -> np.ndarray | None:
+    if t.data_location == _T.EXTERNAL:
+        return None
+    numel = _numel(t)
+    if numel < 0 or numel > cap:
         return None
     bits = dtype_bits(t.data_type)
     if t.HasField("raw_data") and bits and len(t.raw_data) * 8 < numel * bits:
         return None
     try:
-        from onnx import numpy_helper
-
-        return numpy_helper.to_array(t)
+        return to_array(t)
     except Exception:
         return None
 

@@ -13,20 +13,19 @@ line naming the problem; everything that is suspicious but survivable becomes a
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import onnx
-
+from . import onnxproto as P
 from .errors import ModelError
+from .opsets import STANDARD_DOMAINS, floor, known_opsets
 from .report import Finding, NodeRef, Severity
 
-STANDARD_DOMAINS = {"": "ai.onnx", "ai.onnx": "ai.onnx", "ai.onnx.ml": "ai.onnx.ml",
-                    "ai.onnx.training": "ai.onnx.training",
-                    "ai.onnx.preview.training": "ai.onnx.preview.training"}
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass
@@ -62,17 +61,6 @@ class LoadedModel:
         return self.opsets.get(key, 0)
 
 
-@functools.lru_cache(maxsize=1)
-def known_opsets() -> dict[str, int]:
-    """Highest opset per standard domain that the installed onnx package knows."""
-    out: dict[str, int] = {}
-    for schema in onnx.defs.get_all_schemas_with_history():
-        dom = STANDARD_DOMAINS.get(schema.domain, schema.domain)
-        out[dom] = max(out.get(dom, 0), schema.since_version)
-    out["ai.onnx"] = max(out.get("ai.onnx", 0), onnx.defs.onnx_opset_version())
-    return out
-
-
 def _looks_like_text(head: bytes) -> str | None:
     stripped = head.lstrip()
     if stripped[:1] in (b"{", b"["):
@@ -99,7 +87,8 @@ def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
     if size == 0:
         raise ModelError(path, "file is empty")
     try:
-        model = onnx.load(path, load_external_data=False)
+        with open(path, "rb") as f:
+            model = P.ModelProto.FromString(f.read())
     except Exception as exc:  # DecodeError, RuntimeError, ValueError...
         kind = _looks_like_text(head)
         if kind:
@@ -115,34 +104,39 @@ def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
 
 def _check_opsets(path: str, model: onnx.ModelProto) -> list[Finding]:
     findings: list[Finding] = []
-    known = known_opsets()
     used: set[str] | None = None
     for imp in model.opset_import:
         dom = STANDARD_DOMAINS.get(imp.domain)
         if dom is None:
             continue
-        if imp.version > known.get(dom, 0):
-            if dom != "ai.onnx":
-                # onnxruntime's transformer optimizer imports ai.onnx.training 1,
-                # which onnx no longer ships schemas for, without using it: only a
-                # domain some node runs in can change what the graph means.
-                used = _used_domains(model) if used is None else used
-                if not used & {k for k, v in STANDARD_DOMAINS.items() if v == dom}:
-                    continue
+        if imp.version <= floor().get(dom, 0):
+            continue  # known to every onnx release since the installed one: no need to ask it
+        if dom != "ai.onnx":
+            # onnxruntime's transformer optimizer imports ai.onnx.training 1,
+            # which onnx no longer ships schemas for, without using it: only a
+            # domain some node runs in can change what the graph means.
+            used = _used_domains(model) if used is None else used
+            if not used & {k for k, v in STANDARD_DOMAINS.items() if v == dom}:
+                continue
+        if imp.version > known_opsets().get(dom, 0):
+            import onnx
+
             raise ModelError(
                 path,
                 f"opset {imp.version} of domain {dom} is newer than the installed onnx "
-                f"{onnx.__version__} knows (max {known.get(dom, 0)}); upgrade onnx",
+                f"{onnx.__version__} knows (max {known_opsets().get(dom, 0)}); upgrade onnx",
             )
     declares_onnx = any(STANDARD_DOMAINS.get(i.domain) == "ai.onnx" for i in model.opset_import)
     if not declares_onnx and any(n.domain in ("", "ai.onnx") for n in model.graph.node):
         findings.append(Finding("L002", Severity.WARNING,
                                 "model declares no ai.onnx opset; assuming the latest"))
-    if model.ir_version > onnx.IR_VERSION:
+    if model.ir_version > P.IR_VERSION:
+        from importlib.metadata import version
+
         findings.append(Finding(
             "L001", Severity.WARNING,
-            f"IR version {model.ir_version} is newer than onnx {onnx.__version__} knows "
-            f"({onnx.IR_VERSION}); unknown fields are ignored"))
+            f"IR version {model.ir_version} is newer than onnx {version('onnx')} knows "
+            f"({P.IR_VERSION}); unknown fields are ignored"))
     return findings
 
 
@@ -199,7 +193,7 @@ def check_external_data(path: str, model: onnx.ModelProto) -> tuple[list[Externa
                 if attr.HasField("t"):
                     tensors.append(attr.t)
     for t in tensors:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+        if t.data_location != P.TensorProto.EXTERNAL:
             continue
         info = {e.key: e.value for e in t.external_data}
         location = info.get("location", "")
@@ -291,7 +285,7 @@ def load_model(path: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     A ``ModelProto`` already in memory is accepted too (tests, notebooks); its
     external data references resolve against the current directory.
     """
-    if isinstance(path, onnx.ModelProto):
+    if isinstance(path, P.ModelProto):
         model, size, path = path, path.ByteSize(), f"<{path.graph.name or 'model'}>"
         if not model.HasField("graph"):
             raise ModelError(path, "not an ONNX model (no graph)")

@@ -11,9 +11,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from . import dims as D
@@ -27,6 +25,9 @@ from .ops.registry import OpRegistry, default_registry
 from .plugin_api import Analyzer
 from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
 from .shapes import infer_shapes, input_types
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass

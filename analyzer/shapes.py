@@ -22,17 +22,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from . import dims as D
 from . import folding
+from . import onnxproto as P
 from .dims import Dim
 from .errors import UsageError
 from .failures import RuleFailure, describe, failure
 from .graph import ModelGraph, Node, Shape, TensorType, parse_type
 from .ops.registry import OpRegistry
+from .opsets import latest
+from .tensors import numpy_dtype, onnx_dtype
+
+if TYPE_CHECKING:
+    import onnx
 
 SymValue = tuple[Dim | None, ...]
 """The content of a small integer tensor (rank 0 or 1), element-wise symbolic."""
@@ -207,7 +211,7 @@ class ShapeEngine:
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
-        return self.opsets.get(key, 0) or (onnx.defs.onnx_opset_version() if key == "ai.onnx" else 1)
+        return self.opsets.get(key, 0) or (latest() if key == "ai.onnx" else 1)
 
     def value_of(self, tensor: str, graph: ModelGraph) -> SymValue | None:
         v = self.table.values.get(tensor)
@@ -310,7 +314,7 @@ class ShapeEngine:
             return
         for name, arr in zip([o for o in node.outputs if o], results, strict=False):
             self.table.consts[name] = arr
-            self.table.types[name] = merge_types(TensorType(onnx.helper.np_dtype_to_tensor_dtype(arr.dtype),
+            self.table.types[name] = merge_types(TensorType(onnx_dtype(arr.dtype),
                                                             tuple(int(d) for d in arr.shape)),
                                                  self.table.types.get(name))
             if name not in self.table.values:
@@ -334,7 +338,7 @@ class ShapeEngine:
         import numpy as np
 
         try:
-            arr = np.array(ints, dtype=onnx.helper.tensor_dtype_to_np_dtype(t.dtype))
+            arr = np.array(ints, dtype=numpy_dtype(t.dtype))
         except (TypeError, KeyError, ValueError, OverflowError):
             return None
         return arr.reshape(()) if len(t.shape) == 0 and arr.size == 1 else arr
@@ -350,6 +354,8 @@ class ShapeEngine:
             return {}
         self.table.onnx_fallback_used = True
         try:
+            import onnx.shape_inference
+
             model = _weightless_copy(self.model_proto, self.table, self.graph.inputs)
             inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
                                                          strict_mode=False, data_prop=True)
@@ -385,7 +391,7 @@ def _all_graphs(g: onnx.GraphProto) -> Iterable[onnx.GraphProto]:
 
 def type_proto(t: TensorType) -> onnx.TypeProto:
     """TensorType → TypeProto (symbolic dims written as their formula)."""
-    tp = onnx.TypeProto()
+    tp = P.TypeProto()
     tt = tp.tensor_type
     tt.elem_type = t.dtype or 0
     if t.shape is not None:
@@ -402,25 +408,27 @@ def type_proto(t: TensorType) -> onnx.TypeProto:
 def _weightless_copy(model: onnx.ModelProto, table: ShapeTable, inputs: list[str]) -> onnx.ModelProto:
     """A copy for onnx.shape_inference: large initializers become typed inputs
     (their values are never needed for shapes), input overrides applied."""
+    from onnx import helper
+
     src = model.graph
-    g = onnx.GraphProto(name=src.name)
+    g = P.GraphProto(name=src.name)
     g.node.extend(src.node)
     for init in src.initializer:
         numel = 1
         for d in init.dims:
             numel *= d
-        if init.data_location != onnx.TensorProto.EXTERNAL and numel <= 4096:
+        if init.data_location != P.TensorProto.EXTERNAL and numel <= 4096:
             g.initializer.append(init)
         else:
-            g.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+            g.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
     for vi in src.input:
         if vi.name in inputs and vi.name in table.types:
-            g.input.append(onnx.helper.make_value_info(vi.name, type_proto(table.types[vi.name])))
+            g.input.append(helper.make_value_info(vi.name, type_proto(table.types[vi.name])))
         elif vi.name not in {i.name for i in src.initializer}:
             g.input.append(vi)
     g.output.extend(src.output)
     g.value_info.extend(src.value_info)
-    out = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name)
+    out = P.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name)
     out.opset_import.extend(model.opset_import)
     out.graph.CopyFrom(g)
     return out

@@ -34,9 +34,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import onnx
-
 from .. import dims as D
+from ..onnxproto import TensorProto
 from ..tokenflow.deps import ALL, CAUSAL
 from . import maskeval, maskfit
 from .detect import mask_request
@@ -179,7 +178,7 @@ def _combine(ctx: AnalysisContext, node: Node, reader: MaskReader, layer: Attent
 
 
 def _mask_kind(ctx: AnalysisContext, tensor: str) -> str:
-    return "keep" if ctx.shapes.dtype(tensor) == onnx.TensorProto.BOOL else "additive"
+    return "keep" if ctx.shapes.dtype(tensor) == TensorProto.BOOL else "additive"
 
 
 def _lengths(layer: AttentionLayer, q_shape: Any, k_shape: Any, q_axis: int, k_axis: int) -> None:

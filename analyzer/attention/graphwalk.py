@@ -78,9 +78,9 @@ target shape: a scale ``Expand``-ed to ``[B, H, seq, seq]`` is still that scale.
 
 
 def onnx_opset() -> int:
-    import onnx
+    from ..opsets import latest
 
-    return int(onnx.defs.onnx_opset_version())
+    return latest()
 
 
 def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> np.ndarray | None:

@@ -24,12 +24,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import onnx
-
 from .. import dims as D
+from ..onnxproto import NodeProto, TensorProto
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
 
     from ..context import AnalysisContext
     from ..graph import ModelGraph, Node
@@ -148,7 +148,7 @@ def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
     import numpy as np
     from onnx import numpy_helper
 
-    if not sl.substitute or t.data_type not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+    if not sl.substitute or t.data_type not in (TensorProto.INT64, TensorProto.INT32):
         return t
     value = sl.graph.constant_value(t.name, 16) if t.name else None
     if value is None:
@@ -165,7 +165,7 @@ def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
 def _node_proto(sl: MaskSlice, node: Node) -> onnx.NodeProto:
     if not sl.substitute or node.op_type != "Constant" or node.domain:
         return node.proto
-    proto = onnx.NodeProto()
+    proto = NodeProto()
     proto.CopyFrom(node.proto)
     for a in proto.attribute:
         if a.name == "value" and a.HasField("t"):

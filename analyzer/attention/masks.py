@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
+from ..onnxproto import TensorProto
 from ..tokenflow.deps import ALL, Chunked
 from . import maskeval, maskfit, scorebias
 from .graphwalk import fold_scalar
@@ -352,10 +353,7 @@ def _peel(ctx: AnalysisContext, graph: ModelGraph, term: MaskTerm) -> MaskTerm |
     ``Expand``, ``Identity``, float casts, and ``Where(c, 0, -inf)`` (evaluate
     the boolean ``c`` instead of a float matrix: 4× less work at n = 4099).
     None when the term hides nothing (``Where(c, 0, 0)``)."""
-    import onnx
-
-    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-              onnx.TensorProto.BFLOAT16}
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
     for _ in range(16):
         node = graph.producer(term.tensor)
         if node is None or node.domain:

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import onnx
-
 from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
+from ..opsets import latest
 from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
@@ -59,7 +58,7 @@ class CostEngine:
     # -- helpers used by rules ----------------------------------------------------------
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
-        return self.ctx.model.opsets.get(key, 0) or (onnx.defs.onnx_opset_version() if key == "ai.onnx" else 1)
+        return self.ctx.model.opsets.get(key, 0) or (latest() if key == "ai.onnx" else 1)
 
     def numel(self, shape: tuple[Any, ...] | None) -> Poly | None:
         if shape is None:

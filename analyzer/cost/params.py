@@ -23,9 +23,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-import onnx
-
 from ..graph import ModelGraph, Node, dtype_bits, dtype_name
+from ..onnxproto import TensorProto as T
 
 BUFFER_SLOTS = {("", "BatchNormalization"): {3, 4}}
 """Input slots that hold running statistics, not trained weights."""
@@ -54,13 +53,11 @@ SIZE_SLOTS: dict[tuple[str, str], set[int]] = {
 """Float inputs that are sizes or bounds, never trained weights (Resize ``roi``/``scales``:
 a YOLO neck's two upsamples stored 8 'parameters')."""
 
-_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16,
-              onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
-              onnx.TensorProto.BOOL, onnx.TensorProto.STRING}
-_SMALL_INT_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+_INT_TYPES = {T.INT64, T.INT32, T.INT16, T.UINT16, T.UINT32, T.UINT64, T.BOOL, T.STRING}
+_SMALL_INT_TYPES = {T.INT8, T.UINT8}
 for _name in ("INT4", "UINT4", "INT2", "UINT2"):
-    if hasattr(onnx.TensorProto, _name):
-        _SMALL_INT_TYPES.add(getattr(onnx.TensorProto, _name))
+    if hasattr(T, _name):
+        _SMALL_INT_TYPES.add(getattr(T, _name))
 
 _FX_REF = re.compile(r"%([pbc])_([A-Za-z0-9_]+)")
 

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-import onnx
-
 from ..ops.registry import MS, RuleTable
 from .model import CostCtx, CostUnknown, GraphCost, OpCost, tensor_bytes
 from .poly import ONE, ZERO, Poly, from_dim
@@ -81,7 +79,10 @@ def elementwise(ctx: CostCtx) -> OpCost:
 @functools.cache
 def _variadic(domain: str, op_type: str, opset: int) -> bool | None:
     """Whether the ONNX schema declares the op's inputs variadic (``Sum``, ``Max``…);
-    None when no schema answers (a plugin's op)."""
+    None when no schema answers (a plugin's op). Only asked for a node with 3+
+    operands (with 2 the count is the same either way): onnx's import is costly."""
+    import onnx.defs
+
     try:
         schema = onnx.defs.get_schema(op_type, opset, domain)
     except onnx.defs.SchemaError:

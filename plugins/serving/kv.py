@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import onnx
-
 from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, attention_layers
 from model_analyze.context import AnalysisContext
 from model_analyze.errors import UsageError
 from model_analyze.graph import dtype_bits, dtype_name
+from model_analyze.onnxproto import TensorProto
 from model_analyze.tokenflow.deps import Chunked
 
 KV_DTYPES: dict[str, tuple[str, Fraction]] = {
@@ -179,8 +178,8 @@ def batch_symbols(ctx: AnalysisContext, exclude: set[str]) -> set[str]:
 
 
 def _is_float(dtype: int | None) -> bool:
-    return dtype in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
-                     onnx.TensorProto.DOUBLE) or (dtype is not None and "FLOAT8" in dtype_name(dtype).upper())
+    return dtype in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16,
+                     TensorProto.DOUBLE) or (dtype is not None and "FLOAT8" in dtype_name(dtype).upper())
 
 
 def _cache_tensors(ctx: AnalysisContext, names: list[str], pasts: set[str], by_name: bool) -> list[str]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import onnx
-
 from ... import dims as D
 from ...dims import Dim
 from ...graph import Shape, TensorType
+from ...onnxproto import TensorProto
 from ..registry import RuleTable
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 
 SHAPE = RuleTable("shape")
-T = onnx.TensorProto
+T = TensorProto
 BIG = 1 << 30  # slice bounds at/above this mean "to the end"
 
 Out = list[TensorType | None]
