@@ -260,6 +260,12 @@ def gemm(ctx: CostCtx) -> OpCost:
     return OpCost(macs=_matmul(ctx, 0, 1, trans_a=bool(ctx.attr("transA", 0))))
 
 
+@COST.rule("QGemm", domain=MS)
+def qgemm(ctx: CostCtx) -> OpCost:
+    """Gemm with B at input 3: MACs = M·N·K."""
+    return OpCost(macs=_matmul(ctx, 0, 3, trans_a=bool(ctx.attr("transA", 0))))
+
+
 @COST.rule("QLinearMatMul")
 def qlinear_matmul(ctx: CostCtx) -> OpCost:
     """Inputs: a, a_scale, a_zp, b (3), …"""
@@ -470,14 +476,17 @@ def ms_gqa(ctx: CostCtx) -> OpCost:
 
 
 # -- recurrent ---------------------------------------------------------------------------------
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
-_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1, "DynamicQuantizeLSTM": 4}
+_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"],
+                 "DynamicQuantizeLSTM": ["Sigmoid", "Tanh", "Tanh"]}
 
 
 @COST.rule("LSTM", "GRU", "RNN")
+@COST.rule("DynamicQuantizeLSTM", domain=MS)
 def recurrent(ctx: CostCtx) -> OpCost:
     """MACs = directions · seq · batch · gates · H · (I + H) (input and recurrent
-    matrices). Per hidden unit per step, element-wise FLOPs: the gate sums
+    matrices; ``DynamicQuantizeLSTM``'s int8 W [dirs, I, 4H] is the same product).
+    Per hidden unit per step, element-wise FLOPs: the gate sums
     (Wx + Rh, biases), the gate activations (catalog constants of the ops named
     in ``activations``) and the cell update (LSTM: 3 mul + 1 add; GRU: r⊙, z
     blend: 5; RNN: none)."""
@@ -497,7 +506,7 @@ def recurrent(ctx: CostCtx) -> OpCost:
     acts = list(ctx.attr("activations") or _DEFAULT_ACTS[op])
     per = [Fraction(ctx.per_element(a, default=2)).limit_denominator(1000) for a in acts[:len(_DEFAULT_ACTS[op])]]
     bias = ctx.has(3)
-    if op == "LSTM":
+    if op in ("LSTM", "DynamicQuantizeLSTM"):
         unit = gates + (8 if bias else 0) + 3 * per[0] + per[1] + per[2] + 4
         if ctx.has(7):
             macs = macs + steps * h * 3  # peepholes

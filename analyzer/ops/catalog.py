@@ -93,7 +93,12 @@ MS_ATTENTION = ["Attention", "MultiHeadAttention", "GroupQueryAttention", "Spars
                 "LongformerAttention", "PackedAttention", "PackedMultiHeadAttention",
                 "PagedAttention", "DecoderMaskedMultiHeadAttention"]
 MS_MATMUL = ["MatMulNBits", "FusedMatMul", "MatMulIntegerToFloat", "QOrderedMatMul",
-             "DynamicQuantizeMatMul", "GatherBlockQuantized", "FusedConv", "QLinearConv"]
+             "DynamicQuantizeMatMul", "GatherBlockQuantized", "FusedConv", "QLinearConv", "QGemm"]
+MS_RECURRENT = ["DynamicQuantizeLSTM"]
+# Quantized element-wise kernels: the float op's arithmetic per output element (dequantize
+# and requantize are the kernel's bookkeeping, as for QLinearConv/QLinearMatMul).
+MS_QLINEAR = {"QLinearAdd": 1, "QLinearMul": 1, "QLinearSigmoid": 4, "QLinearLeakyRelu": 2}
+MS_POOL = ["QLinearGlobalAveragePool"]
 
 
 def rules() -> list[OpRule]:
@@ -126,4 +131,7 @@ def rules() -> list[OpRule]:
     add(MS_NORMALIZE, "normalize", MS)
     add(MS_ATTENTION, "attention", MS)
     add(MS_MATMUL, "matmul", MS)
+    add(MS_RECURRENT, "recurrent", MS)
+    add(MS_QLINEAR, "elementwise", MS)
+    add(MS_POOL, "pool", MS)
     return out

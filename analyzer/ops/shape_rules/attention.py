@@ -10,8 +10,7 @@ from ..registry import MS
 
 if TYPE_CHECKING:
     from ...shapes import ShapeCtx
-from .common import SHAPE, Out, T
-from .movement import gather
+from .common import SHAPE, Out, T, norm_axis
 
 
 # -- attention ops -------------------------------------------------------------------
@@ -85,8 +84,19 @@ def ms_embed_ln(ctx: ShapeCtx) -> Out:
 
 @SHAPE.rule("GatherBlockQuantized", domain=MS)
 def ms_gather_bq(ctx: ShapeCtx) -> Out:
-    out = gather(ctx)[0]
-    return [TensorType(ctx.dtype(2) or T.FLOAT, out.shape if out else None)]
+    """Gather along ``gather_axis`` of block-quantized data; uint8 data packs 8/bits values
+    per byte along ``quantize_axis``, which the dequantized output unpacks."""
+    data, idx = ctx.shape(0), ctx.shape(1)
+    dtype = ctx.dtype(2) or T.FLOAT
+    if data is None or idx is None:
+        return [TensorType(dtype, None)]
+    dims = list(data)
+    q_axis = norm_axis(ctx.attr("quantize_axis", 1), len(dims))
+    bits = int(ctx.attr("bits", 4))
+    if ctx.dtype(0) == T.UINT8 and bits < 8 and dims[q_axis] is not None:
+        dims[q_axis] = D.mul(dims[q_axis], 8 // bits)
+    axis = norm_axis(ctx.attr("gather_axis", 0), len(dims))
+    return [TensorType(dtype, tuple(dims[:axis]) + tuple(idx) + tuple(dims[axis + 1:]))]
 
 
 @SHAPE.rule("LinearAttention")

@@ -16,6 +16,7 @@ from .common import FLOW, Out, _norm, broadcast, mix_axes, no_content, pointwise
 # -- element-wise families (from the catalog) --------------------------------------------
 FLOW.add(catalog.UNARY, pointwise)
 FLOW.add(catalog.MS_UNARY, pointwise, MS)
+FLOW.add(catalog.MS_QLINEAR, pointwise, MS)
 FLOW.add(catalog.BINARY, pointwise)
 FLOW.add(catalog.GATED, pointwise)
 FLOW.add(["Identity", "Cast", "CastLike", "BitCast", "Dropout", "Trilu", "QuantizeLinear", "DequantizeLinear",

@@ -141,14 +141,17 @@ def pool(ctx: FlowCtx) -> Out:
 
 
 @FLOW.rule("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+@FLOW.rule("QLinearGlobalAveragePool", domain=MS)
 def global_pool(ctx: FlowCtx) -> Out:
+    """Every spatial axis (2… in NCHW; 1…−2 with ``channels_last``) is pooled away."""
     st, shape = ctx.state(0), ctx.shape(0)
     if st.axes is None or shape is None:
         return ctx.conservative()
-    for k in range(2, len(st.axes)):
+    spatial = range(1, len(st.axes) - 1) if ctx.attr("channels_last", 0) else range(2, len(st.axes))
+    for k in spatial:
         ctx.mark(st.axes[k], "spatial")
-    pooled = merge(st.fixed, *(collapse(st.axes[k], shape[k]) for k in range(2, len(st.axes))))
-    axes = [dict(st.axes[0]), dict(st.axes[1])] + [{} for _ in st.axes[2:]]
+    pooled = merge(st.fixed, *(collapse(st.axes[k], shape[k]) for k in spatial))
+    axes = [{} if k in spatial else dict(st.axes[k]) for k in range(len(st.axes))]
     return [FlowState(tuple(axes), pooled)]
 
 
@@ -334,8 +337,18 @@ def fused_matmul(ctx: FlowCtx) -> Out:
 
 @FLOW.rule("Gemm")
 def gemm(ctx: FlowCtx) -> Out:
-    a, b = ctx.state(0), ctx.state(1)
-    ash, bsh = ctx.shape(0), ctx.shape(1)
+    return _gemm(ctx, 0, 1, 2)
+
+
+@FLOW.rule("QGemm", domain=MS)
+def qgemm(ctx: FlowCtx) -> Out:
+    """A at 0, B at 3, C at 6 (scales and zero points between them)."""
+    return _gemm(ctx, 0, 3, 6)
+
+
+def _gemm(ctx: FlowCtx, ia: int, ib: int, ic: int) -> Out:
+    a, b = ctx.state(ia), ctx.state(ib)
+    ash, bsh = ctx.shape(ia), ctx.shape(ib)
     if a.axes is None or b.axes is None or ash is None or bsh is None:
         return ctx.conservative()
     if ctx.attr("transA", 0):
@@ -345,8 +358,8 @@ def gemm(ctx: FlowCtx) -> Out:
     out = matmul_state(a, b, ash, bsh, 2)
     if out is None:
         return ctx.conservative()
-    if ctx.has(2):
-        c = broadcast(ctx, [2])
+    if ctx.has(ic):
+        c = broadcast(ctx, [ic])
         if c is not None and c.axes is not None:
             out = FlowState(tuple(merge(x, y) for x, y in zip(out.axes, c.axes, strict=True)),  # type: ignore[arg-type]
                             merge(out.fixed, c.fixed))
@@ -379,6 +392,7 @@ def einsum(ctx: FlowCtx) -> Out:
 
 # -- recurrence -------------------------------------------------------------------------------
 @FLOW.rule("LSTM", "GRU", "RNN")
+@FLOW.rule("DynamicQuantizeLSTM", domain=MS)
 def recurrent(ctx: FlowCtx) -> Out:
     st, shape = ctx.state(0), ctx.shape(0)
     if st.axes is None or shape is None or len(st.axes) != 3:
