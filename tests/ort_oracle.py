@@ -160,9 +160,19 @@ class Ours:
 
 
 def ours(model: onnx.ModelProto, bindings: dict[str, int], input_shapes: dict[str, list[int]] | None = None) -> Ours:
+    ctx = prepare(model, AnalyzeOptions(dims=dict(bindings), input_shapes=dict(input_shapes or {})))
+    return ours_at(ctx, bindings)
+
+
+def ours_at(ctx: Any, bindings: dict[str, int]) -> Ours:
+    """Our shapes and costs of an analysed model at ``bindings`` (shapes are symbolic: one
+    analysis serves every binding; only the evaluation and the cost model are redone)."""
+    import dataclasses
+
     from model_analyze.cost.engine import cost_model
 
-    ctx = prepare(model, AnalyzeOptions(dims=dict(bindings), input_shapes=dict(input_shapes or {})))
+    ctx.dims = dataclasses.replace(ctx.dims, bound={**ctx.dims.bound, **bindings})
+    ctx._cache.clear()
     out = Ours(ctx=ctx)
     for node in ctx.graph.walk():
         shapes: list[Shape | None] = []
