@@ -186,13 +186,26 @@ def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
 
 
 def shape_failure_findings(ctx: AnalysisContext) -> list[Finding]:
-    """R001 for every shape rule that raised; R004 when onnx's own inference, needed for
-    tensors our rules left unknown, failed (those tensors then stay unknown)."""
+    """R001 for every shape rule that raised; R005 for a broadcast of dims that must be equal
+    and differ at the binding (never silently a max); R004 when onnx's own inference, needed
+    for tensors our rules left unknown, failed (those tensors then stay unknown)."""
     out = [Finding("R001", Severity.ERROR,
                    f.message("its outputs fall back to the exporter's declared types, else unknown "
                              "(every cost and field that needs them says so)"),
                    NodeRef(f.node, f.op.rsplit("::", 1)[-1], f.graph))
            for f in ctx.shapes.rule_failures]
+    seen: set[tuple[str, str]] = set()
+    for c in ctx.shapes.conflicts:
+        va, vb = ctx.evaluate(c.a), ctx.evaluate(c.b)
+        key = (D.fmt(c.a), D.fmt(c.b))
+        if va is None or vb is None or va == vb or key in seen:
+            continue  # equal wherever the model runs at this binding: nothing to say
+        seen.add(key)
+        out.append(Finding("R005", Severity.WARNING,
+                           f"{c.op} {c.node!r} broadcasts dims that must be equal but differ at this binding: "
+                           f"{D.fmt(c.a)} = {va} and {D.fmt(c.b)} = {vb}; {D.fmt(c.kept)} is used. Either the "
+                           "model does not run at this binding or a shape rule is wrong (please report it)",
+                           NodeRef(c.node, c.op, c.graph)))
     if ctx.shapes.onnx_failure:
         out.append(Finding("R004", Severity.WARNING,
                            f"onnx.shape_inference failed ({ctx.shapes.onnx_failure}): tensors our rules "

@@ -32,6 +32,7 @@ from .errors import UsageError
 from .failures import RuleFailure, describe, failure
 from .graph import ModelGraph, Node, Shape, TensorType, parse_type
 from .ops.registry import OpRegistry
+from .ops.shape_rules import on_conflict
 from .opsets import latest
 from .tensors import numpy_dtype, onnx_dtype
 
@@ -44,6 +45,21 @@ SymValue = tuple[Dim | None, ...]
 MAX_VALUE_LEN = 64
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Unique", "Compress"})
 """Ops whose output size depends on the input's values, not its shape."""
+
+
+@dataclass(frozen=True)
+class DimConflict:
+    """Two dims a broadcast requires to be equal, not provably equal: ``kept`` was used.
+
+    Equal for every input the model accepts (``⌈H/8⌉`` and ``2·⌈H/16⌉``), or a wrong rule:
+    evaluated at a binding, two different numbers say which (the report's R005)."""
+
+    node: str
+    op: str
+    graph: str
+    a: Dim
+    b: Dim
+    kept: Dim
 
 
 @dataclass
@@ -64,6 +80,8 @@ class ShapeTable:
     """Shape rules that raised (the node's outputs fell back to the exporter's types or unknown)."""
     onnx_failure: str = ""
     """Why ``onnx.shape_inference`` failed when it was needed (its shapes were then not used)."""
+    conflicts: list[DimConflict] = field(default_factory=list)
+    """Broadcasts of two dims that must be equal but are not provably so (see ``broadcast``)."""
     branch_taken: dict[str, int] = field(default_factory=dict)
     """``If`` node id → 0 (then) / 1 (else) when the condition is known without running the model."""
 
@@ -208,6 +226,7 @@ class ShapeEngine:
         self.model_proto = model_proto
         self.table = ShapeTable()
         self._onnx_types: dict[str, TensorType] | None = None
+        self.input_symbols: set[str] = set()
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
@@ -235,6 +254,8 @@ class ShapeEngine:
             self.table.types[name] = TensorType(init.dtype, init.dims)
         for name in g.inputs:
             self.table.types[name] = input_types.get(name) or g.declared.get(name) or TensorType()
+            for d in self.table.types[name].shape or ():
+                self.input_symbols |= D.free_symbols(d)
         self.run_graph(g)
         return self.table
 
@@ -245,6 +266,23 @@ class ShapeEngine:
         for node in g.topo_order():
             self._infer_node(node)
 
+    def _prefer(self, a: Dim, b: Dim) -> Dim:
+        """Of two dims that must be equal: a concrete one; else one computed from the model's
+        input dims (a fresh exporter symbol, ``unk__3``, is traceable to no computation);
+        else the first operand's."""
+        def rank(d: Dim) -> int:
+            return 0 if D.is_int(d) else 1 if D.free_symbols(d) <= self.input_symbols else 2
+
+        return b if rank(b) < rank(a) else a
+
+    def _resolver(self, node: Node) -> Any:
+        def resolve(a: Dim, b: Dim) -> Dim:
+            kept = self._prefer(a, b)
+            self.table.conflicts.append(DimConflict(node.name, node.op_type, node.graph.path, a, b, kept))
+            return kept
+
+        return resolve
+
     def _infer_node(self, node: Node) -> None:
         fn = self.registry.fn("shape", node.domain, node.op_type)
         results: list[TensorType | None] = []
@@ -254,7 +292,8 @@ class ShapeEngine:
             self.table.missing_rules[key] = self.table.missing_rules.get(key, 0) + 1
         else:
             try:
-                results = list(fn(ctx) or [])
+                with on_conflict(self._resolver(node)):
+                    results = list(fn(ctx) or [])
             except Exception as exc:  # never sinks the analysis, never silent: reported as R001
                 results = []
                 ctx.out_values.clear()

@@ -100,8 +100,22 @@ def is_map(result: FlowResult, tensor: str, spatial: list[SourceAxis]) -> bool:
     return found
 
 
-def _carries(result: FlowResult, tensor: str, spatial: list[SourceAxis]) -> bool:
-    return is_map(result, tensor, spatial)
+def _carries(ctx: AnalysisContext, result: FlowResult, tensor: str, spatial: list[SourceAxis]) -> bool:
+    """A map whose positions are still distinguishable at the binding: some axis holding a
+    spatial source's positions has more than one position. A pool or conv that leaves one
+    position (the model zoo's 7×7 ``AveragePool`` on a 7×7 map) is a global pool."""
+    if not is_map(result, tensor, spatial):
+        return False
+    st = result.states.get(tensor)
+    shape = ctx.shapes.shape(tensor)
+    if st is None or st.axes is None or shape is None or len(shape) != len(st.axes):
+        return True
+    for k, ax in enumerate(st.axes):
+        if any(src in ax and positional(ax[src]) for src in spatial):
+            n = ctx.evaluate(shape[k]) if shape[k] is not None else None
+            if n is None or n != 1:
+                return True
+    return False
 
 
 def _reads(result: FlowResult, tensor: str, src: SourceAxis) -> bool:
@@ -120,10 +134,10 @@ def final_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxi
     out: list[tuple[str, str]] = []
     tensors = list(ctx.graph.inputs) + [t for node in ctx.graph.topo_order() for t in node.outputs if t]
     for t in tensors:
-        if not _carries(result, t, spatial):
+        if not _carries(ctx, result, t, spatial):
             continue
         users = ctx.graph.consumers(t)
-        if any(_carries(result, o, spatial) for u in users for o in u.outputs if o):
+        if any(_carries(ctx, result, o, spatial) for u in users for o in u.outputs if o):
             continue
         if any(u.id in result.conservative for u in users):
             continue  # positions lost (no rule, or it raised), not mixed away: see lost_maps()
@@ -143,7 +157,7 @@ def lost_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxis
         if node.id not in result.conservative:
             continue
         for t in node.inputs:
-            if t and _carries(result, t, spatial):
+            if t and _carries(ctx, result, t, spatial):
                 out.append((t, node))
     return out
 

@@ -180,3 +180,60 @@ def transformer(layers: int = 2, heads: int = 4, d_model: int = 32, ffn: int | N
     b.op("MatMul", [x, b.weight([d_model, vocab], "lm_head.weight")], name="logits")
     b.output("logits", FLOAT, [1, seq, vocab])
     return b.model()
+
+
+def vad_like(hidden: int = 16, feat: int = 8) -> onnx.ModelProto:
+    """silero-vad's decoder in miniature: an ``If`` on a value computed from shapes
+    (``Equal(Shape(x)[-1], 1)``: squeeze a length-1 axis, else pass through) feeding an
+    ``If`` on *data* whose branches run different LSTMs on outer-scope tensors.
+
+    The first ``If`` is decided without running the model; the second is not (its count is
+    the costlier branch, an upper bound). Inside both branches every shape follows from
+    the outer scope: the LSTM's input comes through ``Unsqueeze`` of the first ``If``."""
+    rng = np.random.default_rng(0)
+
+    def w(*shape: int) -> onnx.TensorProto:
+        return helper.make_tensor(f"w{len(inits)}", TensorProto.FLOAT, list(shape),
+                                  rng.standard_normal(shape).astype(np.float32).ravel().tolist())
+
+    inits: list[onnx.TensorProto] = []
+    for shape in ((1, 4 * hidden, feat), (1, 4 * hidden, hidden), (1, 4 * hidden, feat), (1, 4 * hidden, hidden),
+                  (feat, feat)):
+        inits.append(w(*shape))
+    wa, ra, wb, rb, proj = (t.name for t in inits)
+    i64 = lambda name, v: helper.make_tensor(name, TensorProto.INT64, [len(v)], v)  # noqa: E731
+    inits += [i64("minus1", [-1]), i64("one", [1]), i64("zero", [0])]
+
+    squeeze = helper.make_graph([helper.make_node("Squeeze", ["x", "minus1"], ["sq"])], "squeeze", [],
+                                [helper.make_tensor_value_info("sq", TensorProto.FLOAT, None)])
+    keep = helper.make_graph([helper.make_node("Identity", ["x"], ["kept"])], "keep", [],
+                             [helper.make_tensor_value_info("kept", TensorProto.FLOAT, None)])
+
+    def lstm_branch(name: str, w_in: str, r_in: str, pre: bool) -> onnx.GraphProto:
+        nodes = []
+        src = "feat"
+        if pre:  # the second branch projects its input first: the branches cost differently
+            nodes.append(helper.make_node("MatMul", ["feat", proj], [f"{name}_p"]))
+            src = f"{name}_p"
+        nodes += [helper.make_node("Unsqueeze", [src, "zero"], [f"{name}_seq"]),
+                  helper.make_node("LSTM", [f"{name}_seq", w_in, r_in, "", "", "h0"], [f"{name}_y", f"{name}_h"],
+                                   hidden_size=hidden),
+                  helper.make_node("Squeeze", [f"{name}_h", "zero"], [f"{name}_out"])]
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT,
+                                                                                 None)])
+
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "minus1"], ["last"]),
+        helper.make_node("Equal", ["last", "one"], ["is_one"]),
+        helper.make_node("If", ["is_one"], ["feat"], name="decoder_if", then_branch=squeeze, else_branch=keep),
+        helper.make_node("If", ["first_rate"], ["out"], name="rate_if",
+                         then_branch=lstm_branch("a", wa, ra, False), else_branch=lstm_branch("b", wb, rb, True)),
+    ]
+    graph = helper.make_graph(
+        nodes, "vad_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", feat, 1]),
+         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, "batch", hidden]),
+         helper.make_tensor_value_info("first_rate", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", hidden])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="model-analyze samples")

@@ -59,17 +59,29 @@ def test_misaligned_branches_reported_with_hull():
     assert (out["size"], out["stride"]) == (3, 2)
 
 
-def test_rf_exceeding_input_is_said():
-    # Five 3x3 stride-2 convs on 16x16: r = 1 + 2·(1+2+4+8+16) = 63 > 16.
+def _five_convs(size: int):
     b = GraphBuilder()
-    x = b.input("x", FLOAT, [1, 1, 16, 16])
+    x = b.input("x", FLOAT, [1, 1, size, size])
     for k in range(5):
         x = builders.conv(b, x, 1, 1, 3, stride=2, pad=1, name=f"c{k}")
     b.op("GlobalAveragePool", [x], name="gap")
     b.output("gap")
-    s = rf_section(b.model())
+    return b.model()
+
+
+def test_rf_exceeding_input_is_said():
+    # Five 3x3 stride-2 convs on 48x48 (maps 24, 12, 6, 3, 2): r = 1 + 2·(1+2+4+8+16) = 63 > 48.
+    s = rf_section(_five_convs(48))
     assert s.metric("rf.size").value == 63
     assert any(f.code == "RF002" and "63" in f.message for f in s.findings)
+
+
+def test_a_conv_leaving_one_position_is_global():
+    # The same on 16x16: maps 8, 4, 2, 1, 1. After c3 one position is left (nothing to tell
+    # apart): the final map is c2's 2x2 output, r = 1 + 2·(1+2+4) = 15.
+    s = rf_section(_five_convs(16))
+    assert s.metric("rf.size").value == 15
+    assert [m["tensor"] for m in s.data["final_maps"]] == ["c2"]
 
 
 def test_transformer_has_no_spatial_rf():

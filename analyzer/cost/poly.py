@@ -1,16 +1,17 @@
-"""Polynomials in the model's dims: the number type of every cost.
+"""Costs as polynomials in the model's dims — in the one dim algebra.
 
-Why not sympy: a cost is a sum over thousands of nodes of products of dims
-(``4096·seq``, ``32·seq²``). Building those as sympy expressions costs tens of
-microseconds per operation and would dominate the analysis of a 5,000-node
-LLM; a dict of monomials costs well under one. So costs are :class:`Poly`:
-``{monomial: coefficient}`` with integer or :class:`~fractions.Fraction`
-coefficients, where a monomial is a sorted tuple of ``(atom, power)``.
+A :class:`Poly` *is* an expression of :mod:`model_analyze.symbolic` (``self.e``: an
+:class:`~model_analyze.symbolic.Expr` or a number): every sum, product and exact division
+of a cost is done by that algebra, so a cost and the dims it is made of can never
+disagree (there used to be a second polynomial type with its own canonical form). What
+this class adds is the cost's *view*: monomials over named atoms — a dim symbol
+(``seq``), or a non-polynomial dim (``floor((H + 31)/32)``, ``min(1, seq)``) as one
+opaque atom named by its text and evaluated through the dim algebra — for printing
+(``7,110,393,856·seq + 262,144·seq²``) and for evaluation at a binding.
 
-An *atom* is a dim symbol (``seq``) or, for a dim that is not a polynomial in
-symbols (``floor(seq/2)``, ``min(1, seq)``), that whole expression as one
-opaque variable, evaluated through the dim algebra (:mod:`model_analyze.symbolic`);
-conversions are cached per expression.
+Why not sympy: a cost is a sum over thousands of nodes of products of dims; sympy's
+import alone costs more than analysing a small conv net (sympy is the tests' oracle of
+this algebra, ``tests/test_algebra_oracle.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from fractions import Fraction
 from typing import Any
 
 from .. import dims as D
-from ..symbolic import Expr
+from .. import symbolic as S
+from ..symbolic import Expr, Fn
 
 Coef = int | Fraction
 Mono = tuple[tuple[str, int], ...]
@@ -38,87 +40,110 @@ def _norm_coef(c: Coef) -> Coef:
     return c
 
 
+@functools.lru_cache(maxsize=8192)
+def _atom_name(fn: Fn) -> str:
+    name = D.fmt(Expr.atom(fn))
+    _ATOMS[name] = Expr.atom(fn)
+    return name
+
+
+def _atom_expr(name: str) -> Any:
+    expr = _ATOMS.get(name)
+    return expr if expr is not None else D.symbol(name)
+
+
 class Poly:
-    """An immutable polynomial over dim atoms with rational coefficients."""
+    """An immutable cost: a dim-algebra expression with a monomial view over named atoms."""
 
-    __slots__ = ("terms",)
+    __slots__ = ("_terms", "e")
 
-    def __init__(self, terms: Mapping[Mono, Coef] | None = None) -> None:
-        self.terms: dict[Mono, Coef] = {
-            m: (c if type(c) is int or c.denominator != 1 else int(c))  # type: ignore[union-attr]
-            for m, c in (terms or {}).items() if c}
+    def __init__(self, terms: Mapping[Mono, Coef] | None = None, *, e: Any = None) -> None:
+        if e is None:
+            total: Any = 0
+            for mono, c in (terms or {}).items():
+                term: Any = c
+                for name, p in mono:
+                    term = term * _atom_expr(name) ** p
+                total = total + term
+            e = total
+        self.e: Any = S.normalize(e)
+        self._terms: dict[Mono, Coef] | None = None
 
     # -- construction -----------------------------------------------------------
     @staticmethod
     def const(c: Coef) -> Poly:
         if type(c) is int and -1024 <= c <= 1 << 20:
             return _small_const(c)
-        return Poly({(): c})
+        return Poly(e=c)
 
     @staticmethod
     def atom(name: str) -> Poly:
-        return Poly({((name, 1),): 1})
+        return Poly(e=_atom_expr(name))
 
-    # -- arithmetic -------------------------------------------------------------
+    # -- the monomial view --------------------------------------------------------
+    @property
+    def terms(self) -> dict[Mono, Coef]:
+        """``{((atom name, power), …): coefficient}``, atoms named by their text."""
+        if self._terms is None:
+            out: dict[Mono, Coef] = {}
+            if isinstance(self.e, Expr):
+                for mono, c in self.e.terms.items():
+                    key = tuple(sorted((a if isinstance(a, str) else _atom_name(a), p) for a, p in mono))
+                    out[key] = _norm_coef(out.get(key, 0) + c)
+            elif self.e:
+                out[()] = _norm_coef(self.e)
+            self._terms = {m: c for m, c in out.items() if c}
+        return self._terms
+
+    # -- arithmetic (the dim algebra's) -----------------------------------------------
     def __add__(self, other: Poly | Coef) -> Poly:
-        o = other if isinstance(other, Poly) else Poly.const(other)
-        if not o.terms:
+        o = other.e if isinstance(other, Poly) else other
+        if isinstance(o, (int, Fraction)) and not o:
             return self
-        if not self.terms:
-            return o
-        out = dict(self.terms)
-        for m, c in o.terms.items():
-            out[m] = out.get(m, 0) + c
-        return Poly(out)
+        if not isinstance(self.e, Expr) and not self.e:
+            return other if isinstance(other, Poly) else Poly(e=o)
+        return Poly(e=self.e + o)
 
     __radd__ = __add__
 
     def __neg__(self) -> Poly:
-        return Poly({m: -c for m, c in self.terms.items()})
+        return Poly(e=-self.e)
 
     def __sub__(self, other: Poly | Coef) -> Poly:
-        return self + (-(other if isinstance(other, Poly) else Poly.const(other)))
+        return self + (-(other.e if isinstance(other, Poly) else other))
+
+    def __rsub__(self, other: Coef) -> Poly:
+        return Poly(e=other - self.e)
 
     def __mul__(self, other: Poly | Coef) -> Poly:
-        if not isinstance(other, Poly):
-            if other == 1:
-                return self
-            return Poly({m: c * other for m, c in self.terms.items()})
-        if other.is_const:
-            return self * other.const_value
-        if self.is_const:
-            return other * self.const_value
-        out: dict[Mono, Coef] = {}
-        for m1, c1 in self.terms.items():
-            for m2, c2 in other.terms.items():
-                m = _mono_mul(m1, m2)
-                out[m] = out.get(m, 0) + c1 * c2
-        return Poly(out)
+        o = other.e if isinstance(other, Poly) else other
+        if isinstance(o, int) and o == 1:
+            return self
+        return Poly(e=self.e * o)
 
     __rmul__ = __mul__
 
     def div_exact(self, other: Poly) -> Poly | None:
-        """``self / other`` when ``other`` is a single monomial dividing every
-        term (``B·H·d·seq²`` / ``seq²``); None otherwise."""
-        if len(other.terms) != 1:
-            return None
-        (mono, coef), = other.terms.items()
-        out: dict[Mono, Coef] = {}
-        for m, c in self.terms.items():
-            q = _mono_div(m, mono)
-            if q is None:
+        """``self / other`` when ``other`` is a single monomial dividing every term
+        (``B·H·d·seq²`` / ``seq²``); None otherwise."""
+        a, b = self.e, other.e
+        if not isinstance(b, Expr):
+            if not b:
                 return None
-            out[q] = Fraction(c) / Fraction(coef)
-        return Poly(out)
+            return Poly(e=a * (Fraction(1) / Fraction(b)) if isinstance(a, Expr) else Fraction(a) / Fraction(b))
+        if not isinstance(a, Expr):
+            return None if a else Poly(e=0)
+        q = S.divide_exact(a, b)
+        return None if q is None else Poly(e=q)
 
     # -- queries ------------------------------------------------------------------
     @property
     def is_const(self) -> bool:
-        return all(not m for m in self.terms)
+        return not isinstance(self.e, Expr)
 
     @property
     def const_value(self) -> Coef:
-        return self.terms.get((), 0)
+        return self.e.constant_term if isinstance(self.e, Expr) else self.e
 
     def atoms(self) -> set[str]:
         return {a for m in self.terms for a, _ in m}
@@ -130,12 +155,14 @@ class Poly:
         return max((p for m in self.terms for a, p in m if a == atom), default=0)
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, Poly):
+            return self.e == other.e
         if isinstance(other, (int, Fraction)):
-            other = Poly.const(other)
-        return isinstance(other, Poly) and self.terms == other.terms
+            return not isinstance(self.e, Expr) and self.e == other
+        return False
 
     def __hash__(self) -> int:
-        return hash(frozenset(self.terms.items()))
+        return hash(self.e)
 
     def __repr__(self) -> str:
         return f"Poly({self.fmt()})"
@@ -190,54 +217,14 @@ def _atom_str(a: str) -> str:
     return f"({a})" if any(ch in a for ch in " +-*/(") else a
 
 
-def _mono_mul(a: Mono, b: Mono) -> Mono:
-    if not a:
-        return b
-    if not b:
-        return a
-    out = dict(a)
-    for k, p in b:
-        out[k] = out.get(k, 0) + p
-    return tuple(sorted(out.items()))
-
-
-def _mono_div(a: Mono, b: Mono) -> Mono | None:
-    out = dict(a)
-    for k, p in b:
-        if out.get(k, 0) < p:
-            return None
-        out[k] -= p
-    return tuple(sorted((k, p) for k, p in out.items() if p))
-
-
 @functools.lru_cache(maxsize=4096)
 def _small_const(c: int) -> Poly:
     """Shared instances for common constants (Polys are never mutated)."""
-    return Poly({(): c})
+    return Poly(e=c)
 
 
 ZERO = Poly()
 ONE = Poly.const(1)
-
-
-@functools.lru_cache(maxsize=8192)
-def _from_expr(expr: Expr) -> Poly:
-    """A symbolic dim as a Poly: symbols stay atoms; ``floor``/``min``… become
-    opaque atoms evaluated through the dim algebra."""
-    terms: dict[Mono, Coef] = {}
-    for mono, c in expr.terms.items():
-        parts = []
-        for atom, p in mono:
-            parts.append((atom if isinstance(atom, str) else _opaque_name(Expr.atom(atom)), p))
-        key = tuple(sorted(parts))
-        terms[key] = terms.get(key, 0) + c
-    return Poly(terms)
-
-
-def _opaque_name(expr: Any) -> str:
-    name = D.fmt(expr)
-    _ATOMS[name] = expr
-    return name
 
 
 def from_dim(d: Any) -> Poly | None:
@@ -249,18 +236,18 @@ def from_dim(d: Any) -> Poly | None:
     if isinstance(d, bool):
         return Poly.const(int(d))
     if isinstance(d, (int, Fraction)):
-        return Poly.const(d)
+        return Poly.const(d) if isinstance(d, int) else Poly(e=d)
     if isinstance(d, float):
-        return Poly.const(Fraction(d).limit_denominator(1 << 20)) if d == d else None
+        return Poly(e=Fraction(d).limit_denominator(1 << 20)) if d == d else None
     if isinstance(d, Expr):
-        return _from_expr(d)
+        return Poly(e=d)
     return None
 
 
 def product(values: Iterable[Any]) -> Poly | None:
     """Product of dims; None if any is unknown. Concrete dims multiply as ints."""
     k = 1
-    out: Poly | None = None
+    out: Any = None
     for v in values:
         if type(v) is int:
             k *= v
@@ -268,19 +255,17 @@ def product(values: Iterable[Any]) -> Poly | None:
         p = from_dim(v)
         if p is None:
             return None
-        out = p if out is None else out * p
-    return Poly.const(k) if out is None else out * k
+        out = p.e if out is None else out * p.e
+    return Poly.const(k) if out is None else Poly(e=out * k)
 
 
 def total(values: Iterable[Poly | None]) -> Poly:
     """Sum ignoring unknowns (callers track unknowns separately)."""
-    out: dict[Mono, Coef] = {}
+    out: Any = 0
     for p in values:
-        if p is None:
-            continue
-        for m, c in p.terms.items():
-            out[m] = out.get(m, 0) + c
-    return Poly(out)
+        if p is not None:
+            out = out + p.e
+    return Poly(e=out)
 
 
 def atom_values(atoms: Iterable[str], bindings: Mapping[str, int]) -> dict[str, Coef]:

@@ -14,8 +14,8 @@ importing this package registers all of them in :data:`SHAPE`.
 from __future__ import annotations
 
 from . import attention, contrib, control, elementwise, movement, nn  # noqa: F401 - registers the rules
-from .common import SHAPE, broadcast
+from .common import SHAPE, broadcast, on_conflict
 from .movement import keep_aspect_scale
 from .nn import matmul_shape, parse_einsum
 
-__all__ = ["SHAPE", "broadcast", "keep_aspect_scale", "matmul_shape", "parse_einsum"]
+__all__ = ["SHAPE", "broadcast", "keep_aspect_scale", "matmul_shape", "on_conflict", "parse_einsum"]

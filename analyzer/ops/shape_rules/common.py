@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ... import dims as D
@@ -37,8 +39,28 @@ def norm_axis(axis: int, rank: int) -> int:
     return a
 
 
+Conflict = Callable[[Dim, Dim], Dim]
+"""Decides between two dims that broadcasting requires to be equal but that are not
+provably equal; set by the shape engine for the node being inferred (records it)."""
+_CONFLICT: ContextVar[Conflict | None] = ContextVar("broadcast_conflict", default=None)
+
+
+@contextmanager
+def on_conflict(fn: Conflict | None) -> Iterator[None]:
+    token = _CONFLICT.set(fn)
+    try:
+        yield
+    finally:
+        _CONFLICT.reset(token)
+
+
 def broadcast(shapes: Sequence[Shape | None]) -> Shape | None:
-    """Numpy broadcasting with symbolic dims (valid models assumed)."""
+    """Numpy broadcasting with symbolic dims.
+
+    Two non-1 dims along an axis must be *equal* for the model to run — never a max. When
+    they are not provably equal (``⌈H/8⌉`` and ``2·⌈H/16⌉`` are equal only for the inputs
+    the model accepts; two rules that disagree are a bug) the engine's conflict handler
+    picks one and records the contradiction; without one, the first operand's dim is kept."""
     if any(s is None for s in shapes):
         return None
     rank = max((len(s) for s in shapes), default=0)  # type: ignore[arg-type]
@@ -58,14 +80,11 @@ def broadcast(shapes: Sequence[Shape | None]) -> Shape | None:
             concrete = [d for d in known if D.is_int(d)]
             out.append(concrete[0] if concrete else None)
             continue
-        concrete = [d for d in known if D.is_int(d)]
-        if concrete:
-            out.append(max(concrete))
-            continue
         res = known[0]
         for d in known[1:]:
             if not D.equal(res, d):
-                res = D.dmax(res, d)
+                resolve = _CONFLICT.get()
+                res = resolve(res, d) if resolve is not None else res
         out.append(res)
     return tuple(out)
 

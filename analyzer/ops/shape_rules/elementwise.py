@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ... import dims as D
+from ... import symbolic as S
 from ...dims import Dim
 from ...graph import TensorType
 from .. import catalog
@@ -46,6 +47,25 @@ def _mod(a: Dim, b: Dim, fmod: bool) -> Dim | None:
     return D.sub(a, D.mul(b, D.floordiv(a, b)))
 
 
+def _int_div(a: Dim, b: Dim) -> Dim | None:
+    """ONNX integer ``Div`` truncates toward zero (C's rule): exact on numbers. A symbolic
+    numerator provably ≤ 0 divides as ``−floor(−a/b)``; otherwise it is a size (≥ 0 for every
+    input the model accepts — Swin's ``(H + pad)/window``) and truncation is floor. The
+    whole-graph oracle checks these against onnxruntime on every model the tests run."""
+    if D.is_int(a) and D.is_int(b):
+        if not b:
+            return None
+        q = abs(a) // abs(b)  # type: ignore[operator]
+        return q if (a < 0) == (b < 0) else -q  # type: ignore[operator]
+    if not D.is_int(b):  # a symbolic divisor: sizes (``B·nW / nW``), evaluated at the binding
+        return D.floordiv(a, b)
+    if b <= 0:  # type: ignore[operator]
+        return None
+    if S.bounds(a)[1] <= 0:
+        return D.sub(0, D.floordiv(D.sub(0, a), b))
+    return D.floordiv(a, b)
+
+
 def binary_shape(ctx: ShapeCtx) -> Out:
     op = ctx.node.op_type
     n = ctx.n_inputs
@@ -64,7 +84,7 @@ def binary_shape(ctx: ShapeCtx) -> Out:
         return [TensorType(dtype, shape)]
     dtype = T.BOOL if op in catalog.COMPARISONS else ctx.dtype(0)
     fns = {"Add": D.add, "Sub": D.sub, "Mul": D.mul, "Max": D.dmax, "Min": D.dmin,
-           "Div": lambda a, b: D.floordiv(a, b) if b != 0 else None,
+           "Div": _int_div,
            "Mod": lambda a, b: _mod(a, b, bool(ctx.attr("fmod", 0))),
            "Equal": lambda a, b: int(a == b) if D.is_int(a) and D.is_int(b) else None}
     if op in fns and n == 2 and (dtype in (T.INT64, T.INT32, T.BOOL) or dtype is None):
