@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from . import onnxproto as P
 from .dims import Dim, parse_dim_param
 from .errors import ModelError
@@ -27,6 +25,7 @@ from .report import NodeRef
 from .tensors import to_array
 
 if TYPE_CHECKING:
+    import networkx as nx
     import numpy as np
     import onnx
 
@@ -196,7 +195,11 @@ class Node:
 
 
 class ModelGraph:
-    """A (sub)graph: nodes in file order, tensor producer/consumer maps, nx view."""
+    """A (sub)graph: nodes in file order, tensor producer/consumer maps, nx view.
+
+    The adjacency is kept as plain lists (``edges``); the networkx view (``nx``) is
+    built from them on first use — importing and filling networkx cost more than the
+    rest of building a 5,585-node graph, and only some analyses walk it."""
 
     def __init__(self, proto: onnx.GraphProto, *, model_path: str = "<model>", path: str = "",
                  outer: ModelGraph | None = None, fresh_input_dims: bool = True) -> None:
@@ -204,7 +207,12 @@ class ModelGraph:
         self.model_path = model_path
         self.path = path
         self.outer = outer
-        self.nx = nx.MultiDiGraph()
+        self.vertices: dict[str, dict[str, Any]] = {}
+        """Every vertex of the nx view: node ids, ``input:x``, ``init:w``, ``output:y``,
+        ``outer:t`` (a name read from an enclosing graph), with their attributes."""
+        self.edges: list[tuple[str, str, str, bool]] = []
+        """(source vertex, target vertex, tensor, implicit) — one per tensor use."""
+        self._nx: nx.MultiDiGraph | None = None
         self.nodes: list[Node] = []
         self.node_by_id: dict[str, Node] = {}
         self.producers: dict[str, Node] = {}
@@ -213,6 +221,7 @@ class ModelGraph:
         self.declared: dict[str, TensorType] = {}
         self.outer_refs: set[str] = set()
         self._topo: list[Node] | None = None
+        self._preds: dict[str, list[Node]] | None = None
         self._const_cache: dict[tuple[str, int], Any] = {}
 
         for init in proto.initializer:
@@ -245,12 +254,12 @@ class ModelGraph:
         return ModelError(self.model_path, problem + where)
 
     def _build(self) -> None:
-        g = self.nx
+        vertices, edges = self.vertices, self.edges
         local: set[str] = set(self.inputs) | set(self.initializers)
         for name in self.inputs:
-            g.add_node(f"input:{name}", kind="input", tensor=name)
+            vertices[f"input:{name}"] = {"kind": "input", "tensor": name}
         for name in self.initializers:
-            g.add_node(f"init:{name}", kind="initializer", tensor=name)
+            vertices[f"init:{name}"] = {"kind": "initializer", "tensor": name}
         used_ids: set[str] = set()
         for idx, proto in enumerate(self.proto.node):
             nid = proto.name if proto.name and proto.name not in used_ids else ""
@@ -263,7 +272,7 @@ class ModelGraph:
             node = Node(proto, idx, nid, self)
             self.nodes.append(node)
             self.node_by_id[nid] = node
-            g.add_node(nid, kind="node", op_type=proto.op_type)
+            vertices[nid] = {"kind": "node", "op_type": node.op_type}
             for out in node.outputs:
                 if not out:
                     continue
@@ -295,14 +304,14 @@ class ModelGraph:
                     what = "uses outer-scope" if is_implicit else "reads"
                     raise self._fail(f"node {node.name!r} ({node.op_type}) {what} tensor "
                                      f"{tensor!r} that nothing produces")
-                g.add_edge(src, node.id, key=tensor, implicit=is_implicit)
+                edges.append((src, node.id, tensor, is_implicit))
                 self.consumers_map.setdefault(tensor, []).append(node)
         for name in self.outputs:
             src = self._source(name, local)
             if src is None:
                 raise self._fail(f"graph output {name!r} is not produced by any node")
-            g.add_node(f"output:{name}", kind="output", tensor=name)
-            g.add_edge(src, f"output:{name}", key=name)
+            vertices[f"output:{name}"] = {"kind": "output", "tensor": name}
+            edges.append((src, f"output:{name}", name, False))
 
     def _source(self, tensor: str, local: set[str]) -> str | None:
         if tensor in self.producers:
@@ -315,11 +324,34 @@ class ModelGraph:
         while scope is not None:
             if scope.defines(tensor):
                 self.outer_refs.add(tensor)
-                if not self.nx.has_node(f"outer:{tensor}"):
-                    self.nx.add_node(f"outer:{tensor}", kind="outer", tensor=tensor)
+                self.vertices.setdefault(f"outer:{tensor}", {"kind": "outer", "tensor": tensor})
                 return f"outer:{tensor}"
             scope = scope.outer
         return None
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The graph as a ``networkx.MultiDiGraph`` (vertex attributes ``kind``,
+        ``op_type``/``tensor``; edge key = tensor name, attribute ``implicit``)."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            g.add_nodes_from(self.vertices.items())
+            g.add_edges_from((u, v, key, {"implicit": imp}) for u, v, key, imp in self.edges)
+            self._nx = g
+        return self._nx
+
+    def predecessors(self, node: Node) -> list[Node]:
+        """Nodes of this graph whose outputs ``node`` reads (outer-scope reads included
+        through the owning node; inputs and initializers are not nodes)."""
+        if self._preds is None:
+            preds: dict[str, list[Node]] = {n.id: [] for n in self.nodes}
+            for u, v, _key, _imp in self.edges:
+                if u in self.node_by_id and v in preds:
+                    preds[v].append(self.node_by_id[u])
+            self._preds = preds
+        return self._preds[node.id]
 
     def defines(self, tensor: str) -> bool:
         return tensor in self.producers or tensor in self.initializers or tensor in self.inputs
@@ -349,22 +381,27 @@ class ModelGraph:
         return self._topo
 
     def _toposort(self) -> list[Node]:
-        g = self.nx
+        by_id = self.node_by_id
         indeg = {n.id: 0 for n in self.nodes}
-        for n in self.nodes:
-            indeg[n.id] = sum(1 for u, _ in g.in_edges(n.id) if g.nodes[u].get("kind") == "node")
+        succ: dict[str, list[str]] = {}
+        for u, v, _key, _imp in self.edges:
+            if u in by_id and v in indeg:
+                indeg[v] += 1
+                succ.setdefault(u, []).append(v)
         heap = [(n.index, n.id) for n in self.nodes if indeg[n.id] == 0]
         heapq.heapify(heap)
         order: list[Node] = []
         while heap:
             _, nid = heapq.heappop(heap)
-            order.append(self.node_by_id[nid])
-            for _, v in g.out_edges(nid):
-                if v in indeg:
-                    indeg[v] -= 1
-                    if indeg[v] == 0:
-                        heapq.heappush(heap, (self.node_by_id[v].index, v))
+            order.append(by_id[nid])
+            for v in succ.get(nid, ()):
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    heapq.heappush(heap, (by_id[v].index, v))
         if len(order) != len(self.nodes):
+            import networkx as nx
+
+            g = self.nx
             stuck = nx.DiGraph(g.subgraph([n for n, d in indeg.items() if d > 0]))
             try:
                 cycle = [u for u, _v in nx.find_cycle(stuck)]

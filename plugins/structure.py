@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import networkx as nx
-
 from model_analyze.context import AnalysisContext
 from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Table, hookimpl
 
@@ -19,9 +17,27 @@ def longest_path(ctx: AnalysisContext) -> int:
     g = ctx.graph
     depth: dict[str, int] = {}
     for node in g.topo_order():
-        preds = [u for u, _ in g.nx.in_edges(node.id) if g.nx.nodes[u].get("kind") == "node"]
-        depth[node.id] = 1 + max((depth[p] for p in preds), default=0)
+        depth[node.id] = 1 + max((depth[p.id] for p in g.predecessors(node)), default=0)
     return max(depth.values(), default=0)
+
+
+def weak_components(ctx: AnalysisContext) -> int:
+    """Weakly connected components of the main graph's vertices (union-find over its
+    edges: the count networkx's ``number_weakly_connected_components`` gives)."""
+    g = ctx.graph
+    parent = {v: v for v in g.vertices}
+
+    def root(v: str) -> str:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for u, v, _key, _imp in g.edges:
+        ru, rv = root(u), root(v)
+        if ru != rv:
+            parent[ru] = rv
+    return sum(1 for v in parent if root(v) == v)
 
 
 def run(ctx: AnalysisContext) -> Section:
@@ -46,8 +62,7 @@ def run(ctx: AnalysisContext) -> Section:
     for op, count in ops.most_common(top):
         table.rows.append([op, count, f"{100 * count / total:.1f}%"])
     section.tables.append(table)
-    section.data = {"op_histogram": dict(ops), "weakly_connected_components":
-                    nx.number_weakly_connected_components(g.nx) if g.nx.number_of_nodes() else 0}
+    section.data = {"op_histogram": dict(ops), "weakly_connected_components": weak_components(ctx)}
     section.summary = (f"{sum(ops.values()):,} nodes of {len(ops)} op types"
                        + (f", {subgraphs} control-flow bodies" if subgraphs else ""))
     return section

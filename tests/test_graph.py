@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import builders
+from conftest import SAMPLES
 from model_analyze.errors import ModelError
 from model_analyze.graph import build_graph
 from model_analyze.loader import load_model
@@ -120,3 +121,24 @@ def test_constant_node_values_and_initializer_metadata():
     g = _graph(b.model())
     assert g.constant_value("shape").tolist() == [3, 4]
     assert g.constant_value("x") is None
+
+
+def test_adjacency_without_networkx_matches_its_view():
+    """The plain adjacency (topological order, predecessors, weak components) agrees
+    with networkx on every sample and zoo model (networkx is the oracle)."""
+    import glob
+
+    import networkx as nx
+
+    from model_analyze.plugins.structure import weak_components
+    from model_analyze.runner import prepare
+
+    for path in sorted(glob.glob(str(SAMPLES / "*.onnx")) + glob.glob(str(SAMPLES / "zoo" / "*.onnx"))):
+        ctx = prepare(path)
+        g = ctx.graph
+        assert weak_components(ctx) == nx.number_weakly_connected_components(g.nx), path
+        position = {n.id: i for i, n in enumerate(g.topo_order())}
+        for node in g.nodes:
+            preds = {u for u, _ in g.nx.in_edges(node.id) if g.nx.nodes[u]["kind"] == "node"}
+            assert {p.id for p in g.predecessors(node)} == preds
+            assert all(position[p] < position[node.id] for p in preds)
