@@ -192,11 +192,14 @@ class _Parser:
         while (t := self.peek()) and t[1] in ("*", "/", "//"):
             self.take()
             rhs = self.factor()
-            if t[1] != "*" and not isinstance(rhs, int):
+            if t[1] != "*" and (not isinstance(rhs, int) or not rhs):
                 # exporters divide by constants (``seq/2``); ``a/b`` of two names is a path-like
                 # name (``/decoder/rnn/Unsqueeze_output_0_dim_1``), one opaque symbol
                 raise ValueError("division by a non-constant")
-            value = value * rhs if t[1] == "*" else S.floordiv(value, rhs)
+            # ``/`` is true division (sympy's printing, which torch's exporters write:
+            # ``floor(width/2 - 1/2) + 1`` is a conv's ⌊(W − 1)/2⌋ + 1), ``//`` floor division
+            value = value * rhs if t[1] == "*" else S.floordiv(value, rhs) if t[1] == "//" else \
+                value * Fraction(1, rhs)
         return value
 
     def factor(self) -> Any:

@@ -298,6 +298,12 @@ def floordiv(a: Any, b: Any) -> Any:
     q = a * Fraction(1, b) if isinstance(b, int) else a / b
     if isinstance(q, Expr) and all(isinstance(c, int) for c in q.terms.values()):
         return q
+    # floor(P/b) with rational coefficients in P = floor(d·P/(d·b)) with integer ones:
+    # ``floor(width/2 - 1/2)`` is the canonical ``floor((width - 1)/2)``
+    if isinstance(a, Expr) and isinstance(b, int):
+        den = math.lcm(*(Fraction(c).denominator for c in a.terms.values()))
+        if den > 1:
+            return floordiv(a * den, b * den)
     # floor((floor(x/m) + k)/b) = floor((x + k·m)/(m·b)) for integer-valued x and integer k:
     # a conv/pool chain's sizes stay one floor deep (YOLO's stride-32 map on a dynamic input
     # was five nested floors in every formula of the report).

@@ -85,3 +85,39 @@ def test_vad_like_every_node_costed():
     ctx = prepare(str(SAMPLES / "vad_like.onnx"), AnalyzeOptions(dims={"batch": 1}))
     m = cost_model(ctx)
     assert not m.graph.partial and not m.graph.unknown_ops
+
+
+def _yolo_anchor_model() -> onnx.ModelProto:
+    """YOLOv8's anchors in miniature, as torch's TorchScript exporter writes them (nudenet's
+    320n.onnx, a YOLOv8n from PyPI): a stride-2 conv's map, ``Range(0.0, float(w), 1.0)``
+    over its width, and the exporter's value_info for the range in sympy's printing,
+    ``floor(width/2 - 1/2) + 1`` (true division) — added back to the map's row."""
+    w = h.make_tensor("w", T.FLOAT, [1, 1, 3], np.ones(3, np.float32).tolist())
+    nodes = [
+        h.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 1], name="conv"),
+        h.make_node("Shape", ["y"], ["s"]), h.make_node("Gather", ["s", "two"], ["n"], axis=0),
+        h.make_node("Cast", ["n"], ["nf"], to=T.FLOAT),
+        h.make_node("Range", ["zero", "nf", "one"], ["anchors"], name="range"),
+        h.make_node("Add", ["y", "anchors"], ["out"], name="add"),
+    ]
+    g = h.make_graph(nodes, "anchors", [h.make_tensor_value_info("x", T.FLOAT, [1, 1, "width"])],
+                     [h.make_tensor_value_info("out", T.FLOAT, None)],
+                     [w, h.make_tensor("two", T.INT64, [], [2]), h.make_tensor("zero", T.FLOAT, [], [0.0]),
+                      h.make_tensor("one", T.FLOAT, [], [1.0])],
+                     value_info=[h.make_tensor_value_info("anchors", T.FLOAT, ["floor(width/2 - 1/2) + 1"])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("width", [320, 321])
+def test_yolo_anchor_axis_equals_onnxruntime(width):
+    # Before: the exporter's "/" was read as floor division (⌊W/2⌋ + 1: 161 at 320, where
+    # onnxruntime has 160) and the anchors' Range had no value of its own, so the declared
+    # wrong dim stood; YOLOv8n@320 printed max(2100, 2243) anchors.
+    model = O.named(_yolo_anchor_model())
+    (events,) = O.Session(model).run([{"x": np.zeros((1, 1, width), np.float32)}])
+    mine = O.ours(model, {"width": width})
+    chk = O.compare(model, events, mine)
+    assert chk.problems() == [] and chk.shape_checked == len(events)
+    assert not mine.ctx.shapes.conflicts  # the map and the anchors agree symbolically
+    rep = analyze(model, AnalyzeOptions(dims={"width": width}))
+    assert not [f for f in rep.findings if f.code == "R005"]

@@ -169,8 +169,12 @@ def passthrough(ctx: ShapeCtx) -> Out:
 
 @SHAPE.rule("Cast")
 def cast(ctx: ShapeCtx) -> Out:
+    """Integer shape values keep their value through a cast to integers, and to floats too
+    (a size is exactly representable): YOLO's anchors are ``Range(0.0, float(w), 1.0)``."""
     v = ctx.value(0)
-    if v is not None and ctx.attr("to") in (T.INT64, T.INT32):
+    to = ctx.attr("to")
+    if v is not None and (to in (T.INT64, T.INT32) or (to in (T.FLOAT, T.DOUBLE) and ctx.dtype(0) in
+                                                        (T.INT64, T.INT32))):
         ctx.set_value(0, v)
     return [same(ctx, 0, ctx.attr("to"))]
 
