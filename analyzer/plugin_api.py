@@ -8,8 +8,8 @@ depends on the core's internal module layout.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .devices import Device
 from .hookspecs import hookimpl
@@ -36,6 +36,11 @@ class Analyzer:
     """Position in the report (lower first)."""
     plugin: str = ""
     """Set by the core: the plugin that provided this analyzer."""
+    metrics: dict[str, str] = field(default_factory=dict)
+    """Metric key → one-line description; the runner fills ``Metric.description`` from it
+    when the analyzer left it empty (every metric in the JSON has one)."""
+    data_schema: dict[str, Any] | None = None
+    """JSON Schema of ``Section.data`` (the JSON report's consumers validate against it)."""
 
 
 @dataclass

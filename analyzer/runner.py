@@ -245,4 +245,5 @@ def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
     section.elapsed_s = time.perf_counter() - t
     for m in section.metrics:
         m.doc = m.doc or f"{DOC}#{anchor(section.analyzer, m.key)}"
+        m.description = m.description or an.metrics.get(m.key, "")
     return section

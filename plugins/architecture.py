@@ -29,6 +29,8 @@ from model_analyze.context import AnalysisContext
 from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Severity, Table, hookimpl
 from model_analyze.tokenflow.coverage import Coverage, coverage
 
+from ._docs import METRICS, data_schema
+
 LOW_RANK_DK = 32
 
 
@@ -309,7 +311,8 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("architecture", "Architecture review", run,
-                     "depth vs width, heads and d_k, context coverage, cost shape", order=60)]
+                     "depth vs width, heads and d_k, context coverage, cost shape", order=60,
+                     metrics=METRICS["architecture"], data_schema=data_schema("architecture"))]
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 One row per layer (fused op or unfused pattern): kind, heads/kv heads, d_k, the
 scale check, the mask family read from the graph and the per-layer span at the
-sequence length the report is computed at (METRICS.md "Attention span").
+sequence length the report is computed at (docs/metrics.md "Attention span").
 Findings (codes in the README): AT001 unexpected scale, AT002 missing scale,
 AT003 scale not constant, AT010 mask not understood, AT011 mask fits no
 family, AT012 input-driven mask, AT013 candidate size above the evaluation
@@ -33,6 +33,8 @@ from model_analyze.plugin_api import (
     hookimpl,
 )
 from model_analyze.render import fold_label
+
+from ._docs import METRICS, data_schema
 
 
 def _n(ctx: AnalysisContext, layers: list[AttentionLayer]) -> int | None:
@@ -245,7 +247,7 @@ def run(ctx: AnalysisContext) -> Section:
 
 
 def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
-    """Model reach through all layers (METRICS.md): what the last position sees,
+    """Model reach through all layers (docs/metrics.md): what the last position sees,
     after how many layers it first sees position 0, coverage of the pairs."""
     from model_analyze.tokenflow import dep_of, flow
     from model_analyze.tokenflow.coverage import coverage
@@ -369,4 +371,4 @@ def _reach_matrix(ctx: AnalysisContext, cov: Any, src: Any) -> Chart | None:
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("attention", "Attention", run,
                      "attention layers (fused and unfused), mask family read from the graph, span per layer",
-                     order=30)]
+                     order=30, metrics=METRICS["attention"], data_schema=data_schema("attention"))]

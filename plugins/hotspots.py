@@ -2,7 +2,7 @@
 
 Every total is a formula in the model's free dims (``FLOPs(seq) = a·seq +
 b·seq²``) evaluated at the binding the report states; attention also gets its
-mask-aware *effective* cost (causal ≈ half of dense). Definitions: METRICS.md
+mask-aware *effective* cost (causal ≈ half of dense). Definitions: docs/metrics.md
 "Compute". The numbers come from :mod:`model_analyze.cost`; this module only
 turns them into a report section.
 """
@@ -32,6 +32,8 @@ from model_analyze.plugin_api import (
 )
 from model_analyze.readable import Namer, readable
 from model_analyze.render import fold_label, human
+
+from ._docs import METRICS, data_schema
 
 RIDGE = 100.0
 """FLOPs per byte above which a node counts as compute-bound: the order of a
@@ -491,4 +493,5 @@ def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("hotspots", "Compute hotspots", run,
-                     "MACs/FLOPs, parameters, memory and intensity as formulas in the free dims", order=40)]
+                     "MACs/FLOPs, parameters, memory and intensity as formulas in the free dims", order=40,
+                     metrics=METRICS["hotspots"], data_schema=data_schema("hotspots"))]

@@ -1,4 +1,4 @@
-"""Receptive field of conv/pool stacks (METRICS.md, Araujo et al. Distill 2019).
+"""Receptive field of conv/pool stacks (docs/metrics.md, Araujo et al. Distill 2019).
 
 Reported for every graph output and for the *final feature maps* — the tensors
 whose spatial positions are still distinguishable right before a node (global
@@ -32,6 +32,8 @@ from model_analyze.tokenflow.deps import Dep
 from model_analyze.tokenflow.engine import FlowResult, Source
 from model_analyze.tokenflow.rf import RF, covers_axis, positional, receptive_field
 from model_analyze.tokenflow.state import SourceAxis
+
+from ._docs import METRICS, data_schema
 
 MERGE_OPS = {"Add", "Sum", "Mul", "Sub", "Div", "Max", "Min", "Mean", "Where", "Concat"}
 POOL_OPS = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "ReduceMean", "ReduceMax", "ReduceSum",
@@ -400,4 +402,5 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("receptive-field", "Receptive field", run,
-                     "receptive field size, stride and padding per spatial axis", order=20)]
+                     "receptive field size, stride and padding per spatial axis", order=20,
+                     metrics=METRICS["receptive-field"], data_schema=data_schema("receptive-field"))]

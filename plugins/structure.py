@@ -11,6 +11,8 @@ from collections import Counter
 from model_analyze.context import AnalysisContext
 from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Table, hookimpl
 
+from ._docs import METRICS, data_schema
+
 
 def longest_path(ctx: AnalysisContext) -> int:
     """Depth = most ONNX nodes on any input→output path of the main graph."""
@@ -71,4 +73,4 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("structure", "Structure", run, "op histogram, depth, control flow, external data",
-                     order=90)]
+                     order=90, metrics=METRICS["structure"], data_schema=data_schema("structure"))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -47,3 +48,43 @@ def save_model(tmp_path):
         return path
 
     return save
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _validate_every_json_report():
+    """Every report the suite renders as JSON is validated: against the report schema,
+    and each section's ``data`` against its analyzer's own schema."""
+    import json
+
+    import jsonschema
+
+    from model_analyze.render import json as json_render
+
+    schema = json.loads((ROOT / "analyzer" / "schema" / "report.schema.json").read_text())
+    original = json_render.render
+
+    def render(report):
+        text = original(report)
+        check_report_json(json.loads(text), schema, jsonschema)
+        return text
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(json_render, "render", render)
+        yield
+
+
+@functools.cache
+def analyzer_schemas() -> dict:
+    from model_analyze.manager import get_plugin_manager
+    from model_analyze.runner import available_analyzers
+
+    analyzers, _ = available_analyzers(get_plugin_manager())
+    return {name: an.data_schema for name, an in analyzers.items() if an.data_schema}
+
+
+def check_report_json(data: dict, schema: dict, jsonschema) -> None:
+    jsonschema.validate(data, schema)
+    schemas = analyzer_schemas()
+    for section in data["sections"]:
+        if section["status"] == "ok" and section["analyzer"] in schemas:
+            jsonschema.validate(section["data"], schemas[section["analyzer"]])

@@ -15,14 +15,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import SAMPLES, SHARED_MODELS
+from conftest import SAMPLES, SHARED_MODELS, check_report_json
 from model_analyze.render import json as json_render
 from model_analyze.render import text as text_render
+from model_analyze.report import UNITS
 from model_analyze.runner import AnalyzeOptions, analyze
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "analyzer" / "schema" /
                      "report.schema.json").read_text())
 
+DOCS = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text()
 MODELS = sorted(SAMPLES.glob("*.onnx")) + sorted((SAMPLES / "zoo").glob("*.onnx"))
 SHARED = ("tiny-llama.onnx", "tiny-mistral-swa.onnx", "tiny-bert.onnx", "mistral-7b.onnx")
 
@@ -60,5 +62,11 @@ def test_every_model_reads_at_a_glance(path):
     # Formulas only where they help: every dim bound (or only batch at 1) → values only.
     if not report.dims.guessed():
         assert "·seq²" not in text and "floor(" not in text
-    data = json.loads(json_render.render(report))
-    jsonschema.validate(data, SCHEMA)
+    data = json.loads(json_render.render(report))  # validated by conftest's hook too
+    check_report_json(data, SCHEMA, jsonschema)
+    # every metric has a unit, a description and a definition that exists in docs/metrics.md
+    for section in data["sections"]:
+        for m in section["metrics"]:
+            assert m["unit"] in UNITS and m["description"], (section["analyzer"], m["key"])
+            path, anchor = m["doc"].split("#")
+            assert path == "docs/metrics.md" and f'<a id="{anchor}"></a>' in DOCS, m["doc"]

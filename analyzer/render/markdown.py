@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..report import Report, Section, Status, Table
-from . import cell, human
+from . import cell, value_text
+from .verdict import verdict
 
 
 def table(t: Table) -> list[str]:
@@ -28,9 +29,8 @@ def section(s: Section) -> list[str]:
     if s.metrics:
         out += ["| metric | value |", "|---|---:|"]
         for m in s.metrics:
-            value = m.value if isinstance(m.value, str) else human(m.value, m.unit)
-            extra = f" ({m.formula})" if m.formula else ""
-            out.append(f"| {m.label} | {value}{extra} |")
+            value = value_text(m.value, m.unit, m.bound).replace("|", "\\|")
+            out.append(f"| [{m.label}]({m.doc}) | {value} |")
         out.append("")
     for t in s.tables:
         out += table(t)
@@ -48,6 +48,11 @@ def render(report: Report) -> str:
     out = [f"# model-analyze report: `{m.path}`", "",
            f"{m.producer or 'unknown producer'} · IR {m.ir_version} · {m.nodes:,} nodes · "
            f"dims: {', '.join(bindings) or 'all concrete'}", ""]
+    v = verdict(report)
+    out += [f"**Verdict at {v.binding}**", ""]
+    if v.warning:
+        out += [f"> **warning**: guessed defaults — bind with `{v.warning}`", ""]
+    out += [f"- **{label}**: {' · '.join(items)}" for label, items in v.rows] + [""]
     core = report.findings
     if core:
         out += [f"- **{f.severity}** `{f.code}` {f.message}" for f in core] + [""]

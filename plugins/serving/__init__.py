@@ -17,6 +17,7 @@ import click
 
 from model_analyze.devices import Device
 from model_analyze.plugin_api import Analyzer, hookimpl
+from model_analyze.plugins._docs import METRICS, data_schema
 
 from .devices import DEVICES
 from .section import run
@@ -25,7 +26,8 @@ from .section import run
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("serving", "Serving cost", run,
-                     "KV cache, prefill vs decode, roofline lower bounds per device", order=70)]
+                     "KV cache, prefill vs decode, roofline lower bounds per device", order=70,
+                     metrics=METRICS["serving"], data_schema=data_schema("serving"))]
 
 
 @hookimpl

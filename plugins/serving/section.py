@@ -155,7 +155,7 @@ def _phase_metrics(section: Section, ph: Phases, data: dict[str, Any]) -> None:
         label = {"prefill": "Prefill", "decode": "Decode step", "forward": "Forward pass"}[p.name]
         what = {"prefill": f"{p.context:,} tokens; " if p.context else "",
                 "decode": f"one token at context {p.context:,}; " if p.context else "", "forward": ""}[p.name]
-        section.metrics.append(Metric(f"{p.name}.flops", f"{label} FLOPs", exact(p.flops), "", None,
+        section.metrics.append(Metric(f"{p.name}.flops", f"{label} FLOPs", exact(p.flops), "FLOP", None,
                                       f"{what}mask-aware; {p.how}"))
         section.metrics.append(Metric(f"{p.name}.bytes", f"{label} bytes", exact(p.bytes()), "B", None,
                                       _bytes_note(p), bound="lower"))
