@@ -112,8 +112,9 @@ def test_concat_prepended_token_and_slices():
 
 def test_patchify_reshape_transpose():
     # Conv 4x4 stride 4 on 16x16 -> [1, 8, 4, 4]; Reshape [1, 8, 16]; Transpose -> tokens [1, 16, 8].
-    # Token p = 4·h + w: its H field is rows 4·floor(p/4) .. +3. Merging H and W into one
-    # axis interleaves W, so the W field is the whole axis (sound over-approximation).
+    # Token p = 4·h + w: its H field is rows 4·floor(p/4) .. +3, its W field columns
+    # 4·(p mod 4) .. +3 (the merged axis reads the inner W axis at p mod 4). Token 5 is
+    # h = 1, w = 1: rows 4..7 and columns 4..7.
     b = GraphBuilder()
     x = b.input("x", FLOAT, [1, 3, 16, 16])
     y = builders.conv(b, x, 3, 8, 4, stride=4, pad=0)
@@ -122,7 +123,8 @@ def test_patchify_reshape_transpose():
     b.output("tokens")
     ctx = ctx_of(b)
     assert at(ctx, "tokens", 1, 5, ("x", 2)) == [(4, 7)]
-    assert at(ctx, "tokens", 1, 5, ("x", 3)) == [(0, 15)]
+    assert at(ctx, "tokens", 1, 5, ("x", 3)) == [(4, 7)]
+    assert at(ctx, "tokens", 1, 6, ("x", 3)) == [(8, 11)]
 
 
 def test_reductions_and_contractions_mix_the_axis():

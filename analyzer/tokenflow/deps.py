@@ -571,3 +571,34 @@ class Concrete(Pattern):
 
     def describe(self) -> str:
         return f"concrete pattern at n={self.n0}"
+
+
+@dataclass(frozen=True)
+class Periodic(Pattern):
+    """``i ↦ {i mod period}``: a tiled axis (``x.repeat(E, 1)``) reads input
+    position ``i mod n``. Kept as a step so that a reshape splitting the tiled
+    axis back into ``[E, n]`` can hand each position its own source again (an
+    MoE that repeats the tokens once per expert); the period may be symbolic and
+    is evaluated at the query's bindings."""
+
+    period: Any
+    name = "periodic"
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        p = int(_eval(_num(self.period), env))
+        lo = max(lo, 0)
+        if lo > hi or p <= 0:
+            return []
+        if hi - lo + 1 >= p:
+            out = [(0, p - 1)]
+        else:
+            a, b = lo % p, hi % p
+            out = [(a, b)] if a <= b else [(0, b), (a, p - 1)]
+        return merge_intervals((x, min(y, n - 1)) for x, y in out if x <= n - 1)
+
+    @property
+    def hull(self) -> Band:
+        return band([lin(0, 0)], [lin(1, 0)])  # 0 <= i mod p <= i
+
+    def describe(self) -> str:
+        return f"i mod {self.period}"

@@ -46,6 +46,10 @@ class Spec:
     """text | text+mask | encdec | vision | audio"""
     attns: tuple[str, ...] = ("eager", "sdpa")
     facts: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    """A static sequence length (no dynamic axis): exports whose layout is fixed per
+    length (BigBird's block-sparse plan) or that unroll a recurrence over it (Mamba's
+    and RecurrentGemma's scans under the TorchScript exporter)."""
 
 
 def _tf() -> Any:
@@ -219,6 +223,42 @@ SPECS: list[Spec] = [
     Spec("mamba", _auto("MambaConfig", "MambaForCausalLM", vocab_size=VOCAB, hidden_size=32, state_size=4,
                         num_hidden_layers=2, expand=2, conv_kernel=4),
          attns=("eager",), facts=dict(layers=0, mask="no attention; causal conv + scan")),
+    # -- issue 12: MoE routing, block-sparse layouts, unrolled recurrences ------------------------
+    Spec("mixtral-moe", _auto("MixtralConfig", "MixtralForCausalLM", sliding_window=5, num_local_experts=4,
+                              num_experts_per_tok=2, experts_implementation="batched_mm", **DEC),
+         attns=("eager",),
+         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="sliding_window", window=5,
+                    note="batched_mm experts: combine is a ReduceSum over the top-k axis")),
+    Spec("llama4-chunked-moe", _auto("Llama4TextConfig", "Llama4ForCausalLM", attention_chunk_size=4,
+                                     num_local_experts=2, num_experts_per_tok=1, intermediate_size_mlp=64,
+                                     head_dim=8, no_rope_layers=[0, 0],
+                                     layer_types=["chunked_attention", "chunked_attention"], **DEC),
+         attns=("eager",),
+         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="chunked 4 (both layers)",
+                    note="NoPE layers: the complex RoPE does not export")),
+    Spec("llama4-chunked-causal-moe", _auto("Llama4TextConfig", "Llama4ForCausalLM", attention_chunk_size=4,
+                                            num_local_experts=2, num_experts_per_tok=1,
+                                            intermediate_size_mlp=64, head_dim=8, no_rope_layers=[0, 0],
+                                            layer_types=["chunked_attention", "full_attention"], **DEC),
+         attns=("eager",),
+         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="layer 0 chunked 4, layer 1 causal")),
+    Spec("bigbird-s32", _auto("BigBirdConfig", "BigBirdModel", vocab_size=VOCAB, hidden_size=16,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                              attention_type="block_sparse", block_size=2, num_random_blocks=1,
+                              max_position_embeddings=64),
+         inputs="text+mask", attns=("eager",), seq=32,
+         facts=dict(layers=2, heads=2, head_dim=8, block=2,
+                    mask="block sparse: first/last block global, 3-block band, random blocks off in eval")),
+    Spec("mamba-s16", _auto("MambaConfig", "MambaForCausalLM", vocab_size=VOCAB, hidden_size=16, state_size=4,
+                            num_hidden_layers=1, expand=2, conv_kernel=4),
+         attns=("eager",), seq=16, facts=dict(layers=0, mask="no attention; causal conv + unrolled scan")),
+    Spec("recurrent-gemma-s16", _auto("RecurrentGemmaConfig", "RecurrentGemmaForCausalLM", vocab_size=VOCAB,
+                                      hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                      num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                      lru_width=16, attention_window_size=4, conv1d_width=4,
+                                      block_types=["recurrent", "attention"]),
+         attns=("eager",), seq=16,
+         facts=dict(layers=1, mask="recurrent block (causal conv + RG-LRU scan), then local attention 4")),
 ]
 
 
@@ -272,7 +312,11 @@ def example(spec: Spec, model: Any, kind: str) -> tuple[tuple[torch.Tensor, ...]
                                                          dict[str, dict[int, str]]]:
     """Example inputs, input names and the dynamic axes (sequence)."""
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, VOCAB, (1, SEQ), generator=g)
+    ids = torch.randint(3, VOCAB, (1, spec.seq or SEQ), generator=g)
+    if spec.seq and kind == "text":  # static length: no dynamic axes
+        return (ids,), ["input_ids"], {}
+    if spec.seq and kind == "text+mask":
+        return (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"], {}
     if kind == "text":
         return (ids,), ["input_ids"], {"input_ids": {1: "seq"}}
     if kind == "text+mask":

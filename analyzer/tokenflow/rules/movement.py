@@ -9,7 +9,7 @@ from typing import Any
 
 from ... import dims as D
 from ...dims import Dim
-from ..deps import ALL, Dep, affine, band, constant, lin
+from ..deps import ALL, IDENTITY, Chain, Dep, Periodic, Union, affine, band, compose, constant, lin, union
 from ..engine import FlowCtx
 from ..state import Deps, FlowState, collapse, merge, through
 from .common import FLOW, Out, _len, _norm, broadcast, mix_axes, permute
@@ -83,8 +83,28 @@ def reshape_groups(src: tuple[Dim | None, ...],
     return groups
 
 
+def regroup_map(inner_src: int, inner_dst: int) -> Dep:
+    """Row-major regrouping of one run of axes: output row ``r`` of the outermost
+    output axis (``inner_dst`` elements each) covers flat elements
+    ``r·inner_dst .. r·inner_dst + inner_dst - 1``, i.e. outermost input rows
+    ``⌊r·inner_dst / inner_src⌋ .. ⌊(r·inner_dst + inner_dst - 1) / inner_src⌋`` —
+    exactly the integer points of ``[(r·Pb - Pa + 1)/Pa, (r·Pb + Pb - 1)/Pa]``.
+    A split by k (``Pa = 1``) is ``[k·r, k·r + k - 1]``; a merge by m (``Pb = 1``)
+    is ``⌊r/m⌋``; ``[2048, 64] → [512, 256]`` is ``[4r, 4r + 3]``."""
+    a, b = Fraction(inner_src), Fraction(inner_dst)
+    return affine(b / a, (1 - a) / a, (b - 1) / a)
+
+
 def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
                   dst: tuple[Dim | None, ...] | None) -> FlowState:
+    """Row-major reshape, one run of axes with equal products at a time.
+
+    Within a run, the outermost output axis takes the outermost input axis
+    through :func:`regroup_map` (exact when the inner products are constants),
+    plus the inner input axes' deps as a whole; the inner output axes need
+    nothing of their own: every element of output row ``r`` lies in the input
+    rows that map already names (so ``[T·k, H] → [T, k, H]`` then a sum over
+    ``k`` — an MoE combine — keeps each token to itself)."""
     if st.axes is None or src is None or dst is None:
         return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
     groups = reshape_groups(src, dst)
@@ -107,34 +127,61 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
             else:
                 axes[target] = merge(axes[target], deps)
             continue
-        if len(big_in) == 1 and len(big_out) > 1:
-            # Split one axis: the outermost output axis strides over it, the inner
-            # ones interleave (whole axis).
-            inner = D.prod(dst[k] for k in big_out[1:])
-            n_inner = D.as_int(inner)
-            deps = st.axes[big_in[0]]
-            if n_inner is not None:
-                axes[big_out[0]] = merge(axes[big_out[0]], through(affine(n_inner, 0, n_inner - 1), deps))
-            else:
-                axes[big_out[0]] = merge(axes[big_out[0]], collapse(deps, src[big_in[0]]))
-            for k in big_out[1:]:
-                axes[k] = merge(axes[k], collapse(deps, src[big_in[0]]))
+        outer_deps = st.axes[big_in[0]] if big_in else {}
+        if len(big_in) == 1 and len(big_out) >= 2:
+            # A tiled axis split back into [copies, n]: each copy's positions are the
+            # source's own again (the innermost output axis, when it is n long).
+            peeled = _unperiod(outer_deps, dst[big_out[-1]])
+            if peeled is not None:
+                axes[big_out[-1]] = merge(axes[big_out[-1]], peeled)
+                continue
+        inner_src = D.as_int(D.prod(src[k] for k in big_in[1:]))
+        inner_dst = D.as_int(D.prod(dst[k] for k in big_out[1:]))
+        # Inner input axes: with one output axis, the innermost is read at ``p mod n``
+        # (exact, whatever n); the others as a whole.
+        rest = merge(*(collapse(st.axes[k], src[k]) for k in big_in[1:-1]))
+        if len(big_in) >= 2:
+            last = big_in[-1]
+            rest = merge(rest, through(Periodic(src[last]), st.axes[last]) if len(big_out) <= 1
+                         else collapse(st.axes[last], src[last]))
+        target = big_out[0] if big_out else gj[0]
+        if inner_src is not None and inner_dst is not None and inner_src > 0 and inner_dst > 0:
+            axes[target] = merge(axes[target], through(regroup_map(inner_src, inner_dst), outer_deps), rest)
             continue
-        if len(big_out) == 1 and len(big_in) > 1:
-            # Merge axes: position p = outer·inner + rest; the outer axis is p // inner.
-            inner = D.as_int(D.prod(src[k] for k in big_in[1:]))
-            outer_deps = st.axes[big_in[0]]
-            if inner is not None:
-                part = through(affine(Fraction(1, inner), Fraction(1 - inner, inner), 0), outer_deps)
-            else:
-                part = collapse(outer_deps, src[big_in[0]])
-            rest = merge(*(collapse(st.axes[k], src[k]) for k in big_in[1:]))
-            axes[big_out[0]] = merge(axes[big_out[0]], part, rest)
+        if len(big_out) <= 1:  # a merge by a symbolic factor: the outer axis as a whole
+            axes[target] = merge(axes[target], collapse(outer_deps, src[big_in[0]]), rest)
             continue
         pooled = merge(*(collapse(st.axes[k], src[k]) for k in gi))
         for k in big_out or gj:
             axes[k] = merge(axes[k], pooled)
     return FlowState(tuple(axes), merge(*fixed))
+
+
+def _peel(d: Dep, inner: Dim) -> Dep | None:
+    """``d`` without its leading ``i mod inner`` step (None: it has none)."""
+    if isinstance(d, Periodic):
+        return IDENTITY if _ratio_one(d.period, inner) else None
+    if isinstance(d, Chain):
+        head = _peel(d.steps[0], inner)
+        return None if head is None else compose(head, d.steps[1] if len(d.steps) == 2 else Chain(d.steps[1:]))
+    if isinstance(d, Union):
+        parts = [_peel(p, inner) for p in d.parts]
+        return None if any(p is None for p in parts) else union(*parts)  # type: ignore[arg-type]
+    return None
+
+
+def _unperiod(deps: Deps, inner: Dim | None) -> dict[Any, Dep] | None:
+    """``deps`` with a leading ``i mod inner`` step removed, when every dep starts
+    with one (None otherwise): position j of an axis ``inner`` long reads j."""
+    if inner is None or not deps:
+        return None
+    out: dict[Any, Dep] = {}
+    for s, d in deps.items():
+        peeled = _peel(d, inner)
+        if peeled is None:
+            return None
+        out[s] = peeled
+    return out
 
 
 @FLOW.rule("Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -331,14 +378,22 @@ def expand(ctx: FlowCtx) -> Out:
 
 @FLOW.rule("Tile")
 def tile(ctx: FlowCtx) -> Out:
+    """Output position ``i`` of a tiled axis of length ``n`` reads input ``i mod n``."""
     st, shape = ctx.state(0), ctx.shape(0)
     reps = ctx.ints(1)
     if st.axes is None:
         return ctx.conservative()
     axes = [dict(a) for a in st.axes]
     for k in range(len(axes)):
-        if reps is None or reps[k] != 1:
-            axes[k] = collapse(axes[k], _len(shape, k))
+        if reps is not None and reps[k] == 1:
+            continue
+        n = _len(shape, k)
+        if n is None:
+            axes[k] = collapse(axes[k], n)
+        elif n == 1:
+            axes[k] = through(constant(0, 0), axes[k])
+        else:
+            axes[k] = through(Periodic(n), axes[k])
     return [FlowState(tuple(axes), dict(st.fixed))]
 
 
@@ -424,7 +479,7 @@ def topk(ctx: FlowCtx) -> Out:
 
 @FLOW.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
 @FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "DFT", "STFT", "Det",
-           "CenterCropPad", "Col2Im", "MaxUnpool", "ScatterND", "ScatterElements", "Scatter")
+           "CenterCropPad", "Col2Im", "MaxUnpool")
 def whole_tensor(ctx: FlowCtx) -> Out:
     """Data-dependent or interleaving layouts: sound, not precise."""
     if ctx.node.op_type in DATA_MOVES:
@@ -434,8 +489,49 @@ def whole_tensor(ctx: FlowCtx) -> Out:
     return ctx.conservative()
 
 
-DATA_MOVES = frozenset({"Compress", "NonZero", "ScatterND", "ScatterElements", "Scatter", "Unique"})
+DATA_MOVES = frozenset({"Compress", "NonZero", "Unique"})
 """Ops that move positions to places their *values* decide (recorded as such)."""
+
+
+@FLOW.rule("ScatterElements", "Scatter")
+def scatter_elements(ctx: FlowCtx) -> Out:
+    """``out[.., idx[j], ..] = updates[j]`` along ``axis`` only: every other axis
+    keeps its positions (Llama-4's router writes each token's top-k scores into
+    ``[tokens, experts]`` along the expert axis — no token moves). Along ``axis``,
+    an output position may receive any update: mixed, and recorded as moved by data."""
+    data, idx, upd = ctx.state(0), ctx.state(1), ctx.state(2)
+    shape = ctx.shape(0)
+    if data.axes is None or idx.axes is None or upd.axes is None or shape is None \
+            or not len(idx.axes) == len(upd.axes) == len(data.axes):
+        return ctx.conservative()
+    axis = _norm(ctx.attr("axis", 0), len(shape))
+    moved = merge(collapse(upd.axes[axis], _len(ctx.shape(2), axis)),
+                  collapse(idx.axes[axis], _len(ctx.shape(1), axis)))
+    if moved:
+        ctx.mixed_by_data(moved)
+    axes = [merge(data.axes[k], upd.axes[k], idx.axes[k]) if k != axis else merge(data.axes[k], moved)
+            for k in range(len(shape))]
+    return [FlowState(tuple(axes), merge(data.fixed, idx.fixed, upd.fixed))]
+
+
+@FLOW.rule("ScatterND")
+def scatter_nd(ctx: FlowCtx) -> Out:
+    """``out[idx[j]] = updates[j]``: the first ``q = idx.shape[-1]`` data axes are
+    addressed by values (any element there may receive any update row: mixed,
+    recorded), the trailing data axes keep their positions with the updates'."""
+    data, idx, upd = ctx.state(0), ctx.state(1), ctx.state(2)
+    dshape, ishape, ushape = ctx.shape(0), ctx.shape(1), ctx.shape(2)
+    q = D.as_int(ishape[-1]) if ishape else None
+    if data.axes is None or idx.axes is None or upd.axes is None or dshape is None or ushape is None \
+            or q is None or not 0 < q <= len(dshape) or len(upd.axes) != len(idx.axes) - 1 + len(dshape) - q:
+        return ctx.conservative()
+    lead = len(idx.axes) - 1
+    moved = merge(*(collapse(upd.axes[j], ushape[j]) for j in range(lead)), idx.collapsed(ishape))
+    if moved:
+        ctx.mixed_by_data(moved)
+    axes = [merge(data.axes[k], moved) if k < q else merge(data.axes[k], upd.axes[lead + k - q])
+            for k in range(len(dshape))]
+    return [FlowState(tuple(axes), merge(data.fixed, upd.fixed))]
 
 
 @FLOW.rule("OneHot")
