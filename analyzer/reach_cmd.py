@@ -73,7 +73,8 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         click.echo(json.dumps(payload, indent=2))
         return
     dims_text = ", ".join(f"{k}={v}" for k, v in bindings.items()) or "all concrete"
-    where = f"{tensor}[axis {axis}] position {position}"
+    where = (f"{tensor}[axis {axis}] position {position}" if axis is not None
+             else f"every element of {tensor} (no axis of it follows {info.label} position by position)")
     if at is not None:
         spans = ", ".join(f"{lo}..{hi}" for lo, hi in intervals) or "none"
         click.echo(f"{where} depends on {info.label} positions {spans} ({count(intervals):,} of {n:,}) "

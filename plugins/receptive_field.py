@@ -245,6 +245,17 @@ def growth(ctx: AnalysisContext, result: FlowResult, src: SourceAxis, length: in
     return rows
 
 
+INTEGER_DTYPES = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
+"""ONNX TensorProto element types uint8, int8, uint16, int16, int32, int64, bool, uint32, uint64."""
+
+
+def token_ids(ctx: AnalysisContext, src: Source) -> bool:
+    """An integer input (token ids read through an embedding) is a sequence, not a
+    map: a convolution over it (Mamba's causal conv1d) has a reach, which the
+    attention/reach sections report, but no geometry to centre or align."""
+    return ctx.shapes.dtype(src.axis[0]) in INTEGER_DTYPES
+
+
 def run(ctx: AnalysisContext) -> Section:
     result = flow(ctx)
     section = Section("receptive-field", "Receptive field")
@@ -253,14 +264,18 @@ def run(ctx: AnalysisContext) -> Section:
                     fail.message("its outputs are treated as depending on every position (the field past it "
                                  "is not known; a size reported is then a lower bound)"),
                     NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
-    spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds), key=lambda s: s.axis)
+    spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds and not token_ids(ctx, s)),
+                         key=lambda s: s.axis)
     if not spatial_src and result.failures:
         first = result.failures[0]
         section.summary = (f"receptive field unknown: positions are not followed through {first.op} {first.node} "
                            "(its flow rule raised), so no map could be tracked")
         return section
     if not spatial_src:
-        section.summary = ("no convolution or pooling runs over an input axis: receptive field does not "
+        over_ids = any("spatial" in s.kinds for s in result.sources.values())
+        section.summary = ("convolutions run only over token-id inputs, a sequence: receptive field does not "
+                           "apply (their reach is in the attention section and `reach`)" if over_ids else
+                           "no convolution or pooling runs over an input axis: receptive field does not "
                            "apply (sequence reach is in the attention section)")
         return section
     names = axis_names(spatial_src)

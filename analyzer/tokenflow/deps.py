@@ -339,6 +339,13 @@ def union(*deps: Dep) -> Dep:
         for part in (d.parts if isinstance(d, Union) else (d,)):
             if part not in items:
                 items.append(part)
+    stepped = [d for d in items if isinstance(d, Steps)]
+    if len(stepped) > 1:  # one table: an unrolled scan adds one step per time step
+        table: dict[int, Band] = {}
+        for st in stepped:
+            for off, b in st.entries:
+                table[off] = union(table[off], b) if off in table else b  # type: ignore[assignment]
+        items = [d for d in items if not isinstance(d, Steps)] + [Steps(tuple(sorted(table.items())))]
     bands = [d for d in items if isinstance(d, Band)]
     rest = [d for d in items if not isinstance(d, Band)]
     if bands:
@@ -602,3 +609,51 @@ class Periodic(Pattern):
 
     def describe(self) -> str:
         return f"i mod {self.period}"
+
+
+def is_constant_band(d: Dep) -> bool:
+    """A position-independent band with constant bounds (``[a, b]``)."""
+    return isinstance(d, Band) and d.lo is not None and d.hi is not None and all(
+        t.s == 0 and _is_const(t.c) for t in (*d.lo, *d.hi))
+
+
+@dataclass(frozen=True)
+class Steps(Pattern):
+    """Position ``off`` sees ``band`` for each ``(off, band)`` entry (constant
+    bands), other positions nothing: an axis assembled one step at a time.
+
+    An unrolled recurrence (Mamba's and RecurrentGemma's scans under a static
+    length) computes step t from the state of step t-1 — a tensor whose every
+    element depends on positions 0..t — then stacks the steps along the time
+    axis (``Concat`` of single steps, or ``x[:, t] = h`` scatters). Merged into
+    the position-independent deps this was every position seeing everything;
+    as a table it is exact, and its hull (``[0, i]`` for a prefix scan) is causal."""
+
+    entries: tuple[tuple[int, Band], ...]
+    name = "steps"
+
+    def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
+        out: list[Interval] = []
+        for off, b in self.entries:
+            if lo <= off <= hi:
+                out.extend(b.image(off, off, n, env))
+        return merge_intervals(out)
+
+    @cached_property
+    def hull(self) -> Band:
+        """The tightest ``[lo, hi]`` with each bound constant or ``i + c`` that
+        contains every entry at its offset."""
+        lows = [(off, min(Fraction(t.c) for t in b.lo or ())) for off, b in self.entries]
+        highs = [(off, max(Fraction(t.c) for t in b.hi or ())) for off, b in self.entries]
+
+        def best(pts: list[tuple[int, Fraction]], lower: bool) -> Lin:
+            pick = min if lower else max
+            flat = lin(0, pick(v for _, v in pts))
+            slope = lin(1, pick(v - off for off, v in pts))
+            slack = [sum(abs(t.at(off) - v) for off, v in pts) for t in (flat, slope)]
+            return flat if slack[0] <= slack[1] else slope
+
+        return band([best(lows, True)], [best(highs, False)])
+
+    def describe(self) -> str:
+        return f"steps({len(self.entries)} positions) ⊆ {self.hull.describe()}"

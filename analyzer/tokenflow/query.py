@@ -48,6 +48,36 @@ def token_sources(result: FlowResult) -> list[Source]:
     return sorted(items, key=lambda s: ("sequence" not in s.kinds, s.axis))
 
 
+EMBEDDING_PATH = frozenset({"Cast", "Unsqueeze", "Reshape", "Squeeze", "Identity", "Flatten", "Add", "Sub", "Mul"})
+MASK_WORDS = ("mask", "padding", "pad_", "attn_bias", "bias")
+
+
+def input_rank(ctx: AnalysisContext, name: str) -> int:
+    """How likely ``name`` is the token input a person means (lower first): ids
+    that index an embedding table (a Gather from a weight, through casts and
+    reshapes), then float inputs, then the rest; a mask input (by name) last.
+    A padding mask also has a sequence axis, and a TorchScript export puts
+    ``attention_mask`` in the graph beside ``input_ids``: reach traced from it
+    would answer "which mask positions matter", which nobody asked."""
+    lowered = name.lower()
+    if any(w in lowered for w in MASK_WORDS):
+        return 3
+    g = ctx.graph
+    frontier, seen = [name], set()
+    while frontier:
+        t = frontier.pop()
+        for node in g.consumers(t):
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            if node.op_type == "Gather" and node.input(1) == t and node.input(0) in g.initializers:
+                return 0
+            if node.op_type in EMBEDDING_PATH and len(seen) < 64:
+                frontier.extend(o for o in node.outputs if o)
+    dtype = ctx.shapes.dtype(name)
+    return 1 if dtype in (1, 10, 11, 16) else 2  # float, float16, double, bfloat16
+
+
 def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, tensor: str) -> SourceAxis:
     """``input_ids[1]`` / ``input_ids:1`` / ``input_ids`` → a source axis; default:
     the first token source that ``tensor`` still depends on positionally."""
@@ -65,7 +95,8 @@ def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, ten
                              f"{', '.join(f'{a}[{b}]' for a, b in result.sources)})")
         positional_first = sorted(cands, key=lambda s: not source_axes(ctx, result, tensor, s))
         return positional_first[0]
-    for src in token_sources(result) + list(result.sources.values()):
+    ranked = sorted(token_sources(result) + list(result.sources.values()), key=lambda s: input_rank(ctx, s.axis[0]))
+    for src in ranked:
         if source_axes(ctx, result, tensor, src.axis):
             return src.axis
     if result.sources:

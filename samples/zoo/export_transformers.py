@@ -50,6 +50,9 @@ class Spec:
     """A static sequence length (no dynamic axis): exports whose layout is fixed per
     length (BigBird's block-sparse plan) or that unroll a recurrence over it (Mamba's
     and RecurrentGemma's scans under the TorchScript exporter)."""
+    tune: Callable[[Any], None] | None = None
+    """Adjust the random weights after :func:`_randomize` (slow state decay, so that
+    the perturbation oracle can see a recurrence's whole reach above float noise)."""
 
 
 def _tf() -> Any:
@@ -68,6 +71,20 @@ def _causal_lm(cfg_name: str, model_name: str, **cfg: Any) -> Callable[[str], An
             if hasattr(getattr(t, model_name), "from_config") else getattr(t, model_name)(config)
 
     return build
+
+
+def _slow_decay(name: str, value: float) -> Callable[[Any], None]:
+    """Set every parameter called ``name`` to ``value``: Mamba's ``A_log`` or
+    RecurrentGemma's ``recurrent_param`` near -inf keeps the state's decay per step
+    near 1 (with random weights it is ~e^-1.3, and position t-8 changes position t by
+    less than float noise — the oracle would miss a dependency that is there)."""
+    def tune(model: Any) -> None:
+        with torch.no_grad():
+            for pname, p in model.named_parameters():
+                if pname.endswith(name):
+                    p.fill_(value)
+
+    return tune
 
 
 def _auto(cfg_name: str, model_name: str, **cfg: Any) -> Callable[[str], Any]:
@@ -251,13 +268,14 @@ SPECS: list[Spec] = [
                     mask="block sparse: first/last block global, 3-block band, random blocks off in eval")),
     Spec("mamba-s16", _auto("MambaConfig", "MambaForCausalLM", vocab_size=VOCAB, hidden_size=16, state_size=4,
                             num_hidden_layers=1, expand=2, conv_kernel=4),
-         attns=("eager",), seq=16, facts=dict(layers=0, mask="no attention; causal conv + unrolled scan")),
+         attns=("eager",), seq=16, tune=_slow_decay("A_log", -6.0),
+         facts=dict(layers=0, mask="no attention; causal conv + unrolled scan")),
     Spec("recurrent-gemma-s16", _auto("RecurrentGemmaConfig", "RecurrentGemmaForCausalLM", vocab_size=VOCAB,
                                       hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                                       num_attention_heads=2, num_key_value_heads=1, head_dim=8,
                                       lru_width=16, attention_window_size=4, conv1d_width=4,
                                       block_types=["recurrent", "attention"]),
-         attns=("eager",), seq=16,
+         attns=("eager",), seq=16, tune=_slow_decay("recurrent_param", -9.0),
          facts=dict(layers=1, mask="recurrent block (causal conv + RG-LRU scan), then local attention 4")),
 ]
 
@@ -342,6 +360,8 @@ def export(spec: Spec, attn: str, exporter: str, out: Path, opset: int = 20) -> 
     torch.manual_seed(0)
     model = spec.build(attn).eval()
     _randomize(model)
+    if spec.tune is not None:
+        spec.tune(model)
     kind = spec.inputs
     if exporter == "torchscript" and kind == "text":
         # transformers >= 5 without an attention mask computes packed-sequence ids

@@ -9,7 +9,23 @@ from typing import Any
 
 from ... import dims as D
 from ...dims import Dim
-from ..deps import ALL, IDENTITY, Chain, Dep, Periodic, Union, affine, band, compose, constant, lin, union
+from ..deps import (
+    ALL,
+    IDENTITY,
+    Band,
+    Chain,
+    Dep,
+    Periodic,
+    Steps,
+    Union,
+    affine,
+    band,
+    compose,
+    constant,
+    is_constant_band,
+    lin,
+    union,
+)
 from ..engine import FlowCtx
 from ..state import Deps, FlowState, collapse, merge, through
 from .common import FLOW, Out, _len, _norm, broadcast, mix_axes, permute
@@ -225,14 +241,25 @@ def concat(ctx: FlowCtx) -> Out:
     offs = _offsets_along(sizes)
     axes: list[dict[Any, Dep]] = [{} for _ in range(rank)]
     fixed: list[Deps] = []
-    for i, off in zip(idx, offs, strict=True):
+    steps: dict[Any, list[tuple[int, Band]]] = {}
+    for i, off, size in zip(idx, offs, sizes, strict=True):
         st = ctx.state(i)
-        fixed.append(st.fixed)
         if st.axes is None or len(st.axes) != rank:
-            fixed.append(st.collapsed(ctx.shape(i)))
+            fixed += [st.fixed, st.collapsed(ctx.shape(i))]
             continue
+        if size == 1 and D.is_int(off):
+            for src, dep in st.fixed.items():
+                if is_constant_band(dep):
+                    steps.setdefault(src, []).append((int(off), dep))  # type: ignore[arg-type]
+                else:
+                    fixed.append({src: dep})
+        else:
+            fixed.append(st.fixed)
         for k, deps in enumerate(st.axes):
             axes[k] = merge(axes[k], through(_shift(off), deps) if k == axis else deps)
+    stacked = {src: Steps(tuple(sorted(pts, key=lambda p: p[0]))) for src, pts in steps.items()}
+    ctx.mark(stacked, "sequence")  # a scan stacked step by step runs along this axis
+    axes[axis] = merge(axes[axis], stacked)
     return [FlowState(tuple(axes), merge(*fixed))]
 
 
@@ -505,13 +532,32 @@ def scatter_elements(ctx: FlowCtx) -> Out:
             or not len(idx.axes) == len(upd.axes) == len(data.axes):
         return ctx.conservative()
     axis = _norm(ctx.attr("axis", 0), len(shape))
-    moved = merge(collapse(upd.axes[axis], _len(ctx.shape(2), axis)),
-                  collapse(idx.axes[axis], _len(ctx.shape(1), axis)))
-    if moved:
-        ctx.mixed_by_data(moved)
+    fixed = merge(data.fixed, idx.fixed, upd.fixed)
+    at = _single_index(ctx.const(1), _len(ctx.shape(2), axis))
+    if at is not None:
+        # ``x[:, t] = v`` (constant t): v lands at position t of the axis only.
+        t = at + (D.as_int(shape[axis]) or 0) if at < 0 else at
+        steps = {s: Steps(((t, d),)) for s, d in upd.fixed.items() if is_constant_band(d)}
+        ctx.mark(steps, "sequence")
+        fixed = merge(data.fixed, idx.fixed, {s: d for s, d in upd.fixed.items() if s not in steps})
+        moved = {s: through(constant(t, t), d) for s, d in upd.axes[axis].items()}
+        moved = merge(moved, steps)
+    else:
+        moved = merge(collapse(upd.axes[axis], _len(ctx.shape(2), axis)),
+                      collapse(idx.axes[axis], _len(ctx.shape(1), axis)))
+        if moved:
+            ctx.mixed_by_data(moved)
     axes = [merge(data.axes[k], upd.axes[k], idx.axes[k]) if k != axis else merge(data.axes[k], moved)
             for k in range(len(shape))]
-    return [FlowState(tuple(axes), merge(data.fixed, idx.fixed, upd.fixed))]
+    return [FlowState(tuple(axes), fixed)]
+
+
+def _single_index(values: Any, length: Dim | None) -> int | None:
+    """The one index a constant index tensor holds, when the scattered axis has one row."""
+    if values is None or length != 1 or getattr(values, "size", 0) == 0:
+        return None
+    flat = {int(v) for v in values.reshape(-1)}
+    return flat.pop() if len(flat) == 1 else None
 
 
 @FLOW.rule("ScatterND")
@@ -526,12 +572,41 @@ def scatter_nd(ctx: FlowCtx) -> Out:
             or q is None or not 0 < q <= len(dshape) or len(upd.axes) != len(idx.axes) - 1 + len(dshape) - q:
         return ctx.conservative()
     lead = len(idx.axes) - 1
-    moved = merge(*(collapse(upd.axes[j], ushape[j]) for j in range(lead)), idx.collapsed(ishape))
+    axes = [dict(data.axes[k]) if k < q else merge(data.axes[k], upd.axes[lead + k - q])
+            for k in range(len(dshape))]
+    rows = merge(*(collapse(upd.axes[j], ushape[j]) for j in range(lead)))
+    target = _constant_target(ctx.const(1), dshape, q)
+    if target is not None:
+        # ``x[:, t] = v`` with a constant t on the one addressed axis longer than 1:
+        # the update rows land at position t of that axis only.
+        k, t = target
+        landed = merge(upd.fixed, rows)
+        steps = {s: Steps(((t, d),)) for s, d in landed.items() if is_constant_band(d)}
+        ctx.mark(steps, "sequence")
+        axes[k] = merge(axes[k], steps)
+        rest = {s: d for s, d in landed.items() if s not in steps}
+        return [FlowState(tuple(axes), merge(data.fixed, idx.fixed, rest))]
+    moved = merge(rows, idx.collapsed(ishape))
     if moved:
         ctx.mixed_by_data(moved)
-    axes = [merge(data.axes[k], moved) if k < q else merge(data.axes[k], upd.axes[lead + k - q])
-            for k in range(len(dshape))]
+    axes = [merge(a, moved) if k < q else a for k, a in enumerate(axes)]
     return [FlowState(tuple(axes), merge(data.fixed, upd.fixed))]
+
+
+def _constant_target(values: Any, dshape: tuple[Dim | None, ...], q: int) -> tuple[int, int] | None:
+    """``(axis, t)`` when constant ScatterND indices address only one data axis
+    longer than 1 and hold the single value ``t`` there."""
+    if values is None or getattr(values, "size", 0) == 0 or values.shape[-1] != q:
+        return None
+    long = [k for k in range(q) if D.as_int(dshape[k]) != 1]
+    if len(long) != 1 or any(not D.is_int(dshape[k]) for k in range(q)):
+        return None
+    k = long[0]
+    vals = {int(v) for v in values.reshape(-1, q)[:, k]}
+    if len(vals) != 1:
+        return None
+    t = vals.pop()
+    return k, t + int(dshape[k]) if t < 0 else t  # type: ignore[arg-type]
 
 
 @FLOW.rule("OneHot")
