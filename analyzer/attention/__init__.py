@@ -83,7 +83,10 @@ def _detect(ctx: AnalysisContext) -> list[AttentionLayer]:
 
     problems: list[str] = ctx.cached("attention.problems", list)
     reader = MaskReader(ctx)
-    layers = detect_fused(ctx, reader, problems) + detect_unfused(ctx, reader, problems)
+    from .blocksparse import group_block_sparse
+
+    layers = detect_fused(ctx, reader, problems) + group_block_sparse(ctx, detect_unfused(ctx, reader, problems),
+                                                                      problems)
     nodes = {node.id: node for node in ctx.graph.walk()}
     order = {nid: k for k, nid in enumerate(nodes)}
     layers.sort(key=lambda la: order.get(la.fused_node or la.qk_node or "", 0))

@@ -190,6 +190,11 @@ def _dilated(v: np.ndarray) -> Fit | None:
     return Fit("dilated", Dilated(w, d, right), params)
 
 
+def fit_block_sparse(v: np.ndarray, hints: Iterable[int] = ()) -> Fit | None:
+    """The block layout that reproduces ``v`` exactly (None: none does)."""
+    return next(iter(_block_sparse(v, hints)), None)
+
+
 def _block_sparse(v: np.ndarray, hints: Iterable[int]) -> Iterable[Fit]:
     """Block layouts: ``v`` is constant on ``size × size`` blocks (lower-triangular
     inside the diagonal blocks when causal). Candidate sizes: the slice's

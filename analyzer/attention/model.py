@@ -194,6 +194,9 @@ class AttentionLayer:
     av_node: str | None = None
     fused_node: str | None = None
     shift_node: str | None = None
+    output: str | None = None
+    """The tensor holding the layer's output when no single P·V node does (a
+    block-sparse attention assembled from several softmaxes)."""
     """Unfused: ``x - ReduceMax(x)`` before the softmax (an explicit stabiliser).
     The row maximum is over visible keys only, and softmax ignores a row shift,
     so the token-flow engine passes ``x`` through it unchanged."""

@@ -309,6 +309,15 @@ def _split(d: Dep) -> tuple[Dep, Dep]:
     return IDENTITY, d
 
 
+def band_hull(*bands: Band) -> Band:
+    """One band containing every one of ``bands`` (their hull, gaps bridged)."""
+    if any(b.is_all for b in bands):
+        return ALL
+    lo = None if any(b.lo is None for b in bands) else [t for b in bands for t in b.lo]  # type: ignore[union-attr]
+    hi = None if any(b.hi is None for b in bands) else [t for b in bands for t in b.hi]  # type: ignore[union-attr]
+    return band(lo, hi)
+
+
 def union(*deps: Dep) -> Dep:
     """Positions any of ``deps`` depends on.
 
@@ -341,19 +350,39 @@ def union(*deps: Dep) -> Dep:
                 items.append(part)
     stepped = [d for d in items if isinstance(d, Steps)]
     if len(stepped) > 1:  # one table: an unrolled scan adds one step per time step
-        table: dict[int, Band] = {}
+        table: dict[int, Dep] = {}
         for st in stepped:
             for off, b in st.entries:
-                table[off] = union(table[off], b) if off in table else b  # type: ignore[assignment]
+                table[off] = union(table[off], b) if off in table else b
         items = [d for d in items if not isinstance(d, Steps)] + [Steps(tuple(sorted(table.items())))]
     bands = [d for d in items if isinstance(d, Band)]
     rest = [d for d in items if not isinstance(d, Band)]
     if bands:
         if any(b.is_all for b in bands):
             return ALL
-        lo = None if any(b.lo is None for b in bands) else [t for b in bands for t in b.lo]  # type: ignore[union-attr]
-        hi = None if any(b.hi is None for b in bands) else [t for b in bands for t in b.hi]  # type: ignore[union-attr]
-        rest = [band(lo, hi), *rest]
+        # Fixed position sets (global tokens, a block gathered by a constant index)
+        # stay apart from the bands that move with the position when the hull would
+        # bridge a gap: ``[i-1, i+1] ∪ [0, 1] ∪ [30, 31]`` is BigBird's middle row,
+        # not ``[0, 31]``.
+        fixed = [b for b in bands if is_constant_band(b)]
+        moving = [b for b in bands if not is_constant_band(b)]
+        spans = merge_intervals((int(b.lo[0].c), int(b.hi[0].c)) for b in fixed if _whole(b))  # type: ignore[index]
+        loose = [b for b in fixed if not _whole(b)]
+        if moving:
+            lo = None if any(b.lo is None for b in moving) else [t for b in moving for t in b.lo]  # type: ignore[union-attr]
+            hi = None if any(b.hi is None for b in moving) else [t for b in moving for t in b.hi]  # type: ignore[union-attr]
+            apart = [constant(a, b) for a, b in spans if not _inside(band(lo, hi), a, b)]
+            if len(apart) > 2 or loose:  # bounded: scattered sets are summarised by their hull
+                extra = [*apart, *loose]
+                lo = None if lo is None else [*lo, *(t for b in extra for t in b.lo)]  # type: ignore[union-attr]
+                hi = None if hi is None else [*hi, *(t for b in extra for t in b.hi)]  # type: ignore[union-attr]
+                apart = []
+            rest = [band(lo, hi), *apart, *rest]
+        else:
+            sets = [constant(a, b) for a, b in spans]
+            if loose or len(sets) > 3:
+                sets = [band([t for b in fixed for t in b.lo], [t for b in fixed for t in b.hi])]  # type: ignore[union-attr]
+            rest = [*sets, *rest]
     if not rest:
         raise ValueError("union of nothing")
     return rest[0] if len(rest) == 1 else Union(tuple(rest))
@@ -420,7 +449,7 @@ class Union(Dep):
 
     @cached_property
     def hull(self) -> Band:
-        return union(*(p.hull for p in self.parts))  # type: ignore[return-value]
+        return band_hull(*(p.hull for p in self.parts))
 
     def describe(self) -> str:
         return " ∪ ".join(p.describe() for p in self.parts)
@@ -611,10 +640,29 @@ class Periodic(Pattern):
         return f"i mod {self.period}"
 
 
+def _whole(b: Band) -> bool:
+    """One constant term per side, integral: ``[a, b]`` with integers a, b."""
+    return (b.lo is not None and b.hi is not None and len(b.lo) == 1 and len(b.hi) == 1
+            and Fraction(b.lo[0].c).denominator == 1 and Fraction(b.hi[0].c).denominator == 1)
+
+
+def _inside(b: Band, lo: int, hi: int) -> bool:
+    """Is ``[lo, hi]`` inside ``b``'s set at every position ``i >= 0``? (sufficient
+    test: a lower term that never rises above lo, an upper that never falls below hi)"""
+    low = b.lo is None or any(t.s <= 0 and _is_const(t.c) and t.c <= lo for t in b.lo)
+    high = b.hi is None or any(t.s >= 0 and _is_const(t.c) and t.c >= hi for t in b.hi)
+    return low and high
+
+
 def is_constant_band(d: Dep) -> bool:
     """A position-independent band with constant bounds (``[a, b]``)."""
     return isinstance(d, Band) and d.lo is not None and d.hi is not None and all(
         t.s == 0 and _is_const(t.c) for t in (*d.lo, *d.hi))
+
+
+def is_constant_set(d: Dep) -> bool:
+    """Constant bounds, one span or a few (``[0, 5] ∪ [30, 31]``)."""
+    return is_constant_band(d) or (isinstance(d, Union) and all(is_constant_band(p) for p in d.parts))
 
 
 @dataclass(frozen=True)
@@ -629,7 +677,8 @@ class Steps(Pattern):
     the position-independent deps this was every position seeing everything;
     as a table it is exact, and its hull (``[0, i]`` for a prefix scan) is causal."""
 
-    entries: tuple[tuple[int, Band], ...]
+    entries: tuple[tuple[int, Dep], ...]
+    """Offsets with constant sets (see :func:`is_constant_set`)."""
     name = "steps"
 
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
@@ -643,8 +692,9 @@ class Steps(Pattern):
     def hull(self) -> Band:
         """The tightest ``[lo, hi]`` with each bound constant or ``i + c`` that
         contains every entry at its offset."""
-        lows = [(off, min(Fraction(t.c) for t in b.lo or ())) for off, b in self.entries]
-        highs = [(off, max(Fraction(t.c) for t in b.hi or ())) for off, b in self.entries]
+        hulls = [(off, b.hull) for off, b in self.entries]
+        lows = [(off, min(Fraction(t.c) for t in b.lo or ())) for off, b in hulls]
+        highs = [(off, max(Fraction(t.c) for t in b.hi or ())) for off, b in hulls]
 
         def best(pts: list[tuple[int, Fraction]], lower: bool) -> Lin:
             pick = min if lower else max

@@ -114,9 +114,9 @@ def layer_reach(ctx: AnalysisContext, source: SourceAxis, t: int) -> list[tuple[
     for k, layer in enumerate(attention_layers_or_empty(ctx), start=1):
         node_id = layer.av_node or layer.fused_node
         node = ctx.graph.node_by_id.get(node_id) if node_id else None
-        if node is None or not node.outputs:
+        tensor = layer.output or (node.outputs[0] if node is not None and node.outputs else None)
+        if tensor is None:
             continue
-        tensor = node.outputs[0]
         axes = source_axes(ctx, result, tensor, source)
         if axes:
             out.append((k, reach(ctx, tensor, axes[0], t, source).get(source, [])))

@@ -12,7 +12,6 @@ from ...dims import Dim
 from ..deps import (
     ALL,
     IDENTITY,
-    Band,
     Chain,
     Dep,
     Periodic,
@@ -22,8 +21,9 @@ from ..deps import (
     band,
     compose,
     constant,
-    is_constant_band,
+    is_constant_set,
     lin,
+    merge_intervals,
     union,
 )
 from ..engine import FlowCtx
@@ -241,7 +241,7 @@ def concat(ctx: FlowCtx) -> Out:
     offs = _offsets_along(sizes)
     axes: list[dict[Any, Dep]] = [{} for _ in range(rank)]
     fixed: list[Deps] = []
-    steps: dict[Any, list[tuple[int, Band]]] = {}
+    steps: dict[Any, list[tuple[int, Dep]]] = {}
     for i, off, size in zip(idx, offs, sizes, strict=True):
         st = ctx.state(i)
         if st.axes is None or len(st.axes) != rank:
@@ -249,7 +249,7 @@ def concat(ctx: FlowCtx) -> Out:
             continue
         if size == 1 and D.is_int(off):
             for src, dep in st.fixed.items():
-                if is_constant_band(dep):
+                if is_constant_set(dep):
                     steps.setdefault(src, []).append((int(off), dep))  # type: ignore[arg-type]
                 else:
                     fixed.append({src: dep})
@@ -353,9 +353,18 @@ def gather(ctx: FlowCtx) -> Out:
             else:
                 idx_axes[0] = merge(idx_axes[0], through(constant(min(values), max(values)), dep_k))
         else:
-            if not values:  # indices computed at run time, not constants
-                ctx.mixed_by_data(dep_k)
-            fixed.append(collapse(dep_k, dshape[axis]))
+            arr = ctx.const(1) if values is None else None
+            rows = _constant_rows(arr, dshape[axis])
+            if rows is not None:
+                # Constant indices of any rank (BigBird's random blocks in eval): the
+                # rows they name, wherever they land.
+                fixed.append(through(rows, dep_k))
+            elif arr is not None:
+                fixed.append(collapse(dep_k, dshape[axis]))
+            else:
+                if not values:  # indices computed at run time, not constants
+                    ctx.mixed_by_data(dep_k)
+                fixed.append(collapse(dep_k, dshape[axis]))
     out = [dict(a) for a in data.axes[:axis]] + idx_axes + [dict(a) for a in data.axes[axis + 1:]]
     return [FlowState(tuple(out), merge(*fixed))]
 
@@ -384,6 +393,18 @@ def gather_nd(ctx: FlowCtx) -> Out:
     return [FlowState(tuple(out), merge(*fixed))]
 
 
+def _constant_rows(arr: Any, length: Dim | None) -> Dep | None:
+    """The rows a constant index tensor names (negative ones counted from the end):
+    a few exact spans, or their hull."""
+    if arr is None or not getattr(arr, "size", 0) or arr.dtype.kind not in "iu":
+        return None
+    n = D.as_int(length)
+    if n is None and int(arr.min()) < 0:
+        return None
+    picked = sorted({int(v) + (n if v < 0 and n else 0) for v in arr.reshape(-1)})
+    return union(*(constant(a, b) for a, b in merge_intervals((v, v) for v in picked)))
+
+
 @FLOW.rule("GatherElements")
 def gather_elements(ctx: FlowCtx) -> Out:
     data, dshape = ctx.state(0), ctx.shape(0)
@@ -393,7 +414,8 @@ def gather_elements(ctx: FlowCtx) -> Out:
     base = broadcast(ctx, [1])
     if base is None or base.axes is None or len(base.axes) != len(data.axes):
         return ctx.conservative()
-    axes = [merge(b, d) if k != axis else merge(b, collapse(d, dshape[k]))
+    rows = _constant_rows(ctx.const(1), dshape[axis])
+    axes = [merge(b, d) if k != axis else merge(b, through(rows, d) if rows is not None else collapse(d, dshape[k]))
             for k, (b, d) in enumerate(zip(base.axes, data.axes, strict=True))]
     return [FlowState(tuple(axes), merge(base.fixed, data.fixed))]
 
@@ -537,7 +559,7 @@ def scatter_elements(ctx: FlowCtx) -> Out:
     if at is not None:
         # ``x[:, t] = v`` (constant t): v lands at position t of the axis only.
         t = at + (D.as_int(shape[axis]) or 0) if at < 0 else at
-        steps = {s: Steps(((t, d),)) for s, d in upd.fixed.items() if is_constant_band(d)}
+        steps = {s: Steps(((t, d),)) for s, d in upd.fixed.items() if is_constant_set(d)}
         ctx.mark(steps, "sequence")
         fixed = merge(data.fixed, idx.fixed, {s: d for s, d in upd.fixed.items() if s not in steps})
         moved = {s: through(constant(t, t), d) for s, d in upd.axes[axis].items()}
@@ -581,7 +603,7 @@ def scatter_nd(ctx: FlowCtx) -> Out:
         # the update rows land at position t of that axis only.
         k, t = target
         landed = merge(upd.fixed, rows)
-        steps = {s: Steps(((t, d),)) for s, d in landed.items() if is_constant_band(d)}
+        steps = {s: Steps(((t, d),)) for s, d in landed.items() if is_constant_set(d)}
         ctx.mark(steps, "sequence")
         axes[k] = merge(axes[k], steps)
         rest = {s: d for s, d in landed.items() if s not in steps}
