@@ -270,14 +270,17 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in growth_iv]
     bound = ctx.is_bound(src.length)
     mixed = result.mixed_ops(src.axis)
+    first = (result.mixed_nodes.get(src.axis) or [""])[0]
     upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
-             + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + ")") if mixed else ""
+             + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + (f"; first {first}" if first else "")
+             + ")") if mixed else ""
     section.metrics += [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens", None,
                f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + upper,
                headline="reach", bound="upper" if mixed else None),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
-               note=f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "",
+               note=(f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "")
+               + ("; perhaps not: data-dependent indices count as all mixed" if cov.covers and mixed else ""),
                headline="coverage"),
         Metric("reach.pairs", "Reachable (output, input) pairs", cov.pairs_text(),
                note=("pairs with input ≤ output" if cov.causal else "all pairs")

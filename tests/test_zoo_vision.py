@@ -123,13 +123,22 @@ def test_swin_macs_symbolic_and_bound():
 
 
 def test_swin_window_grid_then_merged():
-    # A 4×4 window of 4-px patches: RF 16, stride 16 — the last map this analysis tracks
-    # before windows are merged into the batch (RF005); the symbolic end pads must not
-    # end the map (they used to: 'merged by Pad', RF 4).
+    # A 4×4 window of 4-px patches: RF 16, stride 16 on the first window grid; the
+    # symbolic end pads must not end the map (they used to: 'merged by Pad', RF 4).
+    # Windows folded into the batch and unfolded again are followed exactly (row-major
+    # regrouping, the window grid taken at the binding): the map is no longer lost there
+    # (it used to end with RF005), and reaches the last stage's norm — stride 8 (4-px
+    # patches merged 2×2), the same field along H and W (a square input, symmetric
+    # shifts), sound by the oracle.
     s = report(SWIN, d2=64, d3=64).section("receptive-field")
-    assert (s.metric("rf.size").value, s.metric("rf.stride").value) == (16, 16)
-    assert "RF005" in codes(SWIN, "receptive-field", d2=64, d3=64)
-    result = verified(SWIN, d2=64, d3=64)
+    rows = s.table("rf").rows
+    first = [r for r in rows if r[0].endswith("Transpose_1_output_0")][:2]
+    assert [(r[1], r[2], r[3]) for r in first] == [("H", 16, 16), ("W", 16, 16)]
+    assert "RF005" not in codes(SWIN, "receptive-field", d2=64, d3=64)
+    assert s.metric("rf.stride").value == 8
+    final = {r[1]: r[2:4] for r in rows if r[0] == "/permute/Transpose_output_0"}
+    assert final["H"] == final["W"]
+    result = verified(SWIN, ("/permute/Transpose_output_0",), d2=64, d3=64)
     assert_sound(result)
 
 
@@ -149,10 +158,12 @@ def test_deeplab_dense_output_field():
     """Stem: three 3×3/2 convs (r 3, 7, 15; j 8) and a 3×3 dilation 2 (k_eff 5): 47.
     ASPP rate 36 (k_eff 73): 47 + 72·8 = 623; head 3×3: 639 at stride 8. The bilinear
     ×8 upsample reads feature rows ⌊x⌋, ⌊x⌋+1 of x = (o + ½)/8 - ½, a band the engine
-    widens to x ± 1: 639 + 2·8 = 655 (≤, a hull). The image-pooling branch adds
-    whole-image context (RF004). It used to say 'global'."""
+    widens to x ± 1: input rows 8(x - 1) - 319 .. 8(x + 1) + 319 = o - 330.5 .. o + 323.5,
+    whose whole positions are o - 330 .. o + 323: 654 (≤, a hull; the exact field,
+    rows 8⌊x⌋ - 319 .. 8⌊x⌋ + 327, is 647). The image-pooling branch adds whole-image
+    context (RF004). It used to say 'global'."""
     s = report(DEEPLAB).section("receptive-field")
-    assert s.summary.startswith("dense output: RF ≤655 (stride 1")
+    assert s.summary.startswith("dense output: RF ≤654 (stride 1, effective padding 330)")
     assert "RF004" in codes(DEEPLAB, "receptive-field")
     assert_sound(verified(DEEPLAB))
     # The TorchScript export resizes to Shape(x)[2:]: with H/W bound by --dim the same

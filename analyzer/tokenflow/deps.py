@@ -219,9 +219,21 @@ def _prune(terms: list[Lin], keep_min: bool) -> tuple[Lin, ...]:
     return tuple(sorted(out, key=lambda t: (t.s, str(t.c))))
 
 
+def _whole_positions(t: Lin, lower: bool) -> Lin:
+    """A bound with an integer slope, evaluated at whole positions, takes whole
+    values: only the integers inside it count, so its constant rounds inward
+    (ceil for a lower bound, floor for an upper) without changing any position's
+    set. Without this, ``[t - 3/4, t + 3/4]`` (a merge by 4 undone by a split by
+    4: Swin's window partition and reverse) composed further would widen the
+    band by the lost fractions at every round trip."""
+    if t.s.denominator != 1 or not isinstance(t.c, Fraction) or t.c.denominator == 1:
+        return t
+    return Lin(t.s, Fraction(math.ceil(t.c) if lower else math.floor(t.c)))
+
+
 def band(lo: Iterable[Lin] | None, hi: Iterable[Lin] | None) -> Band:
-    return Band(None if lo is None else _prune(list(lo), True),
-                None if hi is None else _prune(list(hi), False))
+    return Band(None if lo is None else _prune([_whole_positions(t, True) for t in lo], True),
+                None if hi is None else _prune([_whole_positions(t, False) for t in hi], False))
 
 
 def affine(s: Any, a: Any, b: Any) -> Band:

@@ -141,6 +141,7 @@ class FlowCtx:
         for src in deps:
             key = (op, src)
             self.engine.mixed_by_data[key] = self.engine.mixed_by_data.get(key, 0) + 1
+            self.engine.mixed_nodes.setdefault(src, []).append(self.node.name or self.node.id)
 
 
 @dataclass
@@ -164,6 +165,8 @@ class FlowResult:
     data-dependent indices (NonZero, ScatterND, a Gather by computed indices — MoE
     routing, for one) and were treated as mixing all of them: reach through them
     is an upper bound."""
+    mixed_nodes: dict[SourceAxis, list[str]] = field(default_factory=dict)
+    """source axis → names of the nodes counted in ``mixed_by_data``, graph order."""
 
     def mixed_ops(self, source: SourceAxis) -> dict[str, int]:
         """``mixed_by_data`` for one source: op → nodes."""
@@ -189,6 +192,7 @@ class FlowEngine:
         self.failures: list[RuleFailure] = []
         self.conservative_nodes: dict[str, str] = {}
         self.mixed_by_data: dict[tuple[str, SourceAxis], int] = {}
+        self.mixed_nodes: dict[SourceAxis, list[str]] = {}
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
@@ -217,7 +221,7 @@ class FlowEngine:
         self._run_graph(g)
         return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors,
                           failures=self.failures, conservative=self.conservative_nodes,
-                          mixed_by_data=self.mixed_by_data)
+                          mixed_by_data=self.mixed_by_data, mixed_nodes=self.mixed_nodes)
 
     def _run_graph(self, g: ModelGraph) -> None:
         for node in g.topo_order():

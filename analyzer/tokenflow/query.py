@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from . import dep_of, flow, reach, source_length
-from .deps import Band, Dep, Lin
+from .deps import Band, Dep, Lin, count
 from .engine import FlowResult, Source
 from .rf import positional
 from .state import SourceAxis
@@ -132,10 +132,27 @@ def hops(ctx: AnalysisContext, source: SourceAxis, s: int, t: int) -> int | None
     return None
 
 
-def reach_formula(dep: Dep) -> str | None:
-    """Closed form of |reach(i)| for the common band shapes (``min(i+1, 131,041)``)."""
-    if not isinstance(dep, Band):
+FORMULA_CHECK = (37, 64)
+"""Lengths at which a pattern's band formula is checked position by position."""
+
+
+def reach_formula(dep: Dep | None) -> str | None:
+    """Closed form of |reach(i)| for the common band shapes (``min(i+1, 131,041)``).
+
+    A composition with a pattern (a chunked layer under a causal one: Llama-4) is
+    given its band hull's formula only when the hull reaches exactly as far at
+    every position of two lengths — else no formula rather than a wrong one."""
+    if dep is None:
         return None
+    if not isinstance(dep, Band):
+        hull = dep.hull
+        text = reach_formula(hull)
+        try:
+            same = text is not None and all(count(dep.at(i, n)) == count(hull.at(i, n))
+                                            for n in FORMULA_CHECK for i in range(n))
+        except ValueError:  # a pattern known at another length only, a symbolic offset
+            return None
+        return text if same else None
     if dep.is_all:
         return "n"
     if dep.lo is None and dep.hi is not None and len(dep.hi) == 1 and dep.hi[0] == Lin(Fraction(1), Fraction(0)):

@@ -43,7 +43,7 @@ class Spec:
     build: Callable[[str], Any]
     """attn_implementation -> torch model (random weights)."""
     inputs: str = "text"
-    """text | text+mask | encdec | vision | audio"""
+    """text | text+mask | encdec | vision | vision-dynhw (dynamic H and W) | audio"""
     attns: tuple[str, ...] = ("eager", "sdpa")
     facts: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
@@ -87,6 +87,18 @@ def _slow_decay(name: str, value: float) -> Callable[[Any], None]:
     return tune
 
 
+def _calibrated(image: int) -> Callable[[Any], None]:
+    """BatchNorm statistics of random images (``export_vision.calibrate_norms``):
+    randomized running stats make an untrained conv stack's output constant, and
+    the perturbation oracle then observes nothing."""
+    def tune(model: Any) -> None:
+        from export_vision import calibrate_norms
+
+        calibrate_norms(model.model if hasattr(model, "model") else model, (1, 3, image, image))
+
+    return tune
+
+
 def _auto(cfg_name: str, model_name: str, **cfg: Any) -> Callable[[str], Any]:
     def build(attn: str) -> Any:
         t = _tf()
@@ -104,6 +116,10 @@ def _auto(cfg_name: str, model_name: str, **cfg: Any) -> Callable[[str], Any]:
 
 DEC = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+
+SMALL = dict(vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+             num_key_value_heads=1, max_position_embeddings=64)
+"""Fixture size (a few hundred KB even from the dynamo exporter)."""
 
 SPECS: list[Spec] = [
     Spec("gpt2", _auto("GPT2Config", "GPT2LMHeadModel", vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
@@ -240,25 +256,35 @@ SPECS: list[Spec] = [
     Spec("mamba", _auto("MambaConfig", "MambaForCausalLM", vocab_size=VOCAB, hidden_size=32, state_size=4,
                         num_hidden_layers=2, expand=2, conv_kernel=4),
          attns=("eager",), facts=dict(layers=0, mask="no attention; causal conv + scan")),
+    Spec("mobilevit", _auto("MobileViTConfig", "MobileViTModel", num_channels=3, image_size=64, patch_size=2,
+                            hidden_sizes=[16, 24, 32], neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64],
+                            num_attention_heads=2, mlp_ratio=2.0, expand_ratio=2.0),
+         inputs="vision", attns=("eager",), tune=_calibrated(64),
+         facts=dict(layers=9, heads=2, mask="bidirectional over 2x2-patch groups (unfold/fold reshapes)")),
+    Spec("mobilevit-dynhw", _auto("MobileViTConfig", "MobileViTModel", num_channels=3, image_size=64, patch_size=2,
+                                  hidden_sizes=[16, 24, 32], neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64],
+                                  num_attention_heads=2, mlp_ratio=2.0, expand_ratio=2.0),
+         inputs="vision-dynhw", attns=("eager",), tune=_calibrated(64),
+         facts=dict(layers=9, heads=2, mask="as mobilevit, exported with dynamic H and W")),
     # -- issue 12: MoE routing, block-sparse layouts, unrolled recurrences ------------------------
     Spec("mixtral-moe", _auto("MixtralConfig", "MixtralForCausalLM", sliding_window=5, num_local_experts=4,
-                              num_experts_per_tok=2, experts_implementation="batched_mm", **DEC),
+                              num_experts_per_tok=2, experts_implementation="batched_mm", **SMALL),
          attns=("eager",),
-         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="sliding_window", window=5,
+         facts=dict(layers=2, heads=2, kv_heads=1, head_dim=8, mask="sliding_window", window=5,
                     note="batched_mm experts: combine is a ReduceSum over the top-k axis")),
     Spec("llama4-chunked-moe", _auto("Llama4TextConfig", "Llama4ForCausalLM", attention_chunk_size=4,
-                                     num_local_experts=2, num_experts_per_tok=1, intermediate_size_mlp=64,
+                                     num_local_experts=2, num_experts_per_tok=1, intermediate_size_mlp=32,
                                      head_dim=8, no_rope_layers=[0, 0],
-                                     layer_types=["chunked_attention", "chunked_attention"], **DEC),
+                                     layer_types=["chunked_attention", "chunked_attention"], **SMALL),
          attns=("eager",),
-         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="chunked 4 (both layers)",
+         facts=dict(layers=2, heads=2, kv_heads=1, head_dim=8, mask="chunked 4 (both layers)",
                     note="NoPE layers: the complex RoPE does not export")),
     Spec("llama4-chunked-causal-moe", _auto("Llama4TextConfig", "Llama4ForCausalLM", attention_chunk_size=4,
                                             num_local_experts=2, num_experts_per_tok=1,
-                                            intermediate_size_mlp=64, head_dim=8, no_rope_layers=[0, 0],
-                                            layer_types=["chunked_attention", "full_attention"], **DEC),
+                                            intermediate_size_mlp=32, head_dim=8, no_rope_layers=[0, 0],
+                                            layer_types=["chunked_attention", "full_attention"], **SMALL),
          attns=("eager",),
-         facts=dict(layers=2, heads=4, kv_heads=2, head_dim=8, mask="layer 0 chunked 4, layer 1 causal")),
+         facts=dict(layers=2, heads=2, kv_heads=1, head_dim=8, mask="layer 0 chunked 4, layer 1 causal")),
     Spec("bigbird-s32", _auto("BigBirdConfig", "BigBirdModel", vocab_size=VOCAB, hidden_size=16,
                               num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
                               attention_type="block_sparse", block_size=2, num_random_blocks=1,
@@ -305,9 +331,9 @@ class _Wrap(torch.nn.Module):
             kw["input_ids"], kw["decoder_input_ids"] = args
         elif self.kind == "audio":
             kw["input_features"], kw["decoder_input_ids"] = args
-        elif self.kind == "vision":
+        elif self.kind.startswith("vision"):
             kw["pixel_values"] = args[0]
-        if self.kind != "vision" and _accepts(self.model, "use_cache"):
+        if not self.kind.startswith("vision") and _accepts(self.model, "use_cache"):
             kw["use_cache"] = False
         out = self.model(**kw)
         return out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
@@ -355,10 +381,10 @@ def example(spec: Spec, model: Any, kind: str) -> tuple[tuple[torch.Tensor, ...]
         feats = torch.randn(1, cfg.num_mel_bins, 2 * cfg.max_source_positions, generator=g)
         dec = torch.randint(3, VOCAB, (1, 5), generator=g)
         return (feats, dec), ["input_features", "decoder_input_ids"], {"decoder_input_ids": {1: "dec_seq"}}
-    if kind == "vision":
+    if kind in ("vision", "vision-dynhw"):
         cfg = model.config
         px = torch.randn(1, cfg.num_channels, cfg.image_size, cfg.image_size, generator=g)
-        return (px,), ["pixel_values"], {}
+        return (px,), ["pixel_values"], {"pixel_values": {2: "height", 3: "width"}} if kind == "vision-dynhw" else {}
     raise ValueError(kind)
 
 

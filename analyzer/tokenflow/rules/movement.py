@@ -4,6 +4,7 @@ concat/split/slice offsets, gathers, padding, cumulative ops."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -112,7 +113,8 @@ def regroup_map(inner_src: int, inner_dst: int) -> Dep:
 
 
 def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
-                  dst: tuple[Dim | None, ...] | None) -> FlowState:
+                  dst: tuple[Dim | None, ...] | None,
+                  at_binding: Callable[[Dim | None], int | None] | None = None) -> FlowState:
     """Row-major reshape, one run of axes with equal products at a time.
 
     Within a run, the outermost output axis takes the outermost input axis
@@ -120,7 +122,11 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
     plus the inner input axes' deps as a whole; the inner output axes need
     nothing of their own: every element of output row ``r`` lies in the input
     rows that map already names (so ``[T·k, H] → [T, k, H]`` then a sum over
-    ``k`` — an MoE combine — keeps each token to itself)."""
+    ``k`` — an MoE combine — keeps each token to itself).
+
+    Inner products that are symbolic (a dynamic-H/W export's window grid) are
+    taken at the analysis' binding (``at_binding``), as a resize's ratio is: the
+    static and the dynamic export of one network then get the same map."""
     if st.axes is None or src is None or dst is None:
         return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
     groups = reshape_groups(src, dst)
@@ -143,16 +149,20 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
             else:
                 axes[target] = merge(axes[target], deps)
             continue
-        outer_deps = st.axes[big_in[0]] if big_in else {}
+        outer_deps = dict(st.axes[big_in[0]]) if big_in else {}
         if len(big_in) == 1 and len(big_out) >= 2:
-            # A tiled axis split back into [copies, n]: each copy's positions are the
-            # source's own again (the innermost output axis, when it is n long).
-            peeled = _unperiod(outer_deps, dst[big_out[-1]])
-            if peeled is not None:
-                axes[big_out[-1]] = merge(axes[big_out[-1]], peeled)
+            # A source read at ``p mod n`` on this axis (a tiled axis, or the inner axis
+            # of an earlier merge: MobileViT's patch grid) split back into [.., n]: the
+            # innermost output axis, n long, reads it at its own position again.
+            for source, d in list(outer_deps.items()):
+                peeled = _unperiod({source: d}, dst[big_out[-1]])
+                if peeled is not None:
+                    axes[big_out[-1]] = merge(axes[big_out[-1]], peeled)
+                    del outer_deps[source]
+            if not outer_deps:
                 continue
-        inner_src = D.as_int(D.prod(src[k] for k in big_in[1:]))
-        inner_dst = D.as_int(D.prod(dst[k] for k in big_out[1:]))
+        inner_src = _int_at(D.prod(src[k] for k in big_in[1:]), at_binding)
+        inner_dst = _int_at(D.prod(dst[k] for k in big_out[1:]), at_binding)
         # Inner input axes: with one output axis, the innermost is read at ``p mod n``
         # (exact, whatever n); the others as a whole.
         rest = merge(*(collapse(st.axes[k], src[k]) for k in big_in[1:-1]))
@@ -171,6 +181,11 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
         for k in big_out or gj:
             axes[k] = merge(axes[k], pooled)
     return FlowState(tuple(axes), merge(*fixed))
+
+
+def _int_at(d: Dim, at_binding: Callable[[Dim | None], int | None] | None) -> int | None:
+    v = D.as_int(d)
+    return at_binding(d) if v is None and at_binding is not None else v
 
 
 def _peel(d: Dep, inner: Dim) -> Dep | None:
@@ -204,7 +219,7 @@ def _unperiod(deps: Deps, inner: Dim | None) -> dict[Any, Dep] | None:
 def reshape(ctx: FlowCtx) -> Out:
     st = ctx.state(0)
     src, dst = ctx.shape(0), ctx.out_shape(0)
-    out = reshape_state(st, src, dst)
+    out = reshape_state(st, src, dst, ctx.at_binding)
     for i in range(1, ctx.n_inputs):  # the shape operand's own content deps
         if ctx.has(i):
             out.fixed = merge(out.fixed, ctx.state(i).collapsed(ctx.shape(i)))
