@@ -361,10 +361,22 @@ def bounds(x: Any) -> tuple[Any, Any]:
             alo, ahi = (1, INF) if isinstance(atom, str) else _fn_bounds(atom)
             if alo < 0:  # odd powers of possibly negative atoms: give up precision
                 alo, ahi = -INF, INF
-            mlo, mhi = mlo * (alo ** p if alo != -INF else -INF), mhi * (ahi ** p)
+            else:
+                alo, ahi = alo ** p, ahi ** p
+            mlo, mhi = _interval_product(mlo, mhi, alo, ahi)
         tlo, thi = (c * mlo, c * mhi) if c > 0 else (c * mhi, c * mlo)
         lo, hi = lo + tlo, hi + thi
     return lo, hi
+
+
+def _interval_product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> tuple[Any, Any]:
+    """``[alo, ahi] · [blo, bhi]`` with 0 · ∞ = 0 (a factor that is exactly 0 stays
+    0; ``-inf · 0`` would be NaN and poison every comparison after it)."""
+    def mul(x: Any, y: Any) -> Any:
+        return 0 if x == 0 or y == 0 else x * y
+
+    cands = [mul(alo, blo), mul(alo, bhi), mul(ahi, blo), mul(ahi, bhi)]
+    return min(cands), max(cands)
 
 
 def _fn_bounds(fn: Fn) -> tuple[Any, Any]:

@@ -204,7 +204,9 @@ def rf_row(where: str, axis: str, rf: RF, length: int | None) -> list[Any]:
     covers = "yes" if rf.covers(length) else ("no" if length is not None else "?")
     if rf.context and covers != "yes":
         covers = "context"
-    size = fmt(rf.size) if rf.exact else f"≤{fmt(rf.size)}"
+    # No size and not global: offsets that stay symbolic at the binding (a roll by a
+    # dynamic shift) — unknown, not a bound.
+    size = "?" if rf.size is None else (fmt(rf.size) if rf.exact else f"≤{fmt(rf.size)}")
     return [where, axis, size, fmt(rf.stride), fmt(rf.pad), fmt(rf.center), covers]
 
 
