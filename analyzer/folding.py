@@ -10,7 +10,8 @@ is what turns a ``Resize`` with unknown output (and every conv after it, costed 
 zero) into known shapes, as onnxruntime sees them.
 
 Only small tensors are folded (at most :data:`MAX_ELEMENTS` elements in and out), by
-``onnx.reference`` (the spec's own semantics, at the model's opset), and only
+:mod:`.npeval` (numpy kernels checked against ``onnx.reference``) or, for an op it
+does not cover, ``onnx.reference`` (the spec's own semantics, at the model's opset), and only
 default-domain ops without subgraphs and without randomness. A failure is no
 result, never an error.
 """
@@ -40,6 +41,16 @@ def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
     """Evaluate one node on concrete inputs (``None`` = an omitted optional input)."""
     if any(a is not None and a.size > MAX_ELEMENTS for a in inputs):
         return None
+    from . import npeval
+
+    try:
+        out = npeval.run_node(node, inputs, opset, MAX_ELEMENTS)
+    except npeval.TooLarge:
+        return None
+    except npeval.Unsupported:  # onnx.reference below (importing onnx: ~0.7 s)
+        pass
+    else:
+        return None if any(a.size > MAX_ELEMENTS or a.dtype == object for a in out) else out
     try:
         from onnx import TensorProto, helper
         from onnx.reference import ReferenceEvaluator

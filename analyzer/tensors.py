@@ -85,3 +85,19 @@ def to_array(t: Any) -> np.ndarray:
     if arr.size != numel:
         raise ValueError(f"tensor {t.name!r}: {arr.size} values for dims {list(dims)}")
     return arr.reshape(dims).astype(dtype.newbyteorder("="), copy=False)
+
+
+def from_array(arr: Any, name: str = "") -> Any:
+    """A TensorProto holding ``arr`` as little-endian ``raw_data``
+    (``onnx.numpy_helper.from_array`` for the dtypes above)."""
+    import numpy as np
+
+    arr = np.asarray(arr)
+    code = _FROM_NUMPY.get(arr.dtype.name)
+    if code is None:
+        from onnx import numpy_helper
+
+        return numpy_helper.from_array(arr, name)
+    t = T(name=name, dims=arr.shape, data_type=code)
+    t.raw_data = np.ascontiguousarray(arr, dtype=np.dtype(_LAYOUT[code][0])).tobytes()
+    return t

@@ -10,24 +10,11 @@ our shape inference.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
-
-import pytest
 
 from model_analyze import dims as D
 from model_analyze.errors import ModelError
 from model_analyze.runner import analyze, prepare
-
-
-@pytest.fixture(scope="module")
-def node_cases():
-    from onnx.backend.test.case.node import collect_testcases
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return collect_testcases(None)
-
 
 RULE_ERRORS = {"R001", "R002", "R003"}
 

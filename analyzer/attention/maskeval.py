@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
+from .. import npeval
 from ..onnxproto import NodeProto, TensorProto
+from ..tensors import from_array, numpy_dtype, to_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,20 +148,19 @@ def with_probe(sl: MaskSlice, constant: int, probe: int) -> MaskSlice:
 
 def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
     import numpy as np
-    from onnx import numpy_helper
 
     if not sl.substitute or t.data_type not in (TensorProto.INT64, TensorProto.INT32):
         return t
     value = sl.graph.constant_value(t.name, 16) if t.name else None
     if value is None:
         try:
-            value = numpy_helper.to_array(t) if np.prod(t.dims, dtype=np.int64) <= 16 else None
+            value = to_array(t) if np.prod(t.dims, dtype=np.int64) <= 16 else None
         except Exception:
             value = None
     if value is None or not any(int(v) in sl.substitute for v in value.reshape(-1)):
         return t
     new = np.vectorize(lambda v: sl.substitute.get(int(v), int(v)))(value).astype(value.dtype)
-    return numpy_helper.from_array(new.reshape(value.shape), t.name)
+    return from_array(new.reshape(value.shape), t.name)
 
 
 def _node_proto(sl: MaskSlice, node: Node) -> onnx.NodeProto:
@@ -224,24 +225,46 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
     for t in sl.value_inputs:
         feeds[t] = _unpadded_input(t, _np_dtype(ctx.shapes.dtype(t)), _shape(ctx, t, env), length)
     if sl._evaluator is None:
-        try:
-            from onnx.reference import ReferenceEvaluator
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                sl._evaluator = ReferenceEvaluator(_model(ctx, sl))
-        except Exception as exc:
-            sl.problem = f"the reference evaluator cannot load the mask slice: {_short(exc)}"
-            raise SliceError(sl.problem) from exc
+        sl._evaluator = _numpy_evaluator(ctx, sl)
+    if sl._evaluator is None:
+        sl._evaluator = _reference_evaluator(ctx, sl)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            values = sl._evaluator.run(list(sl.outputs), feeds)
+            try:
+                values = sl._evaluator.run(list(sl.outputs), feeds)
+            except npeval.Unsupported:  # an attribute the numpy kernels do not cover
+                sl._evaluator = _reference_evaluator(ctx, sl)
+                values = sl._evaluator.run(list(sl.outputs), feeds)
+    except npeval.TooLarge as exc:
+        raise SliceError(f"the mask slice would hold {exc} at this length") from exc
     except MemoryError as exc:
         raise SliceError("out of memory evaluating the mask slice") from exc
     except Exception as exc:
         raise SliceError(f"evaluating the mask slice failed: {_short(exc)}") from exc
     return {name: np.asarray(v) for name, v in zip(sl.outputs, values, strict=True)}
+
+
+def _numpy_evaluator(ctx: AnalysisContext, sl: MaskSlice) -> npeval.Evaluator | None:
+    """The slice on numpy kernels (:mod:`..npeval`), None when an op is not covered."""
+    try:
+        inits = {t: to_array(_substituted(sl, sl.graph.initializers[t].proto)) for t in sl.initializers}
+        return npeval.Evaluator([_node_proto(sl, n) for n in sl.nodes], inits, ctx.model.opset(""),
+                                MAX_TENSOR_ELEMENTS)
+    except (npeval.Unsupported, ValueError):
+        return None
+
+
+def _reference_evaluator(ctx: AnalysisContext, sl: MaskSlice) -> Any:
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ReferenceEvaluator(_model(ctx, sl))
+    except Exception as exc:
+        sl.problem = f"the reference evaluator cannot load the mask slice: {_short(exc)}"
+        raise SliceError(sl.problem) from exc
 
 
 def _check_range(ctx: AnalysisContext, node: Node) -> None:
@@ -272,12 +295,10 @@ def _shape(ctx: AnalysisContext, tensor: str, env: dict[str, int]) -> tuple[int,
 
 
 def _np_dtype(dtype: int | None) -> Any:
-    from onnx import helper
-
     if dtype is None:
         raise SliceError("an input of the mask slice has no known element type")
     try:
-        return helper.tensor_dtype_to_np_dtype(dtype)
+        return numpy_dtype(dtype)
     except (KeyError, ValueError, TypeError):
         raise SliceError(f"element type {dtype} of a mask input has no numpy equivalent") from None
 

@@ -98,7 +98,7 @@ def binary(ctx: CostCtx) -> OpCost:
     schema to say whether they are variadic, the count is not guessed."""
     applications = 1
     present = sum(1 for i in range(ctx.n_inputs) if ctx.has(i))
-    if present > 2:
+    if present > 2 and not (ctx.op_type == "Where" and not ctx.node.domain):  # a select: no schema needed
         variadic = _variadic(ctx.node.domain, ctx.op_type, ctx.opset)
         if variadic is None:
             raise CostUnknown(f"no schema says whether {ctx.op_type}'s {present} inputs are variadic")
