@@ -15,11 +15,21 @@ from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
 from .report import Chart, Column, Finding, Metric, NodeRef, Point, Report, Section, Series, Severity, Status, Table
-from .tokenflow.rules import conservative as flow_conservative
-from .tokenflow.rules import pointwise as flow_pointwise
 
 if TYPE_CHECKING:
     from .context import AnalysisContext
+    from .tokenflow.rules import conservative as flow_conservative
+    from .tokenflow.rules import pointwise as flow_pointwise
+
+
+def __getattr__(name: str) -> Any:
+    """``flow_pointwise``/``flow_conservative`` on first use: the token-flow engine
+    behind them is not imported by ``model-analyze --help`` or ``plugins``."""
+    if name in ("flow_pointwise", "flow_conservative"):
+        from .tokenflow import rules
+
+        return getattr(rules, name.removeprefix("flow_"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

@@ -13,13 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from . import dep_of, flow
 from .deps import Band, Dep, UnknownAtLength, count
 from .query import hops, source_axes, token_sources
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..context import AnalysisContext
 
 EXACT_LIMIT = 16384
@@ -55,6 +55,8 @@ class Coverage:
 
 
 def counts(dep: Dep, n: int, env: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    import numpy as np
+
     """(positions, |reach(position)|) — exact for bands, sampled for patterns at large n."""
     if isinstance(dep, Band):
         t = np.arange(n, dtype=np.float64)
@@ -91,6 +93,8 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
 
 
 def _coverage(ctx: AnalysisContext) -> Coverage | None:
+    import numpy as np
+
     result = flow(ctx)
     seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
     # The reach of the tokens, not of the padding mask: an input that only drives
