@@ -255,6 +255,10 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     from model_analyze.tokenflow.deps import UnknownAtLength
     from model_analyze.tokenflow.query import layer_reach, reach_formula
 
+    for fail in flow(ctx).failures:
+        section.add("R002", Severity.ERROR,
+                    fail.message("its outputs are treated as depending on every position (a reach is then "
+                                 "an upper bound)"), NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
     cov = coverage(ctx)
     if cov is None:
         section.metrics.append(Metric("reach.last", "Model reach (last position)", None,
@@ -269,8 +273,10 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
         growth_iv = []
     growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in growth_iv]
     bound = ctx.is_bound(src.length)
-    mixed = result.mixed_ops(src.axis)
+    mixed = dict(result.mixed_ops(src.axis))
     first = (result.mixed_nodes.get(src.axis) or [""])[0]
+    for fail in result.failures:  # a raising flow rule mixes every position: reach is then an upper bound
+        mixed[f"{fail.op} (rule raised)"] = mixed.get(f"{fail.op} (rule raised)", 0) + 1
     upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
              + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + (f"; first {first}" if first else "")
              + ")") if mixed else ""

@@ -268,8 +268,9 @@ def run(ctx: AnalysisContext) -> Section:
                     NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
     spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds and not token_ids(ctx, s)),
                          key=lambda s: s.axis)
-    if not spatial_src and result.failures:
-        first = result.failures[0]
+    hidden = [f for f in result.failures if f.op in STAGE_OPS]  # a conv/pool whose rule raised
+    if not spatial_src and hidden:
+        first = hidden[0]
         section.summary = (f"receptive field unknown: positions are not followed through {first.op} {first.node} "
                            "(its flow rule raised), so no map could be tracked")
         return section

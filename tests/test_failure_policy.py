@@ -97,3 +97,17 @@ def test_unparsable_attribute_is_never_the_spec_default(save_model):
     conv.attribute.append(bad)
     rep = runner.analyze(str(save_model(model)))
     assert any(f.code == "R001" and "strides" in f.message and conv.name in f.message for f in rep.findings)
+
+
+def test_raising_flow_rule_makes_the_reach_an_upper_bound(monkeypatch):
+    # Add's flow rule raising (the residuals): every position mixed there, which can
+    # only widen what a token reaches — said (R002) and marked as an upper bound.
+    rep = _analyze_with(monkeypatch, "flow", "Add", str(SAMPLES / "tiny_transformer.onnx"))
+    sec = _section(rep, "attention")
+    assert any(f.code == "R002" and "Add" in f.message for f in sec.findings)
+    reach = _metric(sec, "reach.last")
+    # never a reach shorter than the true one (n = 128 at the default binding): unknown, or
+    # an upper bound
+    assert reach.value is None or (reach.bound == "upper" and reach.value >= 128)
+    rf = _section(rep, "receptive-field")  # no conv hidden by the failure: RF still "does not apply"
+    assert "does not apply" in rf.summary
