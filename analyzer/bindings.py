@@ -132,7 +132,8 @@ def _roles(graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> 
                     roles[s] = "past"
             if sym is None or sym in roles:
                 continue
-            if axis == 0 and len(t.shape) >= 2 and sym != seq and not _seq_named(sym) and sym not in token_axes:
+            batch0 = axis == 0 and len(t.shape) >= 2 and sym != seq and not _seq_named(sym) and sym not in token_axes
+            if batch0 or (axis == 1 and _is_state(name, t)):
                 roles[sym] = "batch"
             elif axis in spatial:
                 roles[sym] = labels[spatial.index(axis)]
@@ -142,6 +143,17 @@ def _roles(graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> 
         if s not in roles:
             roles[s] = "batch" if _is_batch(s) and s != seq else ("seq" if s == seq else "other")
     return roles
+
+
+_STATE = re.compile(r"(^|[._/])(state|hidden|h0|c0|h|c|hx|cx)([._/]?\d*|_in)?$")
+
+
+def _is_state(name: str, t: TensorType) -> bool:
+    """A recurrent state ``[layers·directions, batch, hidden]`` (LSTM/GRU ``h``/``c``,
+    silero-vad's ``state``): its axis 1 is the batch."""
+    shape = t.shape or ()
+    return (len(shape) == 3 and t.dtype not in INT_TYPES and D.is_int(shape[0]) and D.is_int(shape[2])
+            and _STATE.search(name.lower()) is not None)
 
 
 def _token_symbols(t: TensorType | None) -> set[str]:
@@ -218,33 +230,36 @@ def _defaults(free: list[str], roles: dict[str, str], graph: ModelGraph, types: 
     return values, source
 
 
+PLACEHOLDER = {"H": "H", "W": "W", "D": "D"}
+
+
 def suggestion(dims: DimInfo, graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> str:
     """The binding to type instead of the guessed defaults, with the model's real input
-    names and ranks: ``--input-shape x=1,3,224,224`` when one input holds them all,
-    ``--seq-len N`` for the sequence alone, else ``--dim NAME=N`` each."""
+    names and ranks: ``--input-shape x=1,3,H,W`` when one input holds them all,
+    ``--seq-len N`` for the sequence alone, else ``--dim NAME=N`` each. A size the model
+    stated is written out (``640``); a fallback is a placeholder to fill in, since
+    repeating our guess would only silence the warning."""
     guessed = dims.guessed()
     if not guessed:
         return ""
-    values = {**dims.defaults, **dims.bound}
+
+    def show(name: str) -> str:
+        if dims.default_from.get(name, "fallback") != "fallback" or name not in guessed:
+            return str({**dims.defaults, **dims.bound}[name])
+        return PLACEHOLDER.get(dims.roles.get(name, ""), "N")
+
     if set(guessed) == {seq}:
-        return f"--seq-len {guessed[seq]}"
+        return f"--seq-len {show(seq)}"
     for inp in graph.inputs:
         t = types.get(inp)
         if t is None or t.shape is None:
             continue
         syms = {s for d in t.shape for s in D.free_symbols(d)}
-        if not set(guessed) <= syms:
+        if not set(guessed) <= syms or not all(_single(d) is not None or D.is_int(d) for d in t.shape):
             continue
-        shape = []
-        for d in t.shape:
-            v = D.subs(d, values) if not D.is_int(d) else d
-            if not D.is_int(v):
-                break
-            shape.append(str(int(v)))
-        else:
-            if all(_single(d) is not None or D.is_int(d) for d in t.shape):
-                return f"--input-shape {inp}={','.join(shape)}"
-    return " ".join(f"--dim {k}={v}" for k, v in guessed.items())
+        shape = [str(int(d)) if D.is_int(d) else show(_single(d) or "") for d in t.shape]
+        return f"--input-shape {inp}={','.join(shape)}"
+    return " ".join(f"--dim {k}={show(k)}" for k in guessed)
 
 
 def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[str],

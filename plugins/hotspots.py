@@ -287,7 +287,10 @@ def _hotspot(m: CostModel, counted: list[Any], total: Any, top_row: tuple[str, i
     """Where the FLOPs go, in one line: the costliest (folded) layer group, else the top node."""
     if not total:
         return ""
-    if top_row is not None:
+    op_types = {a.key.rsplit("::", 1)[-1] for a in m.ops}
+    # A "layer" named after an op type (Paddle2ONNX's p2o.Conv.12 scopes) groups by op,
+    # not by place in the model: the top node says more.
+    if top_row is not None and top_row[0].rsplit(".", 1)[-1] not in op_types:
         label, count, a = top_row
         v = m.value(a.flops)
         if v:

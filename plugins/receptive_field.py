@@ -347,7 +347,8 @@ def run(ctx: AnalysisContext) -> Section:
         length = lengths[src]
         sees = f"stride {fmt(best.stride)} along {names[src]}"
         if length is not None:
-            sees += f", {'covers' if best.covers(length) else 'inside'} the {length}-px input"
+            unit = "px" if names[src].rsplit(".", 1)[-1] in ("H", "W", "D") else "position"
+            sees += f", {'covers' if best.covers(length) else 'inside'} the {length:,}-{unit} input"
         section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
                                       note=sees + ("; local field, whole image through context (RF004)"
                                                    if best.context else ""), headline="receptive_field",

@@ -44,8 +44,9 @@ def test_unnamed_batch_axis_defaults_to_one():
     d001 = [f for f in report.findings if f.code == "D001"]
     assert len(d001) == 1 and d001[0].severity is Severity.WARNING
     # the suggestion uses the model's real input name and rank
-    assert "--input-shape images=1,3,224,224" in d001[0].message
-    assert report.dims.suggestion == "--input-shape images=1,3,224,224"
+    # (H and W are placeholders: repeating our 224 guess would only silence the warning)
+    assert "--input-shape images=1,3,H,W" in d001[0].message
+    assert report.dims.suggestion == "--input-shape images=1,3,H,W"
 
 
 def test_token_input_axis0_is_batch_and_seq_is_not():
@@ -68,6 +69,7 @@ def test_spatial_defaults_come_from_the_model():
     assert report.dims.defaults == {"batch": 1, "height": 320, "width": 320}
     assert report.dims.default_from["height"] == "metadata_props['imgsz']"
     assert report.headline("macs").value == macs_at(320, 320)
+    assert report.dims.suggestion == "--input-shape images=1,3,320,320"  # what the model said
     # an example shape in the doc_string
     report = analyze(conv_model(dims, doc="exported with example input 1x3x480x640"))
     assert (report.dims.defaults["height"], report.dims.defaults["width"]) == (480, 640)
@@ -82,7 +84,7 @@ def test_defaults_are_named_in_the_verdict_headline():
     text = text_render.render(report)
     head = " ".join(text.splitlines()[1:4])
     assert "Verdict at defaults H=W=224" in head
-    assert "bind with `--input-shape images=1,3,224,224`" in head
+    assert "bind with `--input-shape images=1,3,H,W`" in head
     # bound by the user: no warning, no formula noise
     report = analyze(conv_model(["N", 3, "H_in", "W_in"]), AnalyzeOptions(input_shapes={"images": [1, 3, 640, 640]}))
     assert report.headline("macs").value == macs_at(640, 640)
@@ -94,3 +96,18 @@ def test_batch_of_one_alone_is_info():
     report = analyze(conv_model(["batch", 3, 64, 64]))
     (d001,) = [f for f in report.findings if f.code == "D001"]
     assert d001.severity is Severity.INFO and "per-sample" in d001.message
+
+
+def test_recurrent_state_axis1_is_batch():
+    # silero-vad (spox export): input [d0, d1], state [2, d1', 128]: the state's axis 1 is
+    # the batch of an LSTM state [layers·directions, batch, hidden]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["input_d0", "input_d1"])
+    st = helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "state_d1", 128])
+    out = helper.make_tensor_value_info("o", TensorProto.FLOAT, None)
+    out2 = helper.make_tensor_value_info("o2", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Identity", ["input"], ["o"]), helper.make_node("Identity", ["state"], ["o2"])]
+    g = helper.make_graph(nodes, "g", [x, st], [out, out2])
+    ctx = prepare(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert ctx.dims.roles == {"input_d0": "batch", "input_d1": "other", "state_d1": "batch"}
+    assert ctx.dims.defaults == {"input_d0": 1, "input_d1": 128, "state_d1": 1}
+    assert ctx.dims.suggestion == "--input-shape input=1,N"

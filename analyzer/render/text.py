@@ -113,12 +113,32 @@ def render_verdict(report: Report) -> list[str]:
         wrap(title, WIDTH, "", "   ")
     if v.warning:
         lines += wrap(f"warning: guessed defaults — bind with `{v.warning.replace(' ', KEEP)}`", WIDTH, "  ", "    ")
-    for label, items in v.rows:
-        text = " · ".join(items)
-        lines += wrap(f"  {label:9} {text}", WIDTH, "", " " * 12)
-    if len(lines) > MAX_LINES:  # the verdict is a glance: the details follow anyway
-        lines = lines[:MAX_LINES - 1] + ["  (more in the sections below)"]
+    rows = [wrap(f"  {label:9} {' · '.join(items)}", WIDTH, "", " " * 12) for label, items in v.rows]
+    # A glance: each row at most two lines, and the whole block at most MAX_LINES; the
+    # secondary rows shrink first, the findings and the next step are always shown.
+    budget = [2] * len(rows)
+    optional = [i for i, (label, _) in enumerate(v.rows) if label not in ("cost", "findings", "next")]
+    while len(lines) + sum(min(b, len(r)) for b, r in zip(budget, rows, strict=True)) > MAX_LINES:
+        shrink = next((i for i in reversed(optional) if budget[i] > 1 and len(rows[i]) > 1), None)
+        if shrink is None:
+            shrink = next((i for i in reversed(optional) if budget[i] > 0), None)
+        if shrink is None:
+            break
+        budget[shrink] -= 1
+    for b, r in zip(budget, rows, strict=True):
+        lines += _clip(r, b)
     return lines
+
+
+def _clip(lines: list[str], n: int) -> list[str]:
+    """The first ``n`` lines, the last one ending in "…" when something was cut."""
+    if len(lines) <= n:
+        return lines
+    if n == 0:
+        return []
+    out = lines[:n]
+    out[-1] = out[-1][:WIDTH - 1].rstrip() + "…"
+    return out
 
 
 def _shape(t: TensorSummary, evaluated: bool) -> str:

@@ -33,8 +33,10 @@ class Verdict:
 def _item(report: Report, key: str) -> str | None:
     m = report.headline(key)
     head = HEADLINES[key]
-    if m is None or m.value is None:
+    if m is None:
         return None
+    if m.value is None:  # a cost that could not be counted says so, it does not vanish
+        return head.short.format("?") if key in COST else None
     value = value_text(m.value, m.unit or head.unit, m.bound)
     if isinstance(m.value, bool):
         value = "yes" if m.value else "no"
