@@ -64,8 +64,9 @@ def _mask_text(la: AttentionLayer) -> str:
         "chunked": f"chunked {p.get('chunk')}",
         "global_local": f"global+local {len(p.get('globals', []))}g",
         "dilated": f"dilated {p.get('w')}×{p.get('dilation')}",
-        "block_sparse": f"block-sparse {p.get('block')}" + (
-            f" {p['global_blocks']}g+{p['band_blocks']}b+{p['random_blocks']}r" if "band_blocks" in p else ""),
+        # Global + band + random blocks per query block row (BigBird's layout).
+        "block_sparse": (f"block {p.get('block')}: {p['global_blocks']}g+{p['band_blocks']}b+{p['random_blocks']}r"
+                         if "band_blocks" in p else f"block-sparse {p.get('block')}"),
         "pattern": f"pattern@{p.get('n')}",
         "band": "band " + "/".join(f"{k}{v}" for k, v in (("-", p.get("left", "∞")), ("+", p.get("right", "∞")))),
         "unknown": "unknown",

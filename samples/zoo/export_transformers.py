@@ -43,7 +43,8 @@ class Spec:
     build: Callable[[str], Any]
     """attn_implementation -> torch model (random weights)."""
     inputs: str = "text"
-    """text | text+mask | encdec | vision | vision-dynhw (dynamic H and W) | audio"""
+    """text | text+mask | text+global (Longformer, token 0 global) | encdec | vision | vision-dynhw
+    (dynamic H and W) | audio"""
     attns: tuple[str, ...] = ("eager", "sdpa")
     facts: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
@@ -323,10 +324,14 @@ class _Wrap(torch.nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         args = (a, b)
         kw: dict[str, Any] = {"return_dict": True}
-        if self.kind in ("text", "text+mask"):
+        if self.kind in ("text", "text+mask", "text+global"):
             kw["input_ids"] = args[0]
-            if self.kind == "text+mask":
+            if self.kind != "text":
                 kw["attention_mask"] = args[1]
+            if self.kind == "text+global":  # Longformer: position 0 is a global token (a constant)
+                glob = torch.zeros_like(args[0])
+                glob[:, 0] = 1
+                kw["global_attention_mask"] = glob
         elif self.kind == "encdec":
             kw["input_ids"], kw["decoder_input_ids"] = args
         elif self.kind == "audio":
@@ -365,11 +370,11 @@ def example(spec: Spec, model: Any, kind: str) -> tuple[tuple[torch.Tensor, ...]
     ids = torch.randint(3, VOCAB, (1, spec.seq or SEQ), generator=g)
     if spec.seq and kind == "text":  # static length: no dynamic axes
         return (ids,), ["input_ids"], {}
-    if spec.seq and kind == "text+mask":
+    if spec.seq and kind in ("text+mask", "text+global"):
         return (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"], {}
     if kind == "text":
         return (ids,), ["input_ids"], {"input_ids": {1: "seq"}}
-    if kind == "text+mask":
+    if kind in ("text+mask", "text+global"):
         return (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"], \
             {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}}
     if kind == "encdec":
