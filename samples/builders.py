@@ -237,3 +237,36 @@ def vad_like(hidden: int = 16, feat: int = 8) -> onnx.ModelProto:
          helper.make_tensor_value_info("first_rate", TensorProto.BOOL, [])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", hidden])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="model-analyze samples")
+
+
+def loop_like(width: int = 8) -> onnx.ModelProto:
+    """A ``Loop`` over the rows of ``x [seq, width]`` (trip count ``Shape(x)[0]``): the body
+    gathers row ``i`` from the outer scope, projects it (MatMul ``[width] × [width, width]``)
+    and accumulates — body MACs × ``seq`` iterations, the scan output ``[seq, width]``."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [width, width],
+                           rng.standard_normal((width, width)).astype(np.float32).ravel().tolist())
+    body = helper.make_graph(
+        [helper.make_node("Gather", ["x", "i"], ["row"], axis=0),
+         helper.make_node("MatMul", ["row", "w"], ["y"], name="body_matmul"),
+         helper.make_node("Add", ["acc_in", "y"], ["acc_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [width])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [width]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [width])])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["trips"], axis=0),
+        helper.make_node("Loop", ["trips", "true", "acc0"], ["acc", "ys"], name="rows", body=body),
+    ]
+    graph = helper.make_graph(
+        nodes, "loop_like", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", width])],
+        [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [width]),
+         helper.make_tensor_value_info("ys", TensorProto.FLOAT, ["seq", width])],
+        [w, helper.make_tensor("zero", TensorProto.INT64, [], [0]), helper.make_tensor("true", TensorProto.BOOL, [], [1]),
+         helper.make_tensor("acc0", TensorProto.FLOAT, [width], [0.0] * width)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="model-analyze samples")

@@ -12,12 +12,13 @@ import sys
 import onnx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from builders import tiny_convnet, transformer, vad_like
+from builders import loop_like, tiny_convnet, transformer, vad_like
 
 SAMPLES = {
     "convnet.onnx": tiny_convnet,
     "tiny_transformer.onnx": lambda: transformer(layers=2, heads=4, d_model=32, mask="causal"),
     "vad_like.onnx": vad_like,
+    "loop_like.onnx": loop_like,
 }
 
 

@@ -121,3 +121,16 @@ def test_yolo_anchor_axis_equals_onnxruntime(width):
     assert not mine.ctx.shapes.conflicts  # the map and the anchors agree symbolically
     rep = analyze(model, AnalyzeOptions(dims={"width": width}))
     assert not [f for f in rep.findings if f.code == "R005"]
+
+
+@pytest.mark.parametrize("seq", [5, 9])
+def test_loop_body_times_the_trips_onnxruntime_runs(seq):
+    # samples/loop_like.onnx: a Loop over Shape(x)[0] rows, body MatMul [8]×[8, 8] = 64 MACs
+    model = O.named(onnx.load(str(SAMPLES / "loop_like.onnx")))
+    (events,) = O.Session(model).run([{"x": np.ones((seq, 8), np.float32)}])
+    runs = [e for e in events if e.node == "body_matmul"]
+    assert len(runs) == seq  # the trip count actually run
+    mine = O.ours(model, {"seq": seq})
+    chk = O.compare(model, events, mine)
+    assert chk.problems() == [] and mine.bound == ""
+    assert mine.total == chk.executed_total == 64 * seq
