@@ -267,6 +267,7 @@ def loop_like(width: int = 8) -> onnx.ModelProto:
         nodes, "loop_like", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", width])],
         [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [width]),
          helper.make_tensor_value_info("ys", TensorProto.FLOAT, ["seq", width])],
-        [w, helper.make_tensor("zero", TensorProto.INT64, [], [0]), helper.make_tensor("true", TensorProto.BOOL, [], [1]),
+        [w, helper.make_tensor("zero", TensorProto.INT64, [], [0]),
+         helper.make_tensor("true", TensorProto.BOOL, [], [1]),
          helper.make_tensor("acc0", TensorProto.FLOAT, [width], [0.0] * width)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="model-analyze samples")
