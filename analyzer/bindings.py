@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from . import dims as D
+from .budgets import BUDGETS
 from .errors import UsageError
 from .graph import ModelGraph, TensorType
 from .onnxproto import TensorProto
@@ -39,10 +40,16 @@ def parse_dim_specs(specs: list[str] | tuple[str, ...]) -> dict[str, int]:
             v = int(value)
         except ValueError:
             raise UsageError(f"--dim {spec!r}: value must be an integer") from None
-        if v < 0:
-            raise UsageError(f"--dim {spec!r}: value must be non-negative")
-        out[name] = v
+        out[name] = check_dim(f"--dim {name}", v)
     return out
+
+
+def check_dim(what: str, value: int) -> int:
+    """A dim value given by the user, within ``0..BUDGETS.dim_value`` (a UsageError
+    otherwise): ``seq=10^30`` is a typo, and no analyzer should meet it."""
+    if not 0 <= value <= BUDGETS.dim_value:
+        raise UsageError(f"{what}={value}: must be between 0 and {BUDGETS.dim_value:,}")
+    return value
 
 
 def input_dims(graph: ModelGraph, types: dict[str, TensorType]) -> list[str]:
@@ -273,8 +280,11 @@ def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[
             listing = ", ".join(known) if known else "none (all dims are concrete)"
             raise UsageError(f"--dim {name}: the model has no dim {name!r} (its dims: {listing})")
     bound = dict(bound)
+    for name, value in bound.items():
+        check_dim(f"--dim {name}", value)
     seq = sequence_dim(graph, types)
     if seq_len is not None:
+        check_dim("--seq-len", seq_len)
         if seq is None:
             listing = ", ".join(known) if known else "none"
             raise UsageError(f"--seq-len: cannot tell which dim is the sequence (dims: {listing}); "

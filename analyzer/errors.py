@@ -10,7 +10,15 @@ from __future__ import annotations
 
 
 class AnalyzeError(Exception):
-    """Base class of errors that stop the analysis (exit code 2)."""
+    """Base class of errors that stop the analysis (exit code 2).
+
+    The message is printed as one line, and it quotes the model's own names: its
+    control characters (a newline in a tensor name) are escaped here, once."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        from .render import clean
+
+        super().__init__(clean(message), *args)
 
 
 class ModelError(AnalyzeError):

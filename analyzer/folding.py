@@ -14,6 +14,12 @@ Only small tensors are folded (at most :data:`MAX_ELEMENTS` elements in and out)
 does not cover, ``onnx.reference`` (the spec's own semantics, at the model's opset), and only
 default-domain ops without subgraphs and without randomness. A failure is no
 result, never an error.
+
+Budgets: the caller must know each output's size *from the op's own arguments*
+(our shape rule) before calling :func:`fold_node` — never from a declared
+``value_info`` (``HannWindow(size=2e8)`` declared ``[4]`` allocated 3.1 GB) — and a
+node carrying an external tensor in an attribute is never evaluated (the evaluator
+would resolve the location against the current directory).
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-MAX_ELEMENTS = 4096
+from .budgets import BUDGETS
+from .safeio import has_external
+
+MAX_ELEMENTS = BUDGETS.folded_elements
 NOT_FOLDED = frozenset({
     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
     "If", "Loop", "Scan", "SequenceMap", "Constant", "Identity",
@@ -39,7 +48,7 @@ def foldable(op_type: str, domain: str) -> bool:
 def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
               ir_version: int = 8) -> list[np.ndarray] | None:
     """Evaluate one node on concrete inputs (``None`` = an omitted optional input)."""
-    if any(a is not None and a.size > MAX_ELEMENTS for a in inputs):
+    if any(a is not None and a.size > MAX_ELEMENTS for a in inputs) or has_external(node):
         return None
     from . import npeval
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import onnxproto as P
+from .budgets import BUDGETS
 from .dims import Dim, parse_dim_param
 from .errors import ModelError
 from .report import NodeRef
-from .tensors import to_array
+from .safeio import sparse_array, tensor_array
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from .loader import LoadedModel
 
-DEFAULT_CONST_CAP = 1 << 16
+DEFAULT_CONST_CAP = BUDGETS.constant_elements
 """Largest constant (elements) read on demand for shapes; bigger stays unknown."""
 
 _T = P.TensorProto
@@ -110,6 +111,8 @@ class Initializer:
     dims: tuple[int, ...]
     external: bool
     proto: onnx.TensorProto
+    sparse: onnx.SparseTensorProto | None = None
+    """The whole sparse tensor when this is a sparse initializer (``proto`` is its values)."""
 
     @property
     def numel(self) -> int:
@@ -231,7 +234,8 @@ class ModelGraph:
         for sp in proto.sparse_initializer:
             self.initializers[sp.values.name] = Initializer(
                 sp.values.name, sp.values.data_type, tuple(int(d) for d in sp.dims),
-                sp.values.data_location == _T.EXTERNAL, sp.values)
+                sp.values.data_location == _T.EXTERNAL or
+                sp.indices.data_location == _T.EXTERNAL, sp.values, sp)
         self.inputs: list[str] = [i.name for i in proto.input if i.name not in self.initializers]
         self.outputs: list[str] = [o.name for o in proto.output]
         for vi in proto.value_info:
@@ -455,35 +459,18 @@ class ModelGraph:
         if scope is None:
             return None
         if tensor in scope.initializers:
-            return _tensor_value(scope.initializers[tensor].proto, cap)
+            init = scope.initializers[tensor]
+            return _tensor_value(init.proto, cap) if init.sparse is None else sparse_array(init.sparse, cap)
         node = scope.producers.get(tensor)
         if node is None or node.op_type != "Constant" or node.domain:
             return None
         return _constant_node_value(node, cap)
 
 
-def _numel(t: onnx.TensorProto) -> int:
-    numel = 1
-    for d in t.dims:
-        if d < 0:
-            return -1
-        numel *= d
-    return numel
-
-
 def _tensor_value(t: onnx.TensorProto, cap: int) -> np.ndarray | None:
-    if t.data_location == _T.EXTERNAL:
-        return None
-    numel = _numel(t)
-    if numel < 0 or numel > cap:
-        return None
-    bits = dtype_bits(t.data_type)
-    if t.HasField("raw_data") and bits and len(t.raw_data) * 8 < numel * bits:
-        return None
-    try:
-        return to_array(t)
-    except Exception:
-        return None
+    """An inline tensor's value (external data is never read: ``safeio.tensor_array``
+    without a directory returns None for it)."""
+    return tensor_array(t, cap)
 
 
 def _constant_node_value(node: Node, cap: int) -> np.ndarray | None:
@@ -492,6 +479,8 @@ def _constant_node_value(node: Node, cap: int) -> np.ndarray | None:
     for a in node.proto.attribute:
         if a.name == "value" and a.HasField("t"):
             return _tensor_value(a.t, cap)
+        if a.name == "sparse_value" and a.HasField("sparse_tensor"):
+            return sparse_array(a.sparse_tensor, cap)
         if a.name == "value_float":
             return np.array(a.f, dtype=np.float32)
         if a.name == "value_int":

@@ -16,13 +16,15 @@ Sizes are checked before allocation: an ``Expand``/``Range``/``Tile``/
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .onnxproto import AttributeProto, attribute_value
-from .tensors import numpy_dtype, to_array
+from .safeio import tensor_array
+from .tensors import numpy_dtype
 
 
 class Unsupported(Exception):
@@ -217,14 +219,14 @@ def _check(numel: int, budget: int) -> None:
 @kernel("Expand")
 def _expand(op: str, x: list[Any], a: dict[str, Any], opset: int, budget: int) -> list[Any]:
     shape = np.broadcast_shapes(x[0].shape, tuple(int(v) for v in x[1].reshape(-1)))
-    _check(int(np.prod(shape, dtype=np.int64)), budget)
+    _check(math.prod(shape), budget)  # Python ints: an int64 product of hostile sizes wraps
     return [np.broadcast_to(x[0], shape).copy()]
 
 
 @kernel("Tile")
 def _tile(op: str, x: list[Any], a: dict[str, Any], opset: int, budget: int) -> list[Any]:
     reps = [int(v) for v in x[1].reshape(-1)]
-    _check(x[0].size * int(np.prod(reps, dtype=np.int64)), budget)
+    _check(x[0].size * math.prod(reps), budget)
     return [np.tile(x[0], reps)]
 
 
@@ -240,8 +242,8 @@ def _range(op: str, x: list[Any], a: dict[str, Any], opset: int, budget: int) ->
 @kernel("ConstantOfShape")
 def _constant_of_shape(op: str, x: list[Any], a: dict[str, Any], opset: int, budget: int) -> list[Any]:
     shape = tuple(int(v) for v in x[0].reshape(-1))
-    _check(int(np.prod(shape, dtype=np.int64)), budget)
-    value = to_array(a["value"]).reshape(-1) if "value" in a else np.zeros(1, dtype=np.float32)
+    _check(math.prod(shape), budget)
+    value = _value(a["value"], 1).reshape(-1) if "value" in a else np.zeros(1, dtype=np.float32)
     return [np.full(shape, value[0], dtype=value.dtype)]
 
 
@@ -299,8 +301,16 @@ def _constant(op: str, x: list[Any], a: dict[str, Any], opset: int, budget: int)
         if key in a:
             return [np.array(a[key], dtype=dtype)]
     if "value" in a:
-        return [to_array(a["value"])]
+        return [_value(a["value"], budget)]
     raise Unsupported("Constant without a dense value")
+
+
+def _value(t: Any, budget: int) -> np.ndarray:
+    """A tensor attribute's value through the guarded reader (an external one is never read)."""
+    value = tensor_array(t, budget)
+    if value is None:
+        raise Unsupported("tensor attribute not inline, too large or malformed")
+    return value
 
 
 def attributes(node: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import onnxproto as P
+from .safeio import iter_tensor_protos
 
 INLINE_BYTES = 1024
 """Payloads up to this size stay in the skeleton (shape constants, biases); larger
@@ -362,32 +363,3 @@ def hydrate(model: Any, embedded: EmbeddedData | None, max_bytes: int) -> int:
             raise ValueError(f"tensor {t.name!r} changed on disk since the model was read")
         t.CopyFrom(full)
     return total
-
-
-def iter_tensor_protos(model: Any) -> Any:
-    """Every TensorProto of a model: initializers, sparse parts, tensor attributes,
-    through subgraphs and model-local functions (iterative)."""
-    graphs: list[Any] = [model.graph]
-    nodes: list[Any] = [n for f in model.functions for n in f.node]
-    while graphs or nodes:
-        if graphs:
-            g = graphs.pop()
-            yield from g.initializer
-            for sp in g.sparse_initializer:
-                yield sp.values
-                yield sp.indices
-            nodes.extend(g.node)
-            continue
-        for a in nodes.pop().attribute:
-            if a.HasField("t"):
-                yield a.t
-            yield from a.tensors
-            if a.HasField("sparse_tensor"):
-                yield a.sparse_tensor.values
-                yield a.sparse_tensor.indices
-            for sp in a.sparse_tensors:
-                yield sp.values
-                yield sp.indices
-            if a.HasField("g"):
-                graphs.append(a.g)
-            graphs.extend(a.graphs)

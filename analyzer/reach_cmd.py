@@ -50,6 +50,10 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         axes = source_axes(ctx, result, tensor, src)
         axis = axes[0] if axes else None
     shape = ctx.shapes.shape(tensor)
+    if axis is not None and shape is not None:
+        if not -len(shape) <= axis < len(shape):
+            raise UsageError(f"--axis {axis}: {tensor!r} has rank {len(shape)} (axes 0..{len(shape) - 1})")
+        axis %= len(shape)
     length = ctx.evaluate(shape[axis]) if shape is not None and axis is not None else None
     position = at if at is not None else dst_pos
     if isinstance(length, int) and not 0 <= position < length:  # type: ignore[operator]

@@ -308,7 +308,7 @@ class ShapeEngine:
             self.table.types[out] = t or TensorType()
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
-        self._fold(node, ctx)
+        self._fold(node, ctx, results)
         self._mark_data_dependent(node)
 
     def _mark_data_dependent(self, node: Node) -> None:
@@ -323,16 +323,20 @@ class ShapeEngine:
             if out and (shape is None or any(d is None for d in shape)):
                 self.table.data_dependent[out] = origin
 
-    def _fold(self, node: Node, ctx: ShapeCtx) -> None:
+    def _fold(self, node: Node, ctx: ShapeCtx, ours: list[TensorType | None]) -> None:
         """Evaluate a node whose inputs are all small known constants (see ``folding.py``)
-        when the rules left its outputs' contents unknown."""
+        when the rules left its outputs' contents unknown. ``ours``: the rule's own
+        output types — the size budget is checked on them, computed from the op's
+        arguments, never on a declared ``value_info`` shape."""
         if not folding.foldable(node.op_type, node.domain) or node.subgraphs:
             return
         outs = [o for o in node.outputs if o]
         if not outs or all(o in self.table.values or o in self.table.consts for o in outs):
             return
-        for o in outs:
-            shape = self.table.shape(o)
+        for k, o in enumerate(node.outputs):
+            if not o:
+                continue
+            shape = ours[k].shape if k < len(ours) and ours[k] is not None else None  # type: ignore[union-attr]
             if shape is None or any(D.as_int(d) is None for d in shape) or \
                     D.prod([D.as_int(d) for d in shape]) > folding.MAX_ELEMENTS:  # type: ignore[misc]
                 return
@@ -396,8 +400,8 @@ class ShapeEngine:
             import onnx.shape_inference
 
             model = _weightless_copy(self.model_proto, self.table, self.graph.inputs)
-            inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
-                                                         strict_mode=False, data_prop=True)
+            inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                         data_prop=_bounded_ints(model))
         except Exception as exc:  # its shapes are a fallback: said (R004), never silently absent
             self.table.onnx_failure = describe(exc)
             return {}
@@ -411,6 +415,35 @@ class ShapeEngine:
         return out
 
 
+def _bounded_ints(model: onnx.ModelProto) -> bool:
+    """Every integer the model states — inline int initializers, Constant values,
+    int attributes — is within ``±BUDGETS.onnx_inference_int``: only then may onnx's
+    shape inference propagate values (``data_prop``), which materialises what it
+    computes (a fuzzed pad of 7.9·10^17 made it allocate 3.5 GB)."""
+    import numpy as np
+
+    from .budgets import BUDGETS
+    from .safeio import iter_tensor_protos, tensor_array
+
+    bound = BUDGETS.onnx_inference_int
+    for t in iter_tensor_protos(model):
+        arr = tensor_array(t, folding.MAX_ELEMENTS) if t.data_type in _INT_TYPES else None
+        if arr is not None and arr.size and int(np.abs(arr.astype(np.float64)).max()) > bound:
+            return False
+    stack = [model.graph]
+    while stack:
+        g = stack.pop()
+        for n in g.node:
+            for a in n.attribute:
+                if (a.type == onnx.AttributeProto.INT and abs(a.i) > bound) or any(abs(v) > bound for v in a.ints):
+                    return False
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return True
+
+
+_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.UINT64, onnx.TensorProto.UINT32}
 _UNK = re.compile(r"^unk__\d+$")
 
 
@@ -482,8 +515,10 @@ def parse_input_shape(spec: str) -> tuple[str, list[int]]:
         values = [int(x) for x in rest.replace("x", ",").split(",") if x.strip()]
     except ValueError:
         raise UsageError(f"--input-shape {spec!r}: dims must be integers") from None
-    if any(v < 0 for v in values):
-        raise UsageError(f"--input-shape {spec!r}: dims must be non-negative")
+    from .bindings import check_dim
+
+    for v in values:
+        check_dim(f"--input-shape {name}: dim", v)
     return name, values
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .budgets import BUDGETS
 from .errors import AnalyzeError
 
 if TYPE_CHECKING:
@@ -51,12 +52,13 @@ MAX_VIOLATIONS = 5
 """Violations kept per source × output pair (the count is always exact)."""
 FALLBACK_VOCAB = 100
 """Id range for integer inputs whose embedding table cannot be found."""
-MAX_EXTERNAL_BYTES = 1 << 31
+MAX_EXTERNAL_BYTES = BUDGETS.external_bytes
 """External weights larger than this cannot be inlined into one protobuf."""
-MAX_INPUT_ELEMENTS = 1 << 27
+MAX_INPUT_ELEMENTS = BUDGETS.verify_input_elements
 """Per input: a declared size above this is refused rather than allocated (hostile dims)."""
 INSTALL_HINT = "pip install 'model-analyze[verify]'"
-UNSAFE_EXTERNAL = ("L010", "L011", "L012", "L013")
+UNSAFE_EXTERNAL = ("L010", "L011", "L012", "L013", "L016")
+UNAVAILABLE_EXTERNAL = ("L014", "L015", "L017")
 
 
 class VerifyError(AnalyzeError):
@@ -229,13 +231,16 @@ def runnable_proto(ctx: AnalysisContext, extra_outputs: Sequence[str]) -> bytes:
     import onnx
     from onnx import helper
 
+    from .safeio import UnsafeData, inline_external_data
+
     bad = [f for f in ctx.model.findings if f.code in UNSAFE_EXTERNAL]
     if bad:
         raise VerifyError(f"{ctx.model.path}: refusing to run: {bad[0].message} ({bad[0].code})")
-    missing = [f for f in ctx.model.findings if f.code == "L014"]
+    missing = [f for f in ctx.model.findings if f.code in UNAVAILABLE_EXTERNAL]
     if missing:
         raise VerifyError(f"{ctx.model.path}: the weights are not available ({missing[0].message.split(';')[0]}); "
                           "verify executes the model and needs them")
+    check_budgets(ctx)
     model = onnx.ModelProto()
     model.CopyFrom(ctx.model.proto)
     have = {o.name for o in model.graph.output}
@@ -247,17 +252,44 @@ def runnable_proto(ctx: AnalysisContext, extra_outputs: Sequence[str]) -> bytes:
             raise VerifyError(f"--output {name!r}: the element type of this tensor is unknown")
         model.graph.output.append(helper.make_tensor_value_info(name, dtype, None))
     if ctx.model.external:
-        total = sum(r.length or 0 for r in ctx.model.external)
-        if total > MAX_EXTERNAL_BYTES:
-            raise VerifyError(f"{ctx.model.path}: {total / 2**30:.1f} GiB of external weights is more than "
-                              "verify can hold in memory")
-        from onnx.external_data_helper import load_external_data_for_model
-
+        # One protobuf holds graph and weights: its 2 GiB limit bounds what may be read.
+        budget = min(MAX_EXTERNAL_BYTES, (1 << 31) - 1 - model.ByteSize() - (1 << 20))
         try:
-            load_external_data_for_model(model, ctx.model.base_dir)
-        except (OSError, ValueError) as exc:
-            raise VerifyError(f"{ctx.model.path}: cannot read external weights: {_first_line(exc)}") from None
-    return model.SerializeToString()
+            inline_external_data(model, ctx.model.base_dir, budget)
+        except UnsafeData as exc:
+            raise VerifyError(f"{ctx.model.path}: cannot read external weights: {exc.message} ({exc.code})") from None
+    try:
+        return model.SerializeToString()
+    except Exception as exc:  # protobuf refuses messages over 2 GiB
+        raise VerifyError(f"{ctx.model.path}: the model with its weights cannot be handed to onnxruntime: "
+                          f"{_first_line(exc)}") from None
+
+
+def check_budgets(ctx: AnalysisContext) -> None:
+    """Refuse, before running anything, a model that would run ``Loop`` bodies
+    more than :attr:`~.budgets.Budgets.verify_loop_trips` times or hold a tensor
+    over :attr:`~.budgets.Budgets.verify_tensor_elements` at the bindings."""
+    for node in ctx.graph.walk():
+        if node.op_type == "Loop" and not node.domain and node.input(0):
+            trips = ctx.shapes.values.get(node.input(0))
+            if trips is None:
+                arr = node.graph.constant_value(node.input(0), 1)
+                trips = tuple(arr.reshape(-1).tolist()) if arr is not None and arr.size == 1 else None
+            m = ctx.evaluate(trips[0]) if trips else None
+            if isinstance(m, (int, float)) and m > BUDGETS.verify_loop_trips:
+                raise VerifyError(f"{ctx.model.path}: Loop {node.name!r} runs {int(m):,} times, more than verify "
+                                  f"runs ({BUDGETS.verify_loop_trips:,})")
+    for name, t in ctx.shapes.types.items():
+        if t.shape is None:
+            continue
+        n = 1
+        for d in t.shape:
+            v = ctx.evaluate(d) if d is not None else None
+            if isinstance(v, (int, float)) and v > 0:
+                n *= int(v)
+        if n > BUDGETS.verify_tensor_elements:
+            raise VerifyError(f"{ctx.model.path}: tensor {name!r} would hold {n:,} elements at these bindings "
+                              f"(verify runs models up to {BUDGETS.verify_tensor_elements:,}); bind smaller dims")
 
 
 class Runtime:
@@ -285,12 +317,27 @@ class Runtime:
         self.runs = 0
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One run, aborted after ``verify_run_seconds`` (a loop whose trip count
+        comes from data cannot be bounded before it runs)."""
+        import threading
+
+        import onnxruntime as ort
+
         self.runs += 1
+        options = ort.RunOptions()
+        timer = threading.Timer(BUDGETS.verify_run_seconds, lambda: setattr(options, "terminate", True))
+        timer.daemon = True
+        timer.start()
         try:
-            return [np.asarray(a) for a in self.session.run(self.outputs, feeds)]
+            return [np.asarray(a) for a in self.session.run(self.outputs, feeds, options)]
         except Exception as exc:
+            if options.terminate:
+                raise VerifyError(f"{self.path}: one onnxruntime run took more than "
+                                  f"{BUDGETS.verify_run_seconds:g} s; aborted") from None
             raise VerifyError(f"{self.path}: onnxruntime failed to run the model on synthetic inputs: "
                               f"{_first_line(exc)}") from None
+        finally:
+            timer.cancel()
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -557,8 +604,10 @@ def verify(ctx: AnalysisContext, outputs: Sequence[str] | None = None, seeds: in
     axis under ``seeds`` random baselines."""
     from .tokenflow import flow
 
-    if seeds < 1:
-        raise VerifyError("--seeds must be at least 1")
+    if not 1 <= seeds <= BUDGETS.verify_seeds:
+        raise VerifyError(f"--seeds must be between 1 and {BUDGETS.verify_seeds:,}")
+    if not 1 <= positions <= BUDGETS.verify_positions:
+        raise VerifyError(f"--positions must be between 1 and {BUDGETS.verify_positions:,}")
     outputs = list(dict.fromkeys(outputs or ctx.graph.outputs))
     for name in outputs:
         if name not in ctx.graph.outputs and ctx.graph.producer(name) is None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .budgets import BUDGETS
 from .cli import build_options, cli, dims_options, guarded
 
 if TYPE_CHECKING:
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
 @dims_options
-@click.option("--seeds", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--seeds", type=click.IntRange(min=1, max=BUDGETS.verify_seeds), default=2, show_default=True,
               help="Random baselines to run (observations are their union).")
-@click.option("--positions", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--positions", type=click.IntRange(min=1, max=BUDGETS.verify_positions), default=16,
+              show_default=True,
               help="Positions probed per input axis (first, last and evenly spaced ones; all when the axis "
                    "is shorter).")
 @click.option("--output", "outputs", multiple=True, metavar="TENSOR",

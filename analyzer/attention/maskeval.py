@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from .. import dims as D
 from .. import npeval
 from ..onnxproto import NodeProto, TensorProto
-from ..tensors import from_array, numpy_dtype, to_array
+from ..safeio import has_external, tensor_array
+from ..tensors import from_array, numpy_dtype
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,8 +97,8 @@ def extract(graph: ModelGraph, outputs: tuple[str, ...]) -> MaskSlice:
         if node is None:
             if graph.is_initializer(tensor) and tensor in graph.initializers:
                 init = graph.initializers[tensor]
-                if init.external:
-                    sl.problem = f"the mask reads {tensor!r}, stored as external data (never loaded)"
+                if init.external or init.sparse is not None:
+                    sl.problem = f"the mask reads {tensor!r}, stored as external or sparse data (not evaluated)"
                 elif init.numel > MAX_INIT_ELEMENTS:
                     sl.problem = f"the mask reads the large initializer {tensor!r} ({init.numel:,} elements)"
                 else:
@@ -117,6 +118,8 @@ def extract(graph: ModelGraph, outputs: tuple[str, ...]) -> MaskSlice:
                 _collect_ints(graph.constant_value(node.outputs[0], 16), sl.int_constants)
             if node.subgraphs:
                 sl.problem = f"the mask is built inside control flow ({node.op_type} {node.name!r})"
+            elif has_external(node.proto):
+                sl.problem = f"the mask reads an attribute of {node.name!r} stored as external data (never loaded)"
         meta_idx = META_OPS.get((node.domain, node.op_type), ())
         for i, x in enumerate(node.inputs):
             stack.append((x, i in meta_idx))
@@ -153,10 +156,7 @@ def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
         return t
     value = sl.graph.constant_value(t.name, 16) if t.name else None
     if value is None:
-        try:
-            value = to_array(t) if np.prod(t.dims, dtype=np.int64) <= 16 else None
-        except Exception:
-            value = None
+        value = tensor_array(t, 16)
     if value is None or not any(int(v) in sl.substitute for v in value.reshape(-1)):
         return t
     new = np.vectorize(lambda v: sl.substitute.get(int(v), int(v)))(value).astype(value.dtype)
@@ -248,7 +248,10 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
 def _numpy_evaluator(ctx: AnalysisContext, sl: MaskSlice) -> npeval.Evaluator | None:
     """The slice on numpy kernels (:mod:`..npeval`), None when an op is not covered."""
     try:
-        inits = {t: to_array(_substituted(sl, sl.graph.initializers[t].proto)) for t in sl.initializers}
+        inits = {t: tensor_array(_substituted(sl, sl.graph.initializers[t].proto), MAX_INIT_ELEMENTS)
+                 for t in sl.initializers}
+        if any(v is None for v in inits.values()):
+            return None
         return npeval.Evaluator([_node_proto(sl, n) for n in sl.nodes], inits, ctx.model.opset(""),
                                 MAX_TENSOR_ELEMENTS)
     except (npeval.Unsupported, ValueError):

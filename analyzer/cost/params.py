@@ -132,6 +132,28 @@ class _Uses:
     def __init__(self, graph: ModelGraph, folded: set[str]) -> None:
         self.graph = graph
         self.folded = folded
+        self._index: dict[Node, dict[str, list[int]]] = {}
+        self._fx: dict[Node, dict[str, set[str]]] = {}
+
+    def indices(self, node: Node, tensor: str) -> list[int]:
+        """Input slots of ``node`` that read ``tensor`` — indexed once per node, so a
+        ``Sum`` over 10,000 initializers is not scanned 10,000 times."""
+        index = self._index.get(node)
+        if index is None:
+            index = self._index[node] = {}
+            for i, name in enumerate(node.inputs):
+                index.setdefault(name, []).append(i)
+        return index.get(tensor, [])
+
+    def fx_inputs(self, node: Node) -> dict[str, set[str]]:
+        """``_fx_name`` of each input of ``node`` → the input names that have it (once per node)."""
+        names = self._fx.get(node)
+        if names is None:
+            names = self._fx[node] = {}
+            for x in node.inputs:
+                if x:
+                    names.setdefault(_fx_name(x), set()).add(x)
+        return names
 
     def slots(self, g: ModelGraph, tensor: str) -> list[tuple[Node, int]]:
         out: list[tuple[Node, int]] = []
@@ -143,9 +165,7 @@ class _Uses:
                 continue
             seen.add((graph.path, t))
             for node in graph.consumers(t):
-                for i, name in enumerate(node.inputs):
-                    if name == t:
-                        out.append((node, i))
+                out.extend((node, i) for i in self.indices(node, t))
                 if node.id in self.folded and node.graph is graph:
                     stack.extend((graph, o) for o in node.outputs if o)
                 for subs in node.subgraphs.values():  # read from inside a body
@@ -220,7 +240,7 @@ def _exporter_copies(report: ParamReport, graph: ModelGraph, uses: _Uses) -> Non
         if t.role != "parameter" or t.reason != "float tensor feeding the computation":
             continue
         g = graph if t.graph in (graph.path, "#constant-node") else None
-        origin = _fx_origin(t.name, uses.slots(graph, t.name)) if g is not None else None
+        origin = _fx_origin(t.name, uses.slots(graph, t.name), uses) if g is not None else None
         if origin is not None:
             kind, ref = origin
             src = by_fx.get(ref)
@@ -238,14 +258,16 @@ def _exporter_copies(report: ParamReport, graph: ModelGraph, uses: _Uses) -> Non
             t.role, t.reason = "buffer", "rotary frequency table (every use ends in Sin/Cos)"
 
 
-def _fx_origin(name: str, slots: list[tuple[Node, int]]) -> tuple[str, str] | None:
+def _fx_origin(name: str, slots: list[tuple[Node, int]], uses: _Uses) -> tuple[str, str] | None:
     """The ``p_``/``b_`` placeholder a folded tensor stands for, from its
     consumers' ``fx_node`` metadata: the one reference no other input explains."""
     found: set[tuple[str, str]] = set()
     for node, _ in slots:
         refs = {(k, x) for k, x in _fx_refs(node) if k in "pb"}
-        own = {_fx_name(x) for x in node.inputs if x and x != name}
-        rest = {(k, x) for k, x in refs if x not in own}
+        if not refs:
+            return None
+        own = uses.fx_inputs(node)
+        rest = {(k, x) for k, x in refs if not own.get(x, set()) - {name}}
         if len(rest) != 1:
             return None
         found |= rest

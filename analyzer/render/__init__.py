@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%", "s", "tokens/s"}
 """Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def clean(text: Any) -> str:
+    """Text that came from the model, safe to print in a line-based report.
+
+    Names, producers, dim names and messages quoting them are the model's bytes:
+    a newline in a tensor name would start a forged report line (``error E999 …``),
+    an ANSI escape would repaint the terminal, a NUL or a bidi override would hide
+    text. Every C0/C1 control character, line/paragraph separator and bidi
+    control becomes a visible escape (``\\n``, ``\\x1b``, ``\\u202e``); everything
+    else, including non-ASCII letters, is kept.
+    """
+    s = str(text)
+    if not _UNPRINTABLE.search(s):
+        return s
+    return _UNPRINTABLE.sub(lambda m: _SHORT.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                                                else f"\\u{ord(m.group()):04x}"), s)
 
 
 def human(n: float | int | None, unit: str = "") -> str:
@@ -38,7 +59,7 @@ def cell(value: Any) -> str:
         return f"{value:.4g}" if abs(value) < 1e6 else human(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(cell(v) for v in value)
-    return str(value)
+    return clean(value)
 
 
 def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:

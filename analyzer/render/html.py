@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from ..report import HEADLINES, Chart, Finding, Metric, Report, Section, Status, Table
-from . import cell, formula_text, human, middle, value_text
+from . import cell, clean, formula_text, human, middle, value_text
 from .verdict import verdict
 
 CSS = """
@@ -44,7 +44,7 @@ LINE_LABELS = 12
 
 
 def esc(x: Any) -> str:
-    return html.escape(str(x))
+    return html.escape(clean(x))
 
 
 def table(t: Table) -> str:

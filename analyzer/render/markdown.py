@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import Report, Section, Status, Table
-from . import cell, value_text
+from . import cell, clean, value_text
 from .verdict import verdict
 
 
@@ -58,4 +58,6 @@ def render(report: Report) -> str:
         out += [f"- **{f.severity}** `{f.code}` {f.message}" for f in core] + [""]
     for s in report.sections:
         out += section(s)
-    return "\n".join(out).rstrip() + "\n"
+    # Each element of ``out`` is one line: control characters of the model's names are
+    # escaped here, so a newline in a name cannot start a forged list item.
+    return "\n".join(clean(line) for line in out).rstrip() + "\n"

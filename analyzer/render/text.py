@@ -12,14 +12,17 @@ from __future__ import annotations
 import textwrap
 
 from ..report import Finding, Report, Section, Severity, Status, Table, TensorSummary
-from . import cell, formula_text, human, middle, value_text
+from . import cell, clean, formula_text, human, middle, value_text
 from .verdict import MAX_LINES, verdict
 
 WIDTH = 80
 
 
 def wrap(text: str, width: int = WIDTH, indent: str = "", subsequent: str | None = None) -> list[str]:
-    """Wrap at spaces only; a word longer than a line is shortened in its middle."""
+    """Wrap at spaces only; a word longer than a line is shortened in its middle.
+    Every line of prose passes here, so control characters of the model's names
+    are escaped here (``render.clean``): a newline in a name cannot start a line."""
+    text = clean(text)
     subsequent = indent if subsequent is None else subsequent
     room = width - max(len(indent), len(subsequent))
     words = [middle(w, room) for w in text.split(" ")]
@@ -150,7 +153,7 @@ def _shape(t: TensorSummary, evaluated: bool) -> str:
 def render(report: Report, formulas: bool = False) -> str:
     m = report.model
     show_formulas = formulas or bool(report.dims.guessed())
-    lines = [middle(f"model-analyze {report.version} — {m.path}", WIDTH)]
+    lines = [middle(clean(f"model-analyze {report.version} — {m.path}"), WIDTH)]
     lines += render_verdict(report)
     lines.append("")
     opsets = ", ".join(f"{k} {v}" for k, v in sorted(m.opsets.items()))

@@ -54,21 +54,42 @@ class Coverage:
         return text
 
 
-def counts(dep: Dep, n: int, env: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+CHUNK = 1 << 20
+"""Positions counted per step for a band: memory stays bounded at any bound length."""
+
+
+def counts(dep: Dep, n: int, env: dict[str, int] | None, start: int = 0,
+           stop: int | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(positions, |reach(position)|) — exact for bands (positions ``start..stop``),
+    sampled for patterns at large n."""
     import numpy as np
 
-    """(positions, |reach(position)|) — exact for bands, sampled for patterns at large n."""
     if isinstance(dep, Band):
-        t = np.arange(n, dtype=np.float64)
-        lo = np.zeros(n) if dep.lo is None else np.min([float(u.s) * t + _c(u.c, env) for u in dep.lo], axis=0)
-        hi = np.full(n, n - 1.0) if dep.hi is None else np.max(
+        stop = n if stop is None else stop
+        t = np.arange(start, stop, dtype=np.float64)
+        lo = np.zeros(len(t)) if dep.lo is None else np.min([float(u.s) * t + _c(u.c, env) for u in dep.lo], axis=0)
+        hi = np.full(len(t), n - 1.0) if dep.hi is None else np.max(
             [float(u.s) * t + _c(u.c, env) for u in dep.hi], axis=0)
         lo = np.clip(np.ceil(lo), 0, n - 1)
         hi = np.clip(np.floor(hi), 0, n - 1)
-        return np.arange(n), np.maximum(hi - lo + 1, 0).astype(np.int64), False
+        return np.arange(start, stop), np.maximum(hi - lo + 1, 0).astype(np.int64), False
     positions = np.arange(n) if n <= EXACT_LIMIT else np.unique(np.linspace(0, n - 1, SAMPLES).astype(np.int64))
     values = np.array([count(dep.at(int(t), n, env)) for t in positions], dtype=np.int64)
     return positions, values, n > EXACT_LIMIT
+
+
+def pair_sums(dep: Dep, n: int, env: dict[str, int] | None, causal: bool) -> tuple[int, int, bool]:
+    """(Σ |reach(t)|, Σ pairs considered at t, sampled) over the positions
+    :func:`counts` gives, a band in chunks of :data:`CHUNK`."""
+    import numpy as np
+
+    reach = pairs = 0
+    steps = range(0, n, CHUNK) if isinstance(dep, Band) else (0,)
+    for start in steps:
+        positions, sizes, _ = counts(dep, n, env, start, min(start + CHUNK, n))
+        reach += int(np.sum(sizes))
+        pairs += int(np.sum(positions + 1)) if causal else len(positions) * n
+    return reach, pairs, not isinstance(dep, Band) and n > EXACT_LIMIT
 
 
 def _c(c: object, env: dict[str, int] | None) -> float:
@@ -78,7 +99,7 @@ def _c(c: object, env: dict[str, int] | None) -> float:
 
 
 def is_causal(dep: Dep, n: int, env: dict[str, int] | None) -> bool:
-    probe = sorted({0, 1, n // 3, n // 2, n - 2, n - 1} & set(range(n)))
+    probe = sorted(p for p in {0, 1, n // 3, n // 2, n - 2, n - 1} if 0 <= p < n)
     return all(all(hi <= t for _, hi in dep.at(t, n, env)) for t in probe)
 
 
@@ -86,15 +107,16 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
     """Coverage of the first output that carries a sequence source positionally,
     at the sequence length the analysis is bound to (``--seq-len``/``--dim``).
     None when there is no such output or a mask is only known at another length."""
-    try:
-        return _coverage(ctx)
-    except UnknownAtLength:
-        return None
+    def compute() -> Coverage | None:
+        try:
+            return _coverage(ctx)
+        except UnknownAtLength:
+            return None
+
+    return ctx.cached("tokenflow.coverage", compute)  # the attention and architecture sections both read it
 
 
 def _coverage(ctx: AnalysisContext) -> Coverage | None:
-    import numpy as np
-
     result = flow(ctx)
     seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
     # The reach of the tokens, not of the padding mask: an input that only drives
@@ -114,14 +136,13 @@ def _coverage(ctx: AnalysisContext) -> Coverage | None:
             if dep is None:
                 continue
             env = ctx.bindings
-            positions, sizes, sampled = counts(dep, length, env)
             causal = is_causal(dep, length, env)
+            reach, pairs, sampled = pair_sums(dep, length, env, causal)
             last = count(dep.at(length - 1, length, env))
             covers = dep.at(length - 1, length, env) == [(0, length - 1)]
-            denom = (positions + 1) if causal else np.full(len(positions), length)
-            frac = float(np.sum(sizes) / np.sum(denom)) if len(positions) else math.nan
+            frac = reach / pairs if pairs else math.nan
             total = length * (length + 1) // 2 if causal else length * length
-            reachable = int(np.sum(sizes)) if not sampled else round(frac * total)
+            reachable = reach if not sampled else round(frac * total)
             first = hops(ctx, src.axis, 0, length - 1) if covers or _sees(dep, length, env) else None
             return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled,
                             reachable, total)

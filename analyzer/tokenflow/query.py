@@ -3,6 +3,7 @@ which output axis carries a source, the source a user means, and hops."""
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -82,14 +83,13 @@ def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, ten
     """``input_ids[1]`` / ``input_ids:1`` / ``input_ids`` → a source axis; default:
     the first token source that ``tensor`` still depends on positionally."""
     if text:
-        name, _, rest = text.replace(":", "[").partition("[")
-        cands = [s for s in result.sources if s[0] == name]
-        if rest:
-            try:
-                axis = int(rest.rstrip("]"))
-            except ValueError:
-                raise UsageError(f"--source {text!r}: expected INPUT[AXIS]") from None
-            cands = [s for s in cands if s[1] == axis]
+        cands = [s for s in result.sources if s[0] == text]  # a bare input name (it may hold ':' or '[')
+        if not cands:
+            m = re.fullmatch(r"(.+?)(?:\[(\d+)\]|:(\d+))", text)
+            if m is None:
+                raise UsageError(f"--source {text!r}: expected INPUT, INPUT[AXIS] or INPUT:AXIS")
+            axis = int(m.group(2) or m.group(3))
+            cands = [s for s in result.sources if s[0] == m.group(1) and s[1] == axis]
         if not cands:
             raise UsageError(f"--source {text!r}: no such input axis (sources: "
                              f"{', '.join(f'{a}[{b}]' for a, b in result.sources)})")

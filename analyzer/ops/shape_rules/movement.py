@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from ... import dims as D
 from ...dims import Dim
 from ...graph import TensorType
-from ...tensors import to_array
 
 if TYPE_CHECKING:
     from ...shapes import ShapeCtx
@@ -380,10 +379,12 @@ def constant_of_shape(ctx: ShapeCtx) -> Out:
         n = D.as_int(s[0]) if s else None
         return [TensorType(dtype, None if n is None else (None,) * n)]
     if len(target) <= 1 and dtype in (T.INT64, T.INT32) and value is not None:
-        fill = int(to_array(value).reshape(-1)[0])
+        from ...safeio import tensor_array
+
+        fill = tensor_array(value, 1)  # never reads an external value (it would resolve against the CWD)
         n = D.as_int(target[0]) if target else 1
-        if n is not None and n <= 64:
-            ctx.set_value(0, [fill] * n)
+        if fill is not None and fill.size == 1 and n is not None and n <= 64:
+            ctx.set_value(0, [int(fill.reshape(-1)[0])] * n)
     return [TensorType(dtype, tuple(target))]
 
 
