@@ -426,8 +426,8 @@ def test_op_onnxruntime_cannot_run_exits_2(cli_run, tmp_path):
 
 def test_unknown_output_and_oversized_input_exit_2(cli_run):
     _one_line_exit_2(cli_run("verify", SAMPLES / "convnet.onnx", "--output", "nope"), "'nope'")
-    _one_line_exit_2(cli_run("verify", SAMPLES / "tiny_transformer.onnx", "--seq-len", str(1 << 28)),
-                     "too many")
+    _one_line_exit_2(cli_run("verify", SAMPLES / "tiny_transformer.onnx", "--input-shape",
+                             f"input_ids=2,{1 << 27}"), "too many")  # 2^28 elements; a dim is at most 2^27
 
 
 def test_core_never_imports_onnxruntime():
