@@ -435,7 +435,7 @@ def _bounded_ints(model: onnx.ModelProto) -> bool:
         g = stack.pop()
         for n in g.node:
             for a in n.attribute:
-                if (a.type == onnx.AttributeProto.INT and abs(a.i) > bound) or any(abs(v) > bound for v in a.ints):
+                if (a.type == P.AttributeProto.INT and abs(a.i) > bound) or any(abs(v) > bound for v in a.ints):
                     return False
                 if a.HasField("g"):
                     stack.append(a.g)
@@ -443,7 +443,7 @@ def _bounded_ints(model: onnx.ModelProto) -> bool:
     return True
 
 
-_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.UINT64, onnx.TensorProto.UINT32}
+_INT_TYPES = {P.TensorProto.INT64, P.TensorProto.INT32, P.TensorProto.UINT64, P.TensorProto.UINT32}
 _UNK = re.compile(r"^unk__\d+$")
 
 
