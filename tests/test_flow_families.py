@@ -18,7 +18,7 @@ import pytest
 
 from builders import FLOAT, GraphBuilder
 from conftest import SAMPLES
-from model_analyze.attention import attention_layers
+from model_analyze.attention import attention_layers, attention_problems
 from model_analyze.runner import AnalyzeOptions, prepare
 from model_analyze.tokenflow import flow, reach
 from model_analyze.tokenflow.deps import CAUSAL, Periodic, Steps, constant, union, window
@@ -59,6 +59,7 @@ def test_mixtral_moe_keeps_each_token_to_itself(name):
     ctx = prepare(str(ZOO / name), AnalyzeOptions(seq_len=20))
     layers = attention_layers(ctx)
     assert [la.mask.family for la in layers] == ["sliding_window"] * 2  # the router softmax is no attention
+    assert attention_problems(ctx) == []  # nor an attention whose layout was not understood (AT090)
     assert flow(ctx).mixed_ops(("input_ids", 1)) == {}
     oracle(name, 20, {19: span(11, 19), 10: span(2, 10)})
 
@@ -102,6 +103,18 @@ def test_bigbird_block_sparse_is_one_layer_with_its_layout():
     assert (p["block"], p["global_rows"], p["global_blocks"], p["band_blocks"], p["random_blocks"]) == (2, 2, 2, 3, 0)
     assert la.mask.keys.at(16, 32) == [(0, 1), (14, 19), (30, 31)]
     oracle(name, None, {16: [0, 1, *span(14, 19), 30, 31], 31: span(0, 31), 0: span(0, 31)})
+
+
+def test_bigbird_two_layers_are_two_for_the_architecture():
+    # The 2-layer export (10 softmaxes) is 2 attention layers; the architecture review
+    # counts depth L = 2 (config num_hidden_layers = 2), not 10.
+    from model_analyze.runner import analyze
+
+    name = "bigbird-s32-l2-eager-torchscript.onnx"
+    ctx = prepare(str(ZOO / name), AnalyzeOptions())
+    assert [la.mask.family for la in attention_layers(ctx)] == ["block_sparse"] * 2
+    report = analyze(str(ZOO / name), AnalyzeOptions())
+    assert report.section("architecture").metric("arch.depth").value == 2
 
 
 # -- recurrences unrolled by the exporter ------------------------------------------------------------

@@ -96,6 +96,8 @@ def _looks_like_attention(sm: Node) -> bool:
     another activation after it (bounded walks): attention we could not read, as
     opposed to a classifier head or an MoE router (products with weights)."""
     g = sm.graph
+    if _feeds_topk(sm):
+        return False  # an MoE router: probabilities over experts, then the top k of them
 
     def product_of_activations(node: Node, used: str) -> bool:
         return (node.op_type in PRODUCTS and len(node.inputs) >= 2
@@ -114,7 +116,7 @@ def _looks_like_attention(sm: Node) -> bool:
         if product_of_activations(node, ""):
             behind = True
             break
-        if node.op_type in PRODUCTS:
+        if node.op_type in PRODUCTS or node.op_type == "Gemm":
             continue  # a projection with weights: the walk ends here
         stack.extend((x, depth + 1) for x in node.inputs if x and not is_constant(g, x))
     if not behind:
@@ -132,6 +134,21 @@ def _looks_like_attention(sm: Node) -> bool:
             if c.op_type in PRODUCTS:
                 continue
             queue.extend((o, depth + 1) for o in c.outputs if o)
+    return False
+
+
+def _feeds_topk(sm: Node, depth: int = 3) -> bool:
+    """Does the softmax's output reach a ``TopK`` within a few element-wise ops?"""
+    frontier = [sm.outputs[0]]
+    for _ in range(depth):
+        nxt = []
+        for t in frontier:
+            for c in sm.graph.consumers(t):
+                if c.op_type == "TopK":
+                    return True
+                if c.op_type in ("Cast", "Identity", "Reshape", "Div", "Mul", "Add"):
+                    nxt.extend(o for o in c.outputs if o)
+        frontier = nxt
     return False
 
 
