@@ -67,6 +67,8 @@ def _paren(x: Any) -> str:
 
 
 def _coef(c: Number) -> Number:
+    if type(c) is int:  # the common case, without an ABC isinstance check
+        return c
     if isinstance(c, Fraction) and c.denominator == 1:
         return int(c)
     return c
@@ -90,7 +92,7 @@ class Expr:
     __slots__ = ("_hash", "_str", "terms")
 
     def __init__(self, terms: Mapping[Mono, Number]) -> None:
-        self.terms: dict[Mono, Number] = {m: _coef(c) for m, c in terms.items() if c}
+        self.terms: dict[Mono, Number] = {m: (c if type(c) is int else _coef(c)) for m, c in terms.items() if c}
         self._hash: int | None = None
         self._str: str | None = None
 
@@ -104,16 +106,33 @@ class Expr:
         return Expr({((fn, 1),): 1})
 
     # -- arithmetic -------------------------------------------------------------
+    @staticmethod
+    def _raw(terms: dict[Mono, Number]) -> Any:
+        """An Expr from terms already canonical (non-zero, normalised coefficients), or its
+        number when constant — sums of thousands of node costs go through here."""
+        if not terms:
+            return 0
+        if len(terms) == 1 and () in terms:
+            return terms[()]
+        e = object.__new__(Expr)
+        e.terms, e._hash, e._str = terms, None, None
+        return e
+
     def _add(self, other: Any, sign: int = 1) -> Any:
         out = dict(self.terms)
-        if isinstance(other, Expr):
-            for m, c in other.terms.items():
-                out[m] = out.get(m, 0) + sign * c
-        elif isinstance(other, (int, Fraction)):
-            out[()] = out.get((), 0) + sign * other
+        if type(other) is Expr:
+            items: Any = other.terms.items()
+        elif type(other) is int or isinstance(other, Fraction):
+            items = (((), other),)
         else:
             return NotImplemented
-        return normalize(Expr(out))
+        for m, c in items:
+            v = out.get(m, 0) + (c if sign == 1 else -c)
+            if v:
+                out[m] = v if type(v) is int else _coef(v)
+            else:
+                out.pop(m, None)
+        return Expr._raw(out)
 
     def __add__(self, other: Any) -> Any:
         return self._add(other)
@@ -256,7 +275,9 @@ class Expr:
 
 def normalize(x: Any) -> Any:
     """A constant Expr → its number; anything else unchanged."""
-    if isinstance(x, Expr):
+    if type(x) is int:
+        return x
+    if type(x) is Expr:
         if not x.terms:
             return 0
         if len(x.terms) == 1 and () in x.terms:

@@ -66,7 +66,7 @@ class Poly:
                     term = term * _atom_expr(name) ** p
                 total = total + term
             e = total
-        self.e: Any = S.normalize(e)
+        self.e: Any = e if type(e) is int else S.normalize(e)
         self._terms: dict[Mono, Coef] | None = None
 
     # -- construction -----------------------------------------------------------
@@ -97,11 +97,11 @@ class Poly:
 
     # -- arithmetic (the dim algebra's) -----------------------------------------------
     def __add__(self, other: Poly | Coef) -> Poly:
-        o = other.e if isinstance(other, Poly) else other
-        if isinstance(o, (int, Fraction)) and not o:
+        o = other.e if type(other) is Poly else other
+        if type(o) is not Expr and not o:
             return self
-        if not isinstance(self.e, Expr) and not self.e:
-            return other if isinstance(other, Poly) else Poly(e=o)
+        if type(self.e) is not Expr and not self.e:
+            return other if type(other) is Poly else Poly(e=o)
         return Poly(e=self.e + o)
 
     __radd__ = __add__
@@ -116,8 +116,8 @@ class Poly:
         return Poly(e=other - self.e)
 
     def __mul__(self, other: Poly | Coef) -> Poly:
-        o = other.e if isinstance(other, Poly) else other
-        if isinstance(o, int) and o == 1:
+        o = other.e if type(other) is Poly else other
+        if type(o) is int and o == 1:
             return self
         return Poly(e=self.e * o)
 
