@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import onnx
 
     from .loader import LoadedModel
+    from .protoscan import EmbeddedData
 
 DEFAULT_CONST_CAP = BUDGETS.constant_elements
 """Largest constant (elements) read on demand for shapes; bigger stays unknown."""
@@ -205,8 +206,11 @@ class ModelGraph:
     rest of building a 5,585-node graph, and only some analyses walk it."""
 
     def __init__(self, proto: onnx.GraphProto, *, model_path: str = "<model>", path: str = "",
-                 outer: ModelGraph | None = None, fresh_input_dims: bool = True) -> None:
+                 outer: ModelGraph | None = None, fresh_input_dims: bool = True,
+                 embedded: EmbeddedData | None = None) -> None:
         self.proto = proto
+        self.embedded = outer.embedded if outer is not None else embedded
+        """Reads back payloads the loader left in the model file (see ``protoscan``)."""
         self.model_path = model_path
         self.path = path
         self.outer = outer
@@ -460,27 +464,31 @@ class ModelGraph:
             return None
         if tensor in scope.initializers:
             init = scope.initializers[tensor]
-            return _tensor_value(init.proto, cap) if init.sparse is None else sparse_array(init.sparse, cap)
+            if init.sparse is not None:
+                return sparse_array(init.sparse, cap, embedded=self.embedded)
+            return tensor_array(init.proto, cap, embedded=self.embedded)
         node = scope.producers.get(tensor)
         if node is None or node.op_type != "Constant" or node.domain:
             return None
-        return _constant_node_value(node, cap)
+        return _constant_node_value(node, cap, self.embedded)
+
+    def full_tensor(self, t: onnx.TensorProto, max_bytes: int) -> onnx.TensorProto | None:
+        """``t`` with its payload: itself when it is inline, read back from the model
+        file when the loader left it there (at most ``max_bytes``), else None."""
+        return t if self.embedded is None else self.embedded.read(t, max_bytes)
 
 
-def _tensor_value(t: onnx.TensorProto, cap: int) -> np.ndarray | None:
-    """An inline tensor's value (external data is never read: ``safeio.tensor_array``
-    without a directory returns None for it)."""
-    return tensor_array(t, cap)
-
-
-def _constant_node_value(node: Node, cap: int) -> np.ndarray | None:
+def _constant_node_value(node: Node, cap: int, embedded: EmbeddedData | None = None) -> np.ndarray | None:
+    """A Constant node's value (external data is never read: ``safeio.tensor_array``
+    without a directory returns None for it; a payload left in the model file is
+    read back under the cap)."""
     import numpy as np
 
     for a in node.proto.attribute:
         if a.name == "value" and a.HasField("t"):
-            return _tensor_value(a.t, cap)
+            return tensor_array(a.t, cap, embedded=embedded)
         if a.name == "sparse_value" and a.HasField("sparse_tensor"):
-            return sparse_array(a.sparse_tensor, cap)
+            return sparse_array(a.sparse_tensor, cap, embedded=embedded)
         if a.name == "value_float":
             return np.array(a.f, dtype=np.float32)
         if a.name == "value_int":
@@ -494,7 +502,7 @@ def _constant_node_value(node: Node, cap: int) -> np.ndarray | None:
 
 def build_graph(model: LoadedModel) -> ModelGraph:
     """The main graph of a loaded model, validated (raises ModelError)."""
-    graph = ModelGraph(model.proto.graph, model_path=model.path)
+    graph = ModelGraph(model.proto.graph, model_path=model.path, embedded=model.embedded)
     graph.topo_order()
     for sub in graph.subgraphs():
         sub.topo_order()

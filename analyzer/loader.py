@@ -29,6 +29,7 @@ from . import onnxproto as P
 from .budgets import BUDGETS
 from .errors import ModelError
 from .opsets import STANDARD_DOMAINS, floor, known_opsets
+from .protoscan import EmbeddedData, parse_skeleton
 from .report import Finding, NodeRef, Severity
 from .safeio import ModelDir, UnsafeData, external_info, file_kind, is_external, iter_tensor_protos
 
@@ -54,6 +55,8 @@ class LoadedModel:
     findings: list[Finding] = field(default_factory=list)
     external: list[ExternalRef] = field(default_factory=list)
     inlined_functions: int = 0
+    embedded: EmbeddedData | None = None
+    """Reads back the tensor payloads the loader left in the model file (``protoscan``)."""
     base_dir: str = ""
     """The directory external data locations resolve in (the model file's; the
     current directory for a ModelProto handed over in memory)."""
@@ -152,7 +155,7 @@ def model_head(head: bytes, size: int) -> str:
     return "ok" if fields else "foreign"
 
 
-def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
+def _read_proto(path: str) -> tuple[onnx.ModelProto, int, EmbeddedData | None]:
     """Parse the model file: its type and size from ``stat`` first (a FIFO or a
     device is refused before it is opened; a file too large for protobuf before
     it is read), then its first bytes (a non-ModelProto is refused from 4 KB),
@@ -191,6 +194,10 @@ def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
                                  "not a valid ONNX protobuf (truncated or corrupt: a field runs past the end of "
                                  "the file)" if verdict == "truncated" else
                                  "not a valid ONNX protobuf (its first bytes are not ModelProto fields)")
+            # Weights stay in the file: a skeleton without large payloads is parsed (protoscan).
+            skeleton = parse_skeleton(f.fileno(), path)
+            if skeleton is not None:
+                return _checked(path, head, skeleton[0]), st.st_size, skeleton[1]
             data = head + f.read(min(st.st_size, budgets.model_file_bytes) + 1 - len(head))
         except OSError as exc:
             raise ModelError(path, f"cannot read: {exc.strerror or exc}") from None
@@ -212,11 +219,15 @@ def _read_proto(path: str) -> tuple[onnx.ModelProto, int]:
         detail = text.splitlines()[0][:120] if text else type(exc).__name__
         raise ModelError(path, f"not a valid ONNX protobuf (truncated or corrupt: {detail})") from None
     del data
+    return _checked(path, head, model), size, None
+
+
+def _checked(path: str, head: bytes, model: onnx.ModelProto) -> onnx.ModelProto:
     if not model.HasField("graph") or model.ir_version <= 0:
         kind = _looks_like_text(head)
         what = f"is {kind}, not an ONNX protobuf" if kind else "not an ONNX model (no graph or ir_version)"
         raise ModelError(path, what)
-    return model, size
+    return model
 
 
 def _check_opsets(path: str, model: onnx.ModelProto) -> list[Finding]:
@@ -483,6 +494,7 @@ def load_model(path: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     A ``ModelProto`` already in memory is accepted too (tests, notebooks); its
     external data references resolve against the current directory.
     """
+    embedded = None
     if isinstance(path, P.ModelProto):
         model, size, path = path, path.ByteSize(), f"<{_decode(path.graph.name) or 'model'}>"
         base = os.getcwd()
@@ -491,7 +503,7 @@ def load_model(path: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     else:
         path = os.fspath(path)
         base = os.path.dirname(os.path.abspath(path))
-        model, size = _read_proto(path)
+        model, size, embedded = _read_proto(path)
     bad_text = decode_strings(model)
     findings = _check_opsets(path, model)
     if bad_text:
@@ -505,4 +517,4 @@ def load_model(path: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     model, inlined, not_inlined = _inline_functions(path, model)
     if not_inlined is not None:
         findings.append(not_inlined)
-    return LoadedModel(path, model, size, findings, refs, inlined, base_dir=base)
+    return LoadedModel(path, model, size, findings, refs, inlined, embedded, base_dir=base)

@@ -32,9 +32,11 @@ from typing import Any
 from . import onnxproto as P
 from .safeio import iter_tensor_protos
 
-INLINE_BYTES = 1024
-"""Payloads up to this size stay in the skeleton (shape constants, biases); larger
-ones are left in the file and read only on demand."""
+INLINE_BYTES = 32 * 1024
+"""Payloads up to this size stay in the skeleton: every tensor of at most 4,096
+elements of 8 bytes — all that constant folding, onnx's shape inference copy and the
+integer-bounds check ever read — is exactly as protobuf parses it. Larger payloads
+(weights) stay in the file and are read only on demand, under the caller's cap."""
 MARKER_FIELD = 536_870_000
 """Unknown TensorProto field holding (offset, length) of a stripped tensor's message;
 near protobuf's largest field number, far from any ONNX will use."""
@@ -320,27 +322,19 @@ class EmbeddedData:
         return full
 
 
-def parse_fd(fd: int, path: str) -> tuple[Any, EmbeddedData | None]:
-    """The ModelProto in the regular file open at ``fd``, large payloads left in the
-    file (with the :class:`EmbeddedData` that reads them back), or — when the scan
-    refuses the bytes — parsed whole by protobuf, whose exception then propagates."""
-    if EmbeddedData.available():
-        try:
-            sk = scan_fd(fd)
-            model = P.ModelProto.FromString(sk.data)
-        except Exception:  # ScanError, or protobuf refusing the skeleton: parse it whole below
-            pass
-        else:
-            return model, EmbeddedData(path, FileIdentity.of(os.fstat(fd))) if sk.tensors else None
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 24, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    return P.ModelProto.FromString(b"".join(chunks)), None
+def parse_skeleton(fd: int, path: str) -> tuple[Any, EmbeddedData | None] | None:
+    """The ModelProto in the regular file open at ``fd`` with its large payloads left
+    in the file (and the :class:`EmbeddedData` that reads them back); None when the
+    scan or protobuf refuses the bytes — the caller then parses the file whole, and
+    protobuf's error names the problem."""
+    if not EmbeddedData.available():
+        return None
+    try:
+        sk = scan_fd(fd)
+        model = P.ModelProto.FromString(sk.data)
+    except Exception:  # ScanError, DecodeError, OSError: the ordinary parse decides
+        return None
+    return model, EmbeddedData(path, FileIdentity.of(os.fstat(fd))) if sk.tensors else None
 
 
 def hydrate(model: Any, embedded: EmbeddedData | None, max_bytes: int) -> int:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from .protoscan import EmbeddedData
+
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -284,14 +286,22 @@ def read_external(t: onnx.TensorProto, data: ModelDir, budget: int = BUDGETS.ext
     return raw
 
 
-def tensor_array(t: onnx.TensorProto, max_elements: int, data: ModelDir | None = None) -> np.ndarray | None:
+def tensor_array(t: onnx.TensorProto, max_elements: int, data: ModelDir | None = None,
+                 embedded: EmbeddedData | None = None) -> np.ndarray | None:
     """The value of ``t`` as a numpy array, or None when it is larger than
     ``max_elements``, external and ``data`` is None (the analyzer never reads
-    weights), or malformed. The one place a tensor's bytes become an array."""
+    weights), or malformed. The one place a tensor's bytes become an array.
+    A payload the loader left in the model file is read back through ``embedded``
+    (``protoscan``: one message, by offset, under the same cap)."""
     n = numel(t.dims)
     if n is None or n > max_elements:
         return None
     bits = _bits(t.data_type)
+    if embedded is not None and not is_external(t):
+        full = embedded.read(t, 4096 + len(t.name) + n * 16)  # header + at most 16 bytes an element
+        if full is None:
+            return None
+        t = full
     try:
         if is_external(t):
             if data is None:
@@ -382,7 +392,8 @@ def inline_external_data(model: onnx.ModelProto, base: str, budget: int = BUDGET
     return total
 
 
-def sparse_array(sp: onnx.SparseTensorProto, max_elements: int, data: ModelDir | None = None) -> np.ndarray | None:
+def sparse_array(sp: onnx.SparseTensorProto, max_elements: int, data: ModelDir | None = None,
+                 embedded: EmbeddedData | None = None) -> np.ndarray | None:
     """The dense value of a sparse tensor (its values and indices read through
     :func:`tensor_array`), or None when the dense form is over ``max_elements``,
     a part is unreadable, or an index is out of range."""
@@ -391,8 +402,8 @@ def sparse_array(sp: onnx.SparseTensorProto, max_elements: int, data: ModelDir |
     n = numel(sp.dims)
     if n is None or n > max_elements:
         return None
-    values = tensor_array(sp.values, max_elements, data)
-    indices = tensor_array(sp.indices, 2 * max_elements, data)
+    values = tensor_array(sp.values, max_elements, data, embedded)
+    indices = tensor_array(sp.indices, 2 * max_elements, data, embedded)
     if values is None or indices is None or values.ndim != 1 or indices.dtype.kind not in "iu":
         return None
     dims = tuple(int(d) for d in sp.dims)

@@ -40,6 +40,7 @@ import numpy as np
 
 from .budgets import BUDGETS
 from .errors import AnalyzeError
+from .protoscan import hydrate
 
 if TYPE_CHECKING:
     from .context import AnalysisContext
@@ -243,6 +244,10 @@ def runnable_proto(ctx: AnalysisContext, extra_outputs: Sequence[str]) -> bytes:
     check_budgets(ctx)
     model = onnx.ModelProto()
     model.CopyFrom(ctx.model.proto)
+    try:  # weights the loader left in the model file (``protoscan``) are read back now
+        hydrate(model, ctx.model.embedded, MAX_EXTERNAL_BYTES)
+    except ValueError as exc:
+        raise VerifyError(f"{ctx.model.path}: cannot read the weights: {exc}") from None
     have = {o.name for o in model.graph.output}
     for name in extra_outputs:
         if name in have:

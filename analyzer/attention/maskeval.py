@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .. import dims as D
 from .. import npeval
 from ..onnxproto import NodeProto, TensorProto
+from ..protoscan import embedded_range
 from ..safeio import has_external, tensor_array
 from ..tensors import from_array, numpy_dtype
 
@@ -164,13 +165,16 @@ def _substituted(sl: MaskSlice, t: onnx.TensorProto) -> onnx.TensorProto:
 
 
 def _node_proto(sl: MaskSlice, node: Node) -> onnx.NodeProto:
-    if not sl.substitute or node.op_type != "Constant" or node.domain:
+    if node.op_type != "Constant" or node.domain:
+        return node.proto
+    stripped = any(a.HasField("t") and embedded_range(a.t) is not None for a in node.proto.attribute)
+    if not sl.substitute and not stripped:
         return node.proto
     proto = NodeProto()
     proto.CopyFrom(node.proto)
     for a in proto.attribute:
         if a.name == "value" and a.HasField("t"):
-            a.t.CopyFrom(_substituted(sl, a.t))
+            a.t.CopyFrom(_substituted(sl, _full(node.graph, a.t)))
         elif a.name == "value_int" and a.i in sl.substitute:
             a.i = sl.substitute[a.i]
         elif a.name == "value_ints" and any(v in sl.substitute for v in a.ints):
@@ -178,6 +182,14 @@ def _node_proto(sl: MaskSlice, node: Node) -> onnx.NodeProto:
             del a.ints[:]
             a.ints.extend(vals)
     return proto
+
+
+def _full(graph: ModelGraph, t: onnx.TensorProto) -> onnx.TensorProto:
+    """``t`` with its payload (the loader may have left it in the model file)."""
+    full = graph.full_tensor(t, MAX_INIT_ELEMENTS * 16 + 4096)
+    if full is None:
+        raise SliceError(f"the mask reads {t.name or 'a constant'!r}, whose data cannot be read back")
+    return full
 
 
 def _model(ctx: AnalysisContext, sl: MaskSlice) -> onnx.ModelProto:
@@ -190,7 +202,8 @@ def _model(ctx: AnalysisContext, sl: MaskSlice) -> onnx.ModelProto:
     feeds = list(dict.fromkeys(sl.value_inputs + sl.meta_inputs))
     graph = helper.make_graph([_node_proto(sl, n) for n in sl.nodes], "mask_slice", [vi(t) for t in feeds],
                               [vi(t) for t in sl.outputs],
-                              [_substituted(sl, sl.graph.initializers[t].proto) for t in sl.initializers])
+                              [_substituted(sl, _full(sl.graph, sl.graph.initializers[t].proto))
+                               for t in sl.initializers])
     model = helper.make_model(graph, opset_imports=list(ctx.model.proto.opset_import))
     model.ir_version = ctx.model.proto.ir_version or model.ir_version
     return model
@@ -248,13 +261,13 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
 def _numpy_evaluator(ctx: AnalysisContext, sl: MaskSlice) -> npeval.Evaluator | None:
     """The slice on numpy kernels (:mod:`..npeval`), None when an op is not covered."""
     try:
-        inits = {t: tensor_array(_substituted(sl, sl.graph.initializers[t].proto), MAX_INIT_ELEMENTS)
-                 for t in sl.initializers}
+        inits = {t: tensor_array(_substituted(sl, _full(sl.graph, sl.graph.initializers[t].proto)),
+                                 MAX_INIT_ELEMENTS) for t in sl.initializers}
         if any(v is None for v in inits.values()):
             return None
         return npeval.Evaluator([_node_proto(sl, n) for n in sl.nodes], inits, ctx.model.opset(""),
                                 MAX_TENSOR_ELEMENTS)
-    except (npeval.Unsupported, ValueError):
+    except (npeval.Unsupported, ValueError, SliceError):
         return None
 
 
