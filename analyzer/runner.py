@@ -7,9 +7,11 @@ collects unknown ops and core findings into the report.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,9 +157,32 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
     return ctx
 
 
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while an analysis runs.
+
+    Why: an analysis allocates a few dozen objects per node (dims, polynomials, flow
+    states) and frees almost none before it ends; every collection pass walks all of
+    them again — 13% of the CPU of a 21,463-node 405B graph, growing with the graph —
+    to find nothing (peak RSS is the same with the collector off). Restored after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
             pm: PluginManager | None = None) -> Report:
     """Analyze the model at ``path`` and return the full report."""
+    with _without_cyclic_gc():
+        return _analyze(path, options, pm)
+
+
+def _analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
+             pm: PluginManager | None) -> Report:
     t0 = time.perf_counter()
     options = options or AnalyzeOptions()
     pm = pm or get_plugin_manager()
