@@ -116,7 +116,7 @@ def line_chart(c: Chart) -> str:
            if isinstance(p.value, (int, float)) and p.value > 0]
     if not pts:
         return ""
-    w, h, left, right, top_pad, bottom = 760, 300, 60, 20, 20, 90
+    w, h, left, right, top_pad, bottom = 760, 330, 60, 110, 20, 120
     vmax = max(v for _, v, _ in pts)
 
     def scale(v: float) -> float:
@@ -132,20 +132,24 @@ def line_chart(c: Chart) -> str:
                    f'{esc(_fmt(v, c.y_unit))} {esc(detail)}</title></circle>'
                    for x, y, (name, v, detail) in zip(xs, ys, pts, strict=True))
     ticks = []
+    last_y = None
     for v in sorted({vmax, *([2 ** k for k in range(0, int(math.log2(vmax)) + 1, max(1, int(math.log2(vmax)) // 5))]
-                             if c.log_y and vmax >= 2 else [vmax / 2])}):
+                             if c.log_y and vmax >= 2 else [vmax / 2])}, reverse=True):
         y = h - bottom - scale(v) * (h - bottom - top_pad)
+        if last_y is not None and y - last_y < 12:  # labels would overlap
+            continue
+        last_y = y
         ticks.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#999"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{esc(_fmt(v, ""))}</text>')
     step = max(1, math.ceil(n / LINE_LABELS))
     xlabels = "".join(f'<text transform="translate({x:.1f},{h - bottom + 12}) rotate(35)" fill="#555">'
-                      f'{esc(middle(name, 22))}</text>' for i, (x, (name, _, _)) in enumerate(zip(xs, pts, strict=True))
+                      f'{esc(middle(name, 20))}</text>' for i, (x, (name, _, _)) in enumerate(zip(xs, pts, strict=True))
                       if i % step == 0 or i == n - 1)
     axes = (f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="#999"/>'
             f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{h - bottom}" stroke="#999"/>'
             f'<text x="{left}" y="{top_pad - 6}" fill="#555">{esc(c.y_label)}'
             f'{f" ({c.y_unit})" if c.y_unit else ""}{" — log scale" if c.log_y else ""}</text>'
-            f'<text x="{w - right}" y="{h - 4}" text-anchor="end" fill="#555">{esc(c.x_label)} →</text>')
+            f'<text x="{left}" y="{h - 4}" fill="#555">{esc(c.x_label)} →</text>')
     last = f'<text x="{xs[-1] - 4:.1f}" y="{ys[-1] - 8:.1f}" text-anchor="end">{esc(_fmt(pts[-1][1], c.y_unit))}</text>'
     body = axes + "".join(ticks) + xlabels + f'<path d="{path}" fill="none" stroke="#4a78b5" stroke-width="1.5"/>'
     return _svg("line", c.key, c.title, w, h, body + dots + last)
