@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import dims as D
 from .budgets import BUDGETS
-from .errors import UsageError
+from .errors import UsageError, did_you_mean
 from .graph import ModelGraph, TensorType
 from .onnxproto import TensorProto
 from .report import DimInfo
@@ -278,7 +278,8 @@ def resolve_dims(graph: ModelGraph, types: dict[str, TensorType], all_dims: set[
     for name in bound:
         if name not in all_dims:
             listing = ", ".join(known) if known else "none (all dims are concrete)"
-            raise UsageError(f"--dim {name}: the model has no dim {name!r} (its dims: {listing})")
+            raise UsageError(f"--dim {name}: the model has no dim {name!r}{did_you_mean(name, known)} "
+                             f"(its dims: {listing})")
     bound = dict(bound)
     for name, value in bound.items():
         check_dim(f"--dim {name}", value)

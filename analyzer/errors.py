@@ -8,6 +8,8 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class AnalyzeError(Exception):
     """Base class of errors that stop the analysis (exit code 2).
@@ -32,3 +34,16 @@ class ModelError(AnalyzeError):
 
 class UsageError(AnalyzeError):
     """A command-line or API argument is invalid (e.g. ``--dim`` names no dim)."""
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` — did you mean compare?`` when one option is close to ``word``, else ``""``."""
+    import difflib
+
+    choices = [str(o) for o in options]
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        folded = {c.lower(): c for c in choices}
+        close = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=0.6)
+        close = [folded[c] for c in close]
+    return f" — did you mean {close[0]}?" if close else ""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .codes import Code
 from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
@@ -44,6 +45,8 @@ class Analyzer:
     """Analyzers whose results (``ctx.result(name)``) this one reads; run first."""
     order: int = 100
     """Position in the report (lower first)."""
+    codes: tuple[Code, ...] = ()
+    """Every finding code this analyzer emits, documented (``model-analyze rules`` lists them)."""
     plugin: str = ""
     """Set by the core: the plugin that provided this analyzer."""
     metrics: dict[str, str] = field(default_factory=dict)
@@ -68,6 +71,6 @@ def shape_like_input(ctx: object, index: int = 0) -> list[object]:
     return [ctx.type(index)]  # type: ignore[attr-defined]
 
 
-__all__ = ["Analyzer", "Chart", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Point",
+__all__ = ["Analyzer", "Chart", "Code", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Point",
            "Report", "Section", "Series", "Severity", "Status", "Table", "flow_conservative", "flow_pointwise",
            "hookimpl", "shape_like_input"]

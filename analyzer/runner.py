@@ -19,7 +19,7 @@ from . import __version__
 from . import dims as D
 from .bindings import resolve_dims
 from .context import AnalysisContext
-from .errors import UsageError
+from .errors import UsageError, did_you_mean
 from .graph import ModelGraph, build_graph, dtype_name
 from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
@@ -41,6 +41,14 @@ class AnalyzeOptions:
     ignore: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     """Free-form analyzer options (e.g. ``top``), available as ``ctx.options``."""
+    soft_dims: dict[str, int] = field(default_factory=dict)
+    """Bindings from a config file: applied where the model has the dim, else skipped and
+    said (C001) — one config covers a folder of different models. ``dims`` (typed on the
+    command line) win and stay errors when the model lacks them."""
+    soft_seq_len: int | None = None
+    soft_input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    soft_sources: dict[str, str] = field(default_factory=dict)
+    """Where each soft binding came from (``dims.batch`` → ``pyproject.toml``), for the C001 line."""
 
 
 def build_registry(pm: PluginManager) -> tuple[OpRegistry, list[Finding]]:
@@ -81,7 +89,8 @@ def plan(analyzers: dict[str, Analyzer], select: Iterable[str], ignore: Iterable
     select, ignore = list(select), list(ignore)
     for name in [*select, *ignore]:
         if name not in analyzers:
-            raise UsageError(f"no analyzer named {name!r} (available: {', '.join(sorted(analyzers))})")
+            raise UsageError(f"no analyzer named {name!r}{did_you_mean(name, analyzers)} "
+                             f"(available: {', '.join(sorted(analyzers))})")
     shown = set(select or analyzers) - set(ignore)
     order: list[str] = []
     visiting: set[str] = set()
@@ -146,14 +155,17 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
     model = load_model(path)
     graph = build_graph(model)
     registry, reg_findings = build_registry(pm)
-    types = input_types(graph, options.input_shapes)
-    table = infer_shapes(graph, registry, model.opsets, model.proto, options.input_shapes)
+    skipped: list[Finding] = []
+    shapes_in = _soft_input_shapes(graph, options, skipped)
+    types = input_types(graph, shapes_in)
+    table = infer_shapes(graph, registry, model.opsets, model.proto, shapes_in)
     all_dims = table.symbols() | {s for t in types.values() if t.shape for d in t.shape
                                   for s in D.free_symbols(d)}
-    dim_info = resolve_dims(graph, types, all_dims, options.dims, options.seq_len, options.input_shapes,
-                            model.proto)
+    dims = _soft_dims(graph, types, all_dims, options, skipped)
+    dim_info = resolve_dims(graph, types, all_dims, dims, options.seq_len, shapes_in, model.proto)
     ctx = AnalysisContext(model, graph, table, registry, dim_info, dict(options.params))
     model.findings.extend(reg_findings)
+    model.findings.extend(skipped)
     return ctx
 
 
@@ -174,15 +186,75 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _skip(options: AnalyzeOptions, key: str, what: str, why: str) -> Finding:
+    src = options.soft_sources.get(key, "config")
+    return Finding("C001", Severity.INFO, f"{what} ({src}) skipped: {why}")
+
+
+def _soft_input_shapes(graph: ModelGraph, options: AnalyzeOptions, skipped: list[Finding]) -> dict[str, list[int]]:
+    """Command-line input shapes, plus the config's where the model has that input at that rank."""
+    out = dict(options.input_shapes)
+    for name, shape in options.soft_input_shapes.items():
+        if name in out:
+            continue
+        declared = graph.declared.get(name)
+        what = f"input-shapes.{name} = {shape}"
+        if name not in graph.inputs:
+            skipped.append(_skip(options, f"input-shapes.{name}", what,
+                                 f"the model has no input {name!r} (inputs: {', '.join(graph.inputs) or 'none'})"))
+        elif declared is not None and declared.shape is not None and len(declared.shape) != len(shape):
+            skipped.append(_skip(options, f"input-shapes.{name}", what,
+                                 f"the input has rank {len(declared.shape)}, not {len(shape)}"))
+        else:
+            out[name] = list(shape)
+    return out
+
+
+def _soft_dims(graph: ModelGraph, types: dict[str, Any], all_dims: set[str], options: AnalyzeOptions,
+               skipped: list[Finding]) -> dict[str, int]:
+    """Command-line dims, plus the config's dims and seq-len where this model has them."""
+    from .bindings import input_dims, sequence_dim
+
+    dims = dict(options.dims)
+    listing = ", ".join(input_dims(graph, types) + sorted(all_dims - set(input_dims(graph, types)))) or "none"
+    cli_seq = sequence_dim(graph, types) if options.seq_len is not None else None
+    for name, value in options.soft_dims.items():
+        if name in dims or name == cli_seq:
+            continue
+        if name not in all_dims:
+            skipped.append(_skip(options, f"dims.{name}", f"dims.{name} = {value}",
+                                 f"the model has no dim {name!r} (its dims: {listing})"))
+        else:
+            dims[name] = value
+    if options.seq_len is None and options.soft_seq_len is not None:
+        seq = sequence_dim(graph, types)
+        what = f"seq-len = {options.soft_seq_len}"
+        if seq is None:
+            skipped.append(_skip(options, "seq-len", what,
+                                 f"the model has no sequence dim this tool can tell (its dims: {listing})"))
+        elif seq in dims:
+            if dims[seq] != options.soft_seq_len:
+                skipped.append(_skip(options, "seq-len", what, f"{seq} is already bound to {dims[seq]}"))
+        else:
+            dims[seq] = options.soft_seq_len
+    return dims
+
+
 def analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
             pm: PluginManager | None = None) -> Report:
     """Analyze the model at ``path`` and return the full report."""
+    return run(path, options, pm)[0]
+
+
+def run(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
+        pm: PluginManager | None = None) -> tuple[Report, AnalysisContext]:
+    """:func:`analyze`, also returning the context (budgets and baselines read the graph)."""
     with _without_cyclic_gc():
-        return _analyze(path, options, pm)
+        return _run(path, options, pm)
 
 
-def _analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
-             pm: PluginManager | None) -> Report:
+def _run(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
+         pm: PluginManager | None) -> tuple[Report, AnalysisContext]:
     t0 = time.perf_counter()
     options = options or AnalyzeOptions()
     pm = pm or get_plugin_manager()
@@ -207,7 +279,7 @@ def _analyze(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
         if name in shown:
             report.sections.append(section)
     report.elapsed_s = time.perf_counter() - t0
-    return report
+    return report, ctx
 
 
 def shape_failure_findings(ctx: AnalysisContext) -> list[Finding]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from model_analyze.report import Report
+from model_analyze.report import Finding, Report, Severity
 
 ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture", "serving")
 
@@ -197,7 +197,7 @@ def render_markdown(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
 
 
 def register(cli: click.Group) -> None:
-    from model_analyze.cli import build_options, dims_options, guarded, serving_options, serving_params, write_output
+    from model_analyze.cli import dims_options, guarded, serving_options, write_output
 
     @cli.command()
     @click.argument("model_a", type=click.Path(path_type=str))
@@ -205,20 +205,27 @@ def register(cli: click.Group) -> None:
     @dims_options
     @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
     @click.option("-o", "--output", default=None, help="Write to FILE instead of stdout.")
+    @click.option("--fail-on", type=click.Choice(["info", "warning", "error", "never"]), default="never",
+                  show_default=True, help="Exit 1 when B regresses against A (as --baseline does) at this "
+                  "severity or worse.")
+    @click.option("--tolerance", default="1%", show_default=True, help="Relative cost change tolerated.")
+    @click.option("--config", "config_path", default=None, metavar="FILE", help="Config file to read.")
+    @click.option("--isolated", is_flag=True, help="Ignore every config file.")
     @serving_options
     @guarded
     def compare(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
-                seq_len: int | None, fmt: str, output: str | None, device: str | None, batch: int | None,
+                seq_len: int | None, fmt: str, output: str | None, fail_on: str, tolerance: str,
+                config_path: str | None, isolated: bool, device: str | None, batch: int | None,
                 kv_dtype: str | None) -> None:
-        """Compare two models side by side (reach, cost, architecture)."""
-        from model_analyze.manager import get_plugin_manager
-        from model_analyze.runner import analyze, available_analyzers
+        """Compare two models side by side (reach, cost, architecture).
 
-        names = set(available_analyzers(get_plugin_manager())[0])
-        select = tuple(x for x in ANALYZERS if x in names)
-        params = serving_params(None, device, batch, kv_dtype)
-        reports = [analyze(m, build_options(dims, input_shapes, seq_len, select, params=params))
-                   for m in (model_a, model_b)]
+        The config's bindings apply to each model as they would in `model-analyze PATH`
+        (per-path overrides included); with --fail-on, B's regressions against A are
+        findings and set the exit code.
+        """
+        serving = {"device": device, "batch": batch, "kv_dtype": kv_dtype}
+        regressions, reports = _analyze_pair(model_a, model_b, dims, input_shapes, seq_len, tolerance,
+                                             config_path, isolated, serving)
         table = rows(*reports)
         n = {**reports[0].dims.defaults, **reports[0].dims.bound}
         if fmt == "json":
@@ -226,10 +233,58 @@ def register(cli: click.Group) -> None:
                                                                       **reports[0].dims.bound},
                                                                 "b": {**reports[1].dims.defaults,
                                                                       **reports[1].dims.bound}},
-                       "rows": [r.__dict__ for r in table], "verdict": headline(table)}
+                       "rows": [r.__dict__ for r in table], "verdict": headline(table),
+                       "regressions": [{"code": f.code, "severity": str(f.severity), "message": f.message}
+                                       for f in regressions]}
             text = json.dumps(payload, indent=2, default=str) + "\n"
         elif fmt == "markdown":
             text = render_markdown(model_a, model_b, n, table)
         else:
             text = render_text(model_a, model_b, n, table)
+        if regressions and fmt != "json":
+            text += _render_regressions(regressions, fmt)
         write_output(text, output)
+        if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in regressions):
+            raise SystemExit(1)
+
+
+def _analyze_pair(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
+                  seq_len: int | None, tolerance: str, config_path: str | None, isolated: bool,
+                  serving: dict[str, Any]) -> tuple[list[Finding], list[Report]]:
+    """Both models under the config (bindings per path), and B's regressions against A."""
+    from model_analyze.analyze_cmd import cli_settings
+    from model_analyze.baseline import compare as compare_snapshots
+    from model_analyze.batch import BatchRunner
+    from model_analyze.config import Config, load_config
+    from model_analyze.errors import UsageError
+    from model_analyze.units import parse_fraction
+
+    try:
+        tol = parse_fraction(tolerance)
+    except ValueError as exc:
+        raise UsageError(f"--tolerance {tolerance!r}: expected {exc}") from None
+    config = Config() if isolated else load_config(explicit=config_path)
+    runner = BatchRunner(config, cli_settings(dims=dims, input_shapes=input_shapes, seq_len=seq_len, select=(),
+                                              ignore=(), extend_select=(), severities=(), fail_on=None, top=None,
+                                              budgets=(), baseline_tolerance=None, debug=False, **serving))
+    runner.cli.select = [x for x in ANALYZERS if x in runner.analyzers]
+    runner.cli.want_snapshot = True
+    results = [runner.analyze_one(m) for m in (model_a, model_b)]
+    for r in results:
+        if r.report is None:
+            raise UsageError(r.error or f"{r.path}: could not be analyzed")
+    snaps = [r.snapshot for r in results]
+    regressions = compare_snapshots(snaps[0], snaps[1], tol) if snaps[0] and snaps[1] else []
+    return regressions, [r.report for r in results if r.report is not None]
+
+
+def _render_regressions(findings: list[Finding], fmt: str) -> str:
+    if fmt == "markdown":
+        return "\n" + "\n".join(f"- **{f.severity}** `{f.code}` {f.message}" for f in findings) + "\n"
+    import textwrap
+
+    lines = ["", "B against A:"]
+    for f in findings:
+        lines += textwrap.wrap(f"{f.severity!s:7} {f.code} {f.message}", 80, initial_indent="  ",
+                               subsequent_indent="          ")
+    return "\n".join(lines) + "\n"

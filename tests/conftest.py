@@ -17,6 +17,40 @@ SHARED_MODELS = Path(os.environ.get("MODEL_ANALYZE_SHARED", ROOT.parent / "share
 sys.path.insert(0, str(SAMPLES))  # `import builders`
 
 
+EMITTED: dict[str, str] = {}
+"""Every finding code any analysis of this session emitted → the model that emitted it first."""
+
+
+def pytest_configure(config):
+    """Record the codes of every analysis the suite runs (all its models, every path through
+    ``runner.run``), so an emitted code missing from the registry fails the session."""
+    from model_analyze import runner
+
+    real = runner.run
+
+    def recording(path, options=None, pm=None):
+        report, ctx = real(path, options, pm)
+        for f in report.all_findings():
+            EMITTED.setdefault(f.code, str((getattr(path, "graph", None) and "<ModelProto>") or path))
+        return report, ctx
+
+    runner.run = recording
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from model_analyze.codes import registry
+
+    missing = {c: m for c, m in EMITTED.items() if c not in registry()}
+    if missing:
+        print(f"\nfinding codes emitted but not registered (analyzer/codes.py or the analyzer's CODES): {missing}")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def emitted_codes():
+    return EMITTED
+
+
 @pytest.fixture
 def cli_run():
     """Invoke the CLI in-process; returns the click Result (stdout, stderr, exit_code)."""

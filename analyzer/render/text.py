@@ -176,7 +176,7 @@ def render(report: Report, formulas: bool = False) -> str:
     if report.model.unknown_ops:
         ops = ", ".join(f"{k}×{v}" for k, v in sorted(report.model.unknown_ops.items()))
         lines += wrap(f"  unknown: {ops}", WIDTH, "", " " * 11)
-    core = [f for f in report.findings if f.severity >= Severity.WARNING or f.code.startswith("D")]
+    core = report.findings  # every core finding: loading, bindings, config (C001), budgets, baseline
     if core:
         lines.append("")
         for f in sorted(core, key=lambda f: -f.severity):

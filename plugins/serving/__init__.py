@@ -20,14 +20,14 @@ from model_analyze.plugin_api import Analyzer, hookimpl
 from model_analyze.plugins._docs import METRICS, data_schema
 
 from .devices import DEVICES
-from .section import run
+from .section import CODES, run
 
 
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("serving", "Serving cost", run,
                      "KV cache, prefill vs decode, roofline lower bounds per device", order=70,
-                     metrics=METRICS["serving"], data_schema=data_schema("serving"))]
+                     metrics=METRICS["serving"], data_schema=data_schema("serving"), codes=CODES)]
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from model_analyze.plugin_api import (
     Analyzer,
+    Code,
     Column,
     Metric,
     OpRule,
@@ -32,6 +33,17 @@ DEFAULT_ALLOWLIST = frozenset({
     "GlobalAveragePool", "LayerNormalization", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Shape",
     "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
 })
+
+
+# Every code an analyzer emits is declared with it: `model-analyze rules` and `explain`
+# list it, SARIF carries its help text, and `ignore`/`severity` in the config accept it.
+CODES = (
+    Code("X001", "op-not-allowed", Severity.ERROR, "op not supported by the target runtime",
+         "The deployment runtime supports only the ops of the allowlist; a model using another op fails to "
+         "load there.",
+         "Replace the op in the export (or decompose it), or extend the allowlist (`allowlist` option).",
+         "op Loop is not supported by the target runtime (1 nodes)"),
+)
 
 
 def run(ctx) -> Section:
@@ -58,7 +70,7 @@ def run(ctx) -> Section:
 @hookimpl
 def model_analyze_analyzers():
     return [Analyzer("op-allowlist", "Deployment op allowlist", run,
-                     "ops the deployment runtime does not support", order=900)]
+                     "ops the deployment runtime does not support", order=900, codes=CODES)]
 
 
 @hookimpl
