@@ -209,3 +209,16 @@ def test_reach_without_a_positional_axis_says_every_element(cli_run, tmp_path):
     out = cli_run("reach", str(path), "--at", "0", "--source", "x[1]")
     assert "axis None" not in out.stdout
     assert "every element of y" in out.stdout and "0..7" in out.stdout
+
+
+def test_padding_mask_gathered_by_range_indices_reads_its_own_position():
+    # TorchScript's advanced indexing mask[batch_idx, kv_idx] (transformers' mask
+    # builders) gathers with indices Range(0, n) + 0·n: index i at position i. The
+    # causal OPT decoder's query i then depends on mask positions 0..i (a hidden key
+    # j <= i changes it), as the oracle sees; it used to be "moved by data" (all of them).
+    name = "opt-eager-torchscript.onnx"
+    ctx = prepare(str(ZOO / name), AnalyzeOptions(seq_len=24))
+    assert flow(ctx).mixed_ops(("attention_mask", 1)) == {}
+    pair = verified(name, 24).pair(("attention_mask", 1), "output")
+    assert pair.sound and pair.tightness == 1.0
+    assert pair.observed_at(12) == span(0, 12) == pair.predicted_at(12)

@@ -376,12 +376,29 @@ def gather(ctx: FlowCtx) -> Out:
                 fixed.append(through(rows, dep_k))
             elif arr is not None:
                 fixed.append(collapse(dep_k, dshape[axis]))
+            elif (form := _position_index(ctx, len(ishape))) is not None:
+                # Indices a·i + b of their own position i (Range-built advanced indexing).
+                k, a, b = form
+                idx_axes[k] = merge(idx_axes[k], through(affine(a, b, b), dep_k))
             else:
                 if not values:  # indices computed at run time, not constants
                     ctx.mixed_by_data(dep_k)
                 fixed.append(collapse(dep_k, dshape[axis]))
     out = [dict(a) for a in data.axes[:axis]] + idx_axes + [dict(a) for a in data.axes[axis + 1:]]
     return [FlowState(tuple(out), merge(*fixed))]
+
+
+def _position_index(ctx: FlowCtx, rank: int) -> tuple[int, int, int] | None:
+    """``(axis, a, b)`` when the Gather's indices are ``a·i + b`` along their ``axis``
+    (integers, never negative), from :func:`..indexvals.affine_index`."""
+    from ..indexvals import affine_index
+
+    form = affine_index(ctx, ctx.node.input(1))
+    if form is None or form.axis is None or rank == 0:
+        return None
+    if form.a.denominator != 1 or form.b.denominator != 1 or form.a < 0 or form.b < 0:
+        return None
+    return form.axis + rank, int(form.a), int(form.b)
 
 
 @FLOW.rule("GatherND")
