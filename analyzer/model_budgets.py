@@ -54,8 +54,9 @@ W, E, I = Severity.WARNING, Severity.ERROR, Severity.INFO  # noqa: E741
 def _limit_code(kind: BudgetKind, what: str, fix: str, example: str) -> Code:
     return Code(kind.code, kind.key.replace("max-", "over-").replace("min-", "under-"), E,
                 f"budget `{kind.key}` violated: {what}",
-                f"The config (or `--budget {kind.key}=...`) limits {what}; the model does not meet the limit at "
-                "the report's binding. The message gives the measured and the allowed value.",
+                f"`{kind.key}` in the config's budgets (or `--budget {kind.key}=...`) sets a limit the model must "
+                f"meet at the report's binding, and this model breaks it ({what}). The message gives the measured "
+                "and the allowed value.",
                 fix, example)
 
 
