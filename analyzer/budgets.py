@@ -14,6 +14,8 @@ caller with other needs can read them, or pass a modified copy.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -42,6 +44,9 @@ class Budgets:
     """onnx's own shape inference propagates values (``data_prop``) only when every
     integer constant of the model is within ±this: its data propagation materialises
     shapes it computes, and a fuzzed pad of 7.9·10^17 made it allocate 3.5 GB."""
+    onnx_inference_bytes: int = 1 << 30
+    """Address space onnx's shape inference may add (:func:`memory_guard`): data
+    propagation through ``HannWindow(size=2e8)``'s function body materialised 3 GB."""
     dim_value: int = 1 << 27
     """Largest value accepted for ``--dim``, ``--seq-len`` and ``--input-shape``
     (134,217,728: ten times the longest context any model claims). Context coverage
@@ -65,3 +70,43 @@ class Budgets:
 
 BUDGETS = Budgets()
 """The budgets in force."""
+
+
+def _vm_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * 4096
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def memory_guard(extra: int) -> Iterator[None]:
+    """Run a block with the address space limited to what the process has now plus
+    ``extra`` bytes (``RLIMIT_AS``), so that a library call we cannot size beforehand
+    (onnx's C++ shape inference) fails with ``MemoryError`` instead of growing without
+    bound. The previous limit is restored afterwards. Where the limit cannot be set
+    (no ``/proc``, no ``resource``) the block runs unguarded. Threads allocating at the
+    same time share the limit: the analysis runs these calls on its only thread."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    vm = _vm_bytes()
+    if vm is None:
+        yield
+        return
+    limit = vm + extra
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft != resource.RLIM_INFINITY and soft <= limit:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

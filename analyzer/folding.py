@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .budgets import BUDGETS
+from .budgets import BUDGETS, memory_guard
 from .safeio import has_external
 
 if TYPE_CHECKING:
@@ -97,7 +97,8 @@ def _outputs_small(model: onnx.ModelProto, op_type: str) -> bool:
     """Every output of the one-node ``model`` is sized by onnx's inference within the budget."""
     from onnx import shape_inference
 
-    inferred = shape_inference.infer_shapes(model, strict_mode=False)
+    with memory_guard(BUDGETS.onnx_inference_bytes):
+        inferred = shape_inference.infer_shapes(model, strict_mode=False)
     for vi in inferred.graph.output:
         tt = vi.type.tensor_type
         if not tt.HasField("shape"):

@@ -133,6 +133,8 @@ class UnreadableAttribute(ValueError):
 
 
 _SUBGRAPH_TYPES = (P.AttributeProto.GRAPH, P.AttributeProto.GRAPHS)
+_NODE_VERTEX: dict[str, dict[str, Any]] = {}
+"""Vertex attributes of a node vertex, one read-only dict per op type."""
 
 
 class Node:
@@ -280,7 +282,10 @@ class ModelGraph:
             node = Node(proto, idx, nid, self)
             self.nodes.append(node)
             self.node_by_id[nid] = node
-            vertices[nid] = {"kind": "node", "op_type": node.op_type}
+            attrs = _NODE_VERTEX.get(node.op_type)
+            if attrs is None:  # one attribute dict per op type, shared (the nx view copies it)
+                attrs = _NODE_VERTEX[node.op_type] = {"kind": "node", "op_type": node.op_type}
+            vertices[nid] = attrs
             for out in node.outputs:
                 if not out:
                     continue

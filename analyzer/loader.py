@@ -360,21 +360,33 @@ def decode_strings(model: onnx.ModelProto) -> list[str]:
     back as ``bytes``) by its decoding with ``\\xNN`` escapes; returns the
     fields that held such bytes (``NodeProto.op_type``…). Iterative: nesting
     depth is bounded by protobuf, the number of messages by the file."""
-    from google.protobuf.descriptor import FieldDescriptor as F
-
+    message, string = 11, 9  # FieldDescriptor.TYPE_MESSAGE, TYPE_STRING
+    tensor = P.TensorProto.DESCRIPTOR
     bad: list[str] = []
     stack: list[Any] = [model]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
-        msg = stack.pop()
+        msg = pop()
+        if msg.DESCRIPTOR is tensor:  # its strings only: ListFields would copy the payload
+            for name in ("name", "doc_string"):
+                if type(getattr(msg, name)) is bytes:
+                    setattr(msg, name, _decode(getattr(msg, name)))
+                    bad.append(f"TensorProto.{name}")
+            extend(msg.external_data)
+            extend(getattr(msg, "metadata_props", ()))
+            continue
         for fd, value in msg.ListFields():
-            if fd.type == F.TYPE_MESSAGE:
+            kind = fd.type
+            if kind == message:
                 if fd.is_repeated:
-                    stack.extend(value)
+                    extend(value)
                 else:
-                    stack.append(value)
-            elif fd.type == F.TYPE_STRING:
+                    push(value)
+            elif kind == string:
                 if fd.is_repeated:
-                    if any(type(v) is bytes for v in value):
+                    try:
+                        "".join(value)  # C speed; a bytes element raises
+                    except TypeError:
                         fixed = [_decode(v) for v in value]
                         del value[:]
                         value.extend(fixed)

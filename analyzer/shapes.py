@@ -399,9 +399,12 @@ class ShapeEngine:
         try:
             import onnx.shape_inference
 
+            from .budgets import BUDGETS, memory_guard
+
             model = _weightless_copy(self.model_proto, self.table, self.graph.inputs)
-            inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                         data_prop=_bounded_ints(model))
+            with memory_guard(BUDGETS.onnx_inference_bytes):
+                inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                             data_prop=_bounded_ints(model))
         except Exception as exc:  # its shapes are a fallback: said (R004), never silently absent
             self.table.onnx_failure = describe(exc)
             return {}

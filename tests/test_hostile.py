@@ -350,3 +350,26 @@ def test_large_dim_still_analyzes():
     tracemalloc.stop()
     assert peak < 400 * 2**20, f"{peak / 2**20:.0f} MiB"
     assert not report.failed_sections(), [s.error for s in report.failed_sections()]
+
+
+def test_memory_guard_bounds_a_call_and_restores_the_limit():
+    """The guarded mode of onnx's shape inference: a block may add ``extra`` bytes of
+    address space; more fails with MemoryError, and the old limit is back afterwards."""
+    import resource
+
+    from model_analyze.budgets import memory_guard
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with pytest.raises(MemoryError), memory_guard(64 << 20):
+        bytearray(256 << 20)
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    assert len(bytearray(256 << 20)) == 256 << 20
+
+
+def test_onnx_data_propagation_is_memory_guarded():
+    """The fuzzer's out-of-memory input (tests/fuzz/crashes): ``HannWindow(size=2e8)`` whose
+    value_info name was mutated, so onnx's own inference runs — and its data propagation
+    through the window's function body materialised 3 GB. Guarded, it fails (R004) instead."""
+    report = analyze(str(Path(__file__).parent / "fuzz" / "crashes" / "oom-onnx-data-prop-hann-window-ab380da7"))
+    r004 = [f.message for f in report.all_findings() if f.code == "R004"]
+    assert r004 and "MemoryError" in r004[0]

@@ -28,7 +28,7 @@ from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
-from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, accumulate, tensor_bytes
+from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, Summed, accumulate, tensor_bytes
 from .params import ParamReport, parameter_report
 from .poly import ZERO, Poly, atom_values, from_dim, product
 
@@ -51,6 +51,9 @@ class CostEngine:
         self._costs: dict[int, GraphCost] = {}
         self._folded: dict[int, set[str]] = {}
         self._env: dict[str, Any] = {}
+        self._values: dict[Any, Any] = {}
+        """Evaluations by expression: the nodes of a 1M-node graph share a few cost formulas."""
+        self._typed_bytes: dict[tuple[Any, int | None], Poly | None] = {}
         self._bindings = ctx.bindings
         self.failures: list[RuleFailure] = []
         """Cost rules that raised (each node then uncosted: the totals are lower bounds)."""
@@ -77,7 +80,15 @@ class CostEngine:
         if name in self._bytes:
             return self._bytes[name]
         t = self.shapes.type(name)
-        b = tensor_bytes(t.shape, t.dtype, self.numel(t.shape)) if t is not None else None
+        b = None
+        if t is not None:
+            key = (t.shape, t.dtype)
+            try:
+                b = self._typed_bytes[key]
+            except KeyError:
+                b = self._typed_bytes[key] = tensor_bytes(t.shape, t.dtype, self.numel(t.shape))
+            except TypeError:  # unhashable dim
+                b = tensor_bytes(t.shape, t.dtype, self.numel(t.shape))
         self._bytes[name] = b
         return b
 
@@ -85,12 +96,17 @@ class CostEngine:
         """``p`` at the bindings (bound dims + stated defaults); None if a dim is free."""
         if p is None:
             return None
+        try:
+            return self._values[p.e]
+        except KeyError:
+            pass
         missing = [a for a in p.atoms() if a not in self._env]
         if missing:
             self._env.update(atom_values(missing, self._bindings))
         v = p.evaluate(self._env)
         if isinstance(v, Fraction):
-            return float(v)
+            v = float(v)
+        self._values[p.e] = v
         return v
 
     # -- folding ------------------------------------------------------------------------
@@ -188,11 +204,11 @@ class Aggregate:
 
     key: str
     nodes: int = 0
-    macs: Poly = ZERO
-    flops: Poly = ZERO
-    read: Poly = ZERO
-    written: Poly = ZERO
     params: int = 0
+    macs = Summed()
+    flops = Summed()
+    read = Summed()
+    written = Summed()
 
     def add(self, nc: NodeCost) -> None:
         self.nodes += 1

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..graph import ModelGraph, Node, dtype_bits
-from .poly import ONE, ZERO, Poly, from_dim, product
+from .poly import ONE, ZERO, Poly, from_dim, product, total
 
 if TYPE_CHECKING:
     from ..ops.registry import OpRegistry, OpRule
@@ -77,15 +77,40 @@ class NodeCost:
     """Control flow: the body (or branch) whose cost this node counts."""
 
 
+class Summed:
+    """A cost total that collects node costs and sums them when read (one n-ary sum,
+    :func:`~.poly.total`), instead of building a new polynomial per node and total —
+    linear in the nodes with a small constant. Reads see every cost added so far."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        parts = obj.__dict__.get(self.slot)
+        if not parts:
+            return ZERO
+        if len(parts) > 1:
+            parts[:] = [total(parts)]
+        return parts[0]
+
+    def __set__(self, obj: Any, value: Poly) -> None:
+        obj.__dict__[self.slot] = [value]
+
+    def add(self, obj: Any, value: Poly) -> None:
+        obj.__dict__.setdefault(self.slot, []).append(value)
+
+
 @dataclass
 class GraphCost:
     """Totals of one (sub)graph and the per-node records behind them."""
 
     nodes: list[NodeCost] = field(default_factory=list)
-    macs: Poly = ZERO
-    flops: Poly = ZERO
-    read: Poly = ZERO
-    written: Poly = ZERO
+    macs = Summed()
+    flops = Summed()
+    read = Summed()
+    written = Summed()
     unknown_ops: Counter[str] = field(default_factory=Counter)
     partial: list[NodeCost] = field(default_factory=list)
     bounds: list[NodeCost] = field(default_factory=list)
@@ -126,14 +151,16 @@ class GraphCost:
         self.bounds.extend(other.bounds)
 
 
-def accumulate(total: Any, nc: NodeCost) -> None:
-    """Add a node's MACs, FLOPs and bytes to any running total (graph, layer, op type)."""
-    total.macs = total.macs + nc.macs
-    total.flops = total.flops + nc.flops
+def accumulate(totals: Any, nc: NodeCost) -> None:
+    """Add a node's MACs, FLOPs and bytes to any running total (graph, layer, op type;
+    their fields are :class:`Summed`)."""
+    cls = type(totals)
+    cls.macs.add(totals, nc.macs)
+    cls.flops.add(totals, nc.flops)
     if nc.read is not None:
-        total.read = total.read + nc.read
+        cls.read.add(totals, nc.read)
     if nc.written is not None:
-        total.written = total.written + nc.written
+        cls.written.add(totals, nc.written)
 
 
 def is_lower(bound: str) -> bool:
