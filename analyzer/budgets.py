@@ -35,6 +35,10 @@ class Budgets:
     """Longest chain of model-local functions calling each other."""
     subgraph_depth: int = 64
     """Deepest nesting of If/Loop/Scan bodies walked."""
+    tensor_elements: int = (1 << 63) - 1
+    """Most elements any tensor may have (runtimes count them in int64): a declared one
+    beyond is a hostile model (exit 2); an inferred one beyond is unknown (its sizes would
+    overflow every float the report prints)."""
     constant_elements: int = 1 << 16
     """Largest inline constant read for shapes (Reshape targets, Slice bounds)."""
     folded_elements: int = 4096

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from sys import intern
 from typing import TYPE_CHECKING, Any
 
 from . import onnxproto as P
@@ -133,6 +134,7 @@ class UnreadableAttribute(ValueError):
 
 
 _SUBGRAPH_TYPES = (P.AttributeProto.GRAPH, P.AttributeProto.GRAPHS)
+_NO_SUBGRAPHS: dict[str, list[Any]] = {}
 _NODE_VERTEX: dict[str, dict[str, Any]] = {}
 """Vertex attributes of a node vertex, one read-only dict per op type."""
 
@@ -148,12 +150,17 @@ class Node:
         self.index = index
         self.id = node_id
         self.graph = graph
-        self.op_type = proto.op_type
-        self.domain = "" if proto.domain in ("", "ai.onnx") else proto.domain
-        self.name = proto.name or node_id
-        self.inputs: tuple[str, ...] = tuple(proto.input)
-        self.outputs: tuple[str, ...] = tuple(proto.output)
-        self.subgraphs: dict[str, list[ModelGraph]] = {}
+        # Names are interned: protobuf hands out a new str per access, and a tensor name
+        # is held by its producer, its consumers and the graph's maps (1M-node graphs).
+        self.op_type = intern(proto.op_type)
+        domain = proto.domain
+        self.domain = "" if domain in ("", "ai.onnx") else intern(domain)
+        name = proto.name
+        self.name = node_id if not name or name == node_id else name
+        self.inputs: tuple[str, ...] = tuple(map(intern, proto.input))
+        self.outputs: tuple[str, ...] = tuple(map(intern, proto.output))
+        self.subgraphs: dict[str, list[ModelGraph]] = _NO_SUBGRAPHS
+        """Bodies by attribute name; a shared empty dict for the (many) nodes without."""
         self._attrs: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -256,9 +263,22 @@ class ModelGraph:
             t = parse_type(vi.type)
             if vi.name not in self.declared or t.shape is not None:
                 self.declared[vi.name] = t
+        self._check_sizes()
         self._build()
 
     # -- construction ---------------------------------------------------
+    def _check_sizes(self) -> None:
+        """A declared tensor of more elements than int64 counts is no tensor: a hostile
+        model (a fuzzed initializer had 167 dims, 2^1991 elements), refused in one line."""
+        for name, t in self.declared.items():
+            n = 1
+            for d in t.shape or ():
+                if isinstance(d, int) and d > 0:
+                    n *= d
+            if n > BUDGETS.tensor_elements:
+                raise self._fail(f"tensor {name!r} declares about 2^{n.bit_length() - 1} elements "
+                                 f"({len(t.shape or ())} dims): more than any tensor can hold (2^63)")
+
     def _fail(self, problem: str) -> ModelError:
         where = f" in subgraph {self.path}" if self.path else ""
         return ModelError(self.model_path, problem + where)
@@ -306,6 +326,8 @@ class ModelGraph:
                     if len(bodies) > 1:
                         sub_path += f"[{k}]"
                     sub = ModelGraph(body, model_path=self.model_path, path=sub_path, outer=self)
+                    if node.subgraphs is _NO_SUBGRAPHS:
+                        node.subgraphs = {}
                     node.subgraphs.setdefault(attr.name, []).append(sub)
         for node in self.nodes:
             wanted = [t for t in node.inputs if t]

@@ -305,7 +305,7 @@ class ShapeEngine:
             t = merge_types(ours, node.graph.declared_type(out))
             if t is None or t.shape is None or any(d is None for d in t.shape):
                 t = merge_types(t, self._onnx_type(out))
-            self.table.types[out] = t or TensorType()
+            self.table.types[out] = _bounded(t) if t is not None else TensorType()
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
         self._fold(node, ctx, results)
@@ -416,6 +416,21 @@ class ShapeEngine:
                     t = TensorType(t.dtype, tuple(None if _is_unk(d) else d for d in t.shape), t.kind)
                 out[vi.name] = t
         return out
+
+
+def _bounded(t: TensorType) -> TensorType:
+    """``t``, with its dims made unknown when their product is beyond any tensor
+    (``BUDGETS.tensor_elements``): an Expand to [2^40, 2^40] computed from values."""
+    if t.shape is None:
+        return t
+    n = 1
+    for d in t.shape:
+        v = D.as_int(d) if d is not None else None
+        if v is not None and v > 0:
+            n *= v
+    from .budgets import BUDGETS
+
+    return t if n <= BUDGETS.tensor_elements else TensorType(t.dtype, (None,) * len(t.shape), t.kind)
 
 
 def _bounded_ints(model: onnx.ModelProto) -> bool:

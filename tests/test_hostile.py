@@ -373,3 +373,34 @@ def test_onnx_data_propagation_is_memory_guarded():
     report = analyze(str(Path(__file__).parent / "fuzz" / "crashes" / "oom-onnx-data-prop-hann-window-ab380da7"))
     r004 = [f.message for f in report.all_findings() if f.code == "R004"]
     assert r004 and "MemoryError" in r004[0]
+
+
+def test_declared_tensor_beyond_int64_is_one_line(tmp_path, cli_run):
+    """The fuzzer's crash-hotspots-bytes-beyond-float: an initializer whose dims were
+    mutated into 168 of them (2^1990 elements) made the byte counts overflow floats."""
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(__import__("numpy").ones(2, "float32"), "w")
+    w.dims[:] = [2**31] * 3  # 2^93 elements
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["y"])], "g", [],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w]), opset_imports=H.OPSET)
+    result = cli_run(_write(tmp_path / "m.onnx", model))
+    assert result.exit_code == 2
+    assert "tensor 'w' declares about 2^93 elements (3 dims)" in _one_line(result)
+
+
+def test_inferred_shape_beyond_int64_is_unknown():
+    """An Expand to [2^40, 2^40] computed from a constant: the shape is unknown, not 2^80."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([2**40, 2**40], np.int64), "shape")
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Expand", ["x", "shape"], ["e"]), helper.make_node("ReduceSum", ["e"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [shape]), opset_imports=H.OPSET)
+    from model_analyze.runner import prepare
+
+    assert prepare(model).shapes.shape("e") == (None, None)
+    assert not analyze(model).failed_sections()

@@ -53,9 +53,10 @@ class OpCost:
     """Control flow: the cost of the counted body (per iteration / chosen branch)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeCost:
-    """What the engine recorded for one node (costs as Polys in the dims)."""
+    """What the engine recorded for one node (costs as Polys in the dims). Slotted: one
+    per node of a 1M-node graph."""
 
     node: Node
     macs: Poly = ZERO

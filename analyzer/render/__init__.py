@@ -40,12 +40,24 @@ def human(n: float | int | None, unit: str = "") -> str:
         return n
     sign = "-" if n < 0 else ""
     a = abs(n)
+    if isinstance(a, int) and a.bit_length() > 1000:  # beyond a float: a hostile dim product
+        return f"{sign}{_scientific(a)}{(' ' + unit) if unit else ''}"
     for div, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
         if a >= div:
             return f"{sign}{a / div:.3g} {suffix}{unit}".rstrip()
     if isinstance(n, int) or float(n).is_integer():
         return f"{sign}{int(a):,}{(' ' + unit) if unit else ''}"
     return f"{n:.4g}{(' ' + unit) if unit else ''}"
+
+
+def _scientific(a: int) -> str:
+    """``1.23e+400`` for a positive int too large for a float (no float, no giant str)."""
+    import math
+
+    shift = a.bit_length() - 64
+    log = math.log10(a >> shift) + shift * math.log10(2)
+    exp = math.floor(log)
+    return f"{10 ** (log - exp):.3g}e+{exp}"
 
 
 def cell(value: Any) -> str:
