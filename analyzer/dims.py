@@ -128,7 +128,10 @@ def subs(d: Any, bindings: dict[str, int]) -> Any:
     """``d`` with the bound dims replaced by their values (int when fully bound)."""
     if not isinstance(d, Expr) or not bindings:
         return d
-    return normalize(d.subs(bindings))
+    try:
+        return normalize(d.subs(bindings))
+    except ZeroDivisionError:  # undefined at this binding (a fuzzed stride of 0): stays unevaluated, so unknown
+        return d
 
 
 def equal(a: Dim | None, b: Dim | None) -> bool:

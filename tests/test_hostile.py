@@ -404,3 +404,18 @@ def test_inferred_shape_beyond_int64_is_unknown():
 
     assert prepare(model).shapes.shape("e") == (None, None)
     assert not analyze(model).failed_sections()
+
+
+def test_zero_stride_is_undefined_not_a_crash():
+    """The fuzzer's crash-hotspots-floor-division-by-zero-at-binding: a Conv with strides
+    [1, 0] gives floor((W + …)/0); evaluated at the binding it is unknown, not a crash."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], strides=[1, 0])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, "H", "W"])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w]), opset_imports=H.OPSET)
+    report = analyze(model)
+    assert not report.failed_sections(), [s.error for s in report.failed_sections()]
