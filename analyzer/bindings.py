@@ -104,7 +104,7 @@ META_KEYS = ("imgsz", "img_size", "image_size", "input_size", "input_shape", "im
 _SHAPE_TEXT = re.compile(r"(\d+)\s*[x×,*]\s*(\d+)(?:\s*[x×,*]\s*(\d+))?(?:\s*[x×,*]\s*(\d+))?(?:\s*[x×,*]\s*(\d+))?")
 
 
-def _single(d: D.Dim) -> str | None:
+def _single(d: D.Dim | None) -> str | None:
     """The symbol when a dim is exactly one free symbol (``p2o.DynamicDimension.1``)."""
     syms = D.free_symbols(d)
     if len(syms) != 1 or D.is_int(d):
@@ -196,9 +196,9 @@ def _spatial_hint(proto: onnx.ModelProto | None, graph: ModelGraph, types: dict[
         o = types.get(other)
         if other == inp or o is None or o.shape is None or _spatial_axes(o) != axes:
             continue
-        vals = [o.shape[a] for a in axes]
-        if all(D.is_int(v) and int(v) > 1 for v in vals):
-            return [int(v) for v in vals], f"sibling input {other!r}"
+        sizes = [v for a in axes if (v := D.as_int(o.shape[a])) is not None and v > 1]
+        if len(sizes) == len(axes):
+            return sizes, f"sibling input {other!r}"
     docs = [(proto.doc_string, "model doc_string"), (proto.graph.doc_string, "graph doc_string")] if proto else []
     docs += [(i.doc_string, f"input {i.name!r} doc_string") for i in (proto.graph.input if proto else ())
              if i.name == inp]
@@ -255,7 +255,7 @@ def suggestion(dims: DimInfo, graph: ModelGraph, types: dict[str, TensorType], s
             return str({**dims.defaults, **dims.bound}[name])
         return PLACEHOLDER.get(dims.roles.get(name, ""), "N")
 
-    if set(guessed) == {seq}:
+    if seq is not None and set(guessed) == {seq}:
         return f"--seq-len {show(seq)}"
     for inp in graph.inputs:
         t = types.get(inp)

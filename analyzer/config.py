@@ -211,7 +211,7 @@ class Config:
     def for_model(self, model_path: str) -> tuple[dict[str, Any], list[str]]:
         """The values that apply to one model (global, then matching overrides in order),
         and the labels of the overrides that matched."""
-        values = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        values: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
                   for k, v in self.values.items() if k != "overrides"}
         applied: list[str] = []
         rel = _relative(model_path, self.root)

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 from . import dims as D
-from .graph import ModelGraph
+from .graph import ModelGraph, TensorType
 from .loader import LoadedModel
 from .ops.registry import OpRegistry
 from .report import DimInfo
@@ -49,6 +49,10 @@ class AnalysisContext:
             return int(v) if v.denominator == 1 else float(v)
         return None
 
+    def input_types(self) -> dict[str, TensorType]:
+        """The graph inputs whose type is known, with their inferred shapes."""
+        return {name: t for name in self.graph.inputs if (t := self.shapes.type(name)) is not None}
+
     def is_bound(self, value: Any) -> bool:
         """True when every symbol in ``value`` is bound by the user (not a default)."""
         return D.free_symbols(value) <= set(self.dims.bound)
@@ -58,7 +62,7 @@ class AnalysisContext:
         """Compute ``factory()`` once per analysis (core services use this)."""
         if key not in self._cache:
             self._cache[key] = factory()
-        return self._cache[key]  # type: ignore[no-any-return]
+        return self._cache[key]
 
     def publish(self, analyzer: str, result: Any) -> None:
         """Make a structured result available to analyzers that require ``analyzer``."""

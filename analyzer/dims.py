@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import symbolic as S
 from .symbolic import Expr
@@ -31,7 +31,7 @@ def symbol(name: str) -> Expr:
     return Expr.symbol(name)
 
 
-def is_int(d: object) -> bool:
+def is_int(d: object) -> TypeGuard[int]:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
@@ -40,7 +40,7 @@ def as_int(d: Any) -> int | None:
     if d is None:
         return None
     if is_int(d):
-        return d  # type: ignore[no-any-return]
+        return d
     if isinstance(d, Fraction) and d.denominator == 1:
         return int(d)
     return None
@@ -53,20 +53,20 @@ def normalize(d: Any) -> Any:
 
 def add(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return a + b  # type: ignore[operator]
-    return normalize(a + b)  # type: ignore[operator]
+        return a + b
+    return normalize(a + b)
 
 
 def sub(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return a - b  # type: ignore[operator]
-    return normalize(a - b)  # type: ignore[operator]
+        return a - b
+    return normalize(a - b)
 
 
 def mul(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return a * b  # type: ignore[operator]
-    return normalize(a * b)  # type: ignore[operator]
+        return a * b
+    return normalize(a * b)
 
 
 def prod(values: Any) -> Dim:
@@ -78,38 +78,38 @@ def prod(values: Any) -> Dim:
 
 def floordiv(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return a // b  # type: ignore[operator]
+        return a // b
     return normalize(S.floordiv(a, b))
 
 
 def ceildiv(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return -(-a // b)  # type: ignore[operator]
+        return -(-a // b)
     return normalize(S.ceildiv(a, b))
 
 
 def divide(a: Dim, b: Dim) -> Dim | None:
     """Exact quotient ``a / b`` (``seq·64 / 64 = seq``), None when not exact."""
     if is_int(a) and is_int(b):
-        return a // b if b and a % b == 0 else None  # type: ignore[operator]
+        return a // b if b and a % b == 0 else None
     try:
         q = normalize(a / b)  # type: ignore[operator]
     except (ValueError, ZeroDivisionError):
         return None
     if isinstance(q, Fraction) or (isinstance(q, Expr) and any(isinstance(c, Fraction) for c in q.terms.values())):
         return None
-    return q  # type: ignore[no-any-return]
+    return q
 
 
 def dmax(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return max(a, b)  # type: ignore[type-var]
+        return max(a, b)
     return normalize(S.maximum(a, b))
 
 
 def dmin(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
-        return min(a, b)  # type: ignore[type-var]
+        return min(a, b)
     return normalize(S.minimum(a, b))
 
 
@@ -141,7 +141,7 @@ def equal(a: Dim | None, b: Dim | None) -> bool:
     if a == b:
         return True
     try:
-        return normalize(a - b) == 0  # type: ignore[operator]
+        return normalize(a - b) == 0
     except TypeError:
         return False
 

@@ -24,7 +24,7 @@ evaluator would resolve the location against the current directory).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .budgets import BUDGETS, memory_guard
 from .safeio import has_external
@@ -84,7 +84,7 @@ def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int,
                                   ir_version=ir_version)
         if not _outputs_small(model, node.op_type):
             return None
-        results: list[Any] = ReferenceEvaluator(model).run(None, {})
+        results = list(ReferenceEvaluator(model).run(None, {}))
     except Exception:  # a fold is an optimisation: any failure leaves the value unknown
         return None
     out = [np.asarray(r) for r in results]

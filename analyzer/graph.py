@@ -218,7 +218,7 @@ class ModelGraph:
                  outer: ModelGraph | None = None, fresh_input_dims: bool = True,
                  embedded: EmbeddedData | None = None) -> None:
         self.proto = proto
-        self.embedded = outer.embedded if outer is not None else embedded
+        self.embedded: EmbeddedData | None = outer.embedded if outer is not None else embedded
         """Reads back payloads the loader left in the model file (see ``protoscan``)."""
         self.model_path = model_path
         self.path = path

@@ -26,9 +26,9 @@ from typing import Any
 
 
 def _generated() -> ModuleType:
-    onnx = sys.modules.get("onnx")
-    if onnx is not None and hasattr(onnx, "ModelProto"):
-        return sys.modules.get("onnx.onnx_ml_pb2") or onnx  # type: ignore[return-value]
+    loaded = sys.modules.get("onnx")
+    if loaded is not None and hasattr(loaded, "ModelProto"):
+        return sys.modules.get("onnx.onnx_ml_pb2") or loaded
     try:
         spec = importlib.util.find_spec("onnx")  # locates the package without running it
         where = list(spec.submodule_search_locations or []) if spec else []

@@ -9,21 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .codes import Code
 from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
-from .report import Chart, Column, Finding, Metric, NodeRef, Point, Report, Section, Series, Severity, Status, Table
+from .report import (
+    JSON,
+    Chart,
+    Column,
+    Finding,
+    Metric,
+    NodeRef,
+    Point,
+    Report,
+    Section,
+    Series,
+    Severity,
+    Status,
+    Table,
+)
 
 if TYPE_CHECKING:
     from .context import AnalysisContext
+    from .graph import TensorType
+    from .shapes import ShapeCtx
     from .tokenflow.rules import conservative as flow_conservative
     from .tokenflow.rules import pointwise as flow_pointwise
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """``flow_pointwise``/``flow_conservative`` on first use: the token-flow engine
     behind them is not imported by ``model-analyze --help`` or ``plugins``."""
     if name in ("flow_pointwise", "flow_conservative"):
@@ -52,7 +68,7 @@ class Analyzer:
     metrics: dict[str, str] = field(default_factory=dict)
     """Metric key → one-line description; the runner fills ``Metric.description`` from it
     when the analyzer left it empty (every metric in the JSON has one)."""
-    data_schema: dict[str, Any] | None = None
+    data_schema: dict[str, JSON] | None = None
     """JSON Schema of ``Section.data`` (the JSON report's consumers validate against it)."""
 
 
@@ -66,9 +82,9 @@ class Format:
     description: str = ""
 
 
-def shape_like_input(ctx: object, index: int = 0) -> list[object]:
+def shape_like_input(ctx: ShapeCtx, index: int = 0) -> list[TensorType | None]:
     """Shape rule for ops whose output has the type of one input (element-wise ops)."""
-    return [ctx.type(index)]  # type: ignore[attr-defined]
+    return [ctx.type(index)]
 
 
 __all__ = ["Analyzer", "Chart", "Code", "Column", "Device", "Finding", "Format", "Metric", "NodeRef", "OpRule", "Point",

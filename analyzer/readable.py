@@ -135,14 +135,14 @@ def readable(p: Poly | None, values: Mapping[str, Coef], namer: Namer, keep: flo
         return None
     total = p.evaluate(values)
     approx = False
-    terms = []
+    terms: list[tuple[Any, Any, Coef | None]] = []
     for mono, c in p.terms.items():
         v = Poly({mono: c}).evaluate(values)
-        if total and v is not None and abs(v) < keep * abs(total):
+        if total and v is not None and abs(float(v)) < keep * abs(float(total)):
             approx = True
             continue
         terms.append((mono, c, v))
-    terms.sort(key=lambda t: (-sum(pw for _, pw in t[0]), -(abs(t[2]) if t[2] is not None else 0)))
+    terms.sort(key=lambda t: (-sum(pw for _, pw in t[0]), -(abs(float(t[2])) if t[2] is not None else 0.0)))
     parts: list[tuple[int, str]] = []
     for mono, c, _ in terms:
         num, rounded = _short(c) if not digits else (f"{abs(c):,}" if isinstance(c, int) else _short(c)[0],

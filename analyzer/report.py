@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | None
+"""A JSON value, as the JSON report writes it."""
+
+Cell: TypeAlias = str | int | float | bool | None
+"""One table cell (renderers format numbers; ``None`` prints as ``-``)."""
 
 
 class Severity(enum.IntEnum):
@@ -231,7 +240,7 @@ class Table:
     key: str
     title: str
     columns: list[Column]
-    rows: list[list[Any]] = field(default_factory=list)
+    rows: list[list[Cell]] = field(default_factory=list)
     note: str = ""
 
 
@@ -246,9 +255,11 @@ class Section:
     metrics: list[Metric] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-    """Structured, analyzer-specific payload for JSON consumers (schema:
-    ``schema/data/<analyzer>.schema.json`` for the built-ins)."""
+    data: dict[str, JSON] | DataclassInstance = field(default_factory=dict)
+    """Structured, analyzer-specific payload for JSON consumers: a typed dataclass (its
+    JSON schema is derived from its fields, :func:`model_analyze.plugin_api.json_schema`)
+    or a plain JSON object (schema: ``plugins/schema/<analyzer>.data.schema.json`` for the
+    built-ins, ``Analyzer.data_schema`` for a plugin's)."""
     charts: list[Chart] = field(default_factory=list)
     symbols: dict[str, str] = field(default_factory=dict)
     """Derived names the section's formulas use, defined once (``H32`` → ``ceil(H/32)``)."""
@@ -366,16 +377,18 @@ class Report:
     def failed_sections(self) -> list[Section]:
         return [s for s in self.sections if s.status is Status.FAILED]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+    def to_dict(self) -> dict[str, JSON]:
+        out = _jsonable(asdict(self))
+        assert isinstance(out, dict)
+        return out
 
 
-def _jsonable(obj: Any) -> Any:
+def _jsonable(obj: object) -> JSON:
     """Enums → their names, tuples → lists, non-finite floats → strings."""
     if isinstance(obj, Severity):
         return str(obj)
     if isinstance(obj, enum.Enum):
-        return obj.value
+        return _jsonable(obj.value)
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):

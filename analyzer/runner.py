@@ -23,7 +23,8 @@ from .errors import UsageError, did_you_mean
 from .graph import ModelGraph, build_graph, dtype_name
 from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
-from .ops.registry import OpRegistry, default_registry
+from .ops.core import default_registry
+from .ops.registry import OpRegistry
 from .plugin_api import Analyzer
 from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
 from .shapes import infer_shapes, input_types

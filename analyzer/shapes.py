@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from . import dims as D
 from . import folding
@@ -37,6 +37,7 @@ from .opsets import latest
 from .tensors import numpy_dtype, onnx_dtype
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 SymValue = tuple[Dim | None, ...]
@@ -191,6 +192,10 @@ class ShapeCtx:
         return [self.table.types.get(o) for o in sub.outputs]
 
 
+@overload
+def merge_types(ours: TensorType, other: TensorType | None) -> TensorType: ...
+@overload
+def merge_types(ours: TensorType | None, other: TensorType | None) -> TensorType | None: ...
 def merge_types(ours: TensorType | None, other: TensorType | None) -> TensorType | None:
     """Ours first; fill unknown dtype / rank / dims from ``other``."""
     if ours is None:
@@ -284,7 +289,7 @@ class ShapeEngine:
         return resolve
 
     def _infer_node(self, node: Node) -> None:
-        fn = self.registry.fn("shape", node.domain, node.op_type)
+        fn = self.registry.shape_rule(node.domain, node.op_type)
         results: list[TensorType | None] = []
         ctx = ShapeCtx(node, self)
         if fn is None:
@@ -338,9 +343,9 @@ class ShapeEngine:
                 continue
             shape = ours[k].shape if k < len(ours) and ours[k] is not None else None  # type: ignore[union-attr]
             if shape is None or any(D.as_int(d) is None for d in shape) or \
-                    D.prod([D.as_int(d) for d in shape]) > folding.MAX_ELEMENTS:  # type: ignore[misc]
+                    D.prod([D.as_int(d) for d in shape]) > folding.MAX_ELEMENTS:
                 return
-        arrays = []
+        arrays: list[np.ndarray | None] = []
         for name in node.inputs:
             if not name:
                 arrays.append(None)
@@ -489,7 +494,7 @@ def type_proto(t: TensorType) -> onnx.TypeProto:
         for d in t.shape:
             dim = shape.dim.add()
             if D.is_int(d):
-                dim.dim_value = d  # type: ignore[assignment]
+                dim.dim_value = d
             elif d is not None:
                 dim.dim_param = D.fmt(d)
     return tp

@@ -252,7 +252,7 @@ class Expr:
         def mono_key(m: Mono) -> tuple[Any, ...]:
             return (-sum(p for _, p in m), [_key(a) for a, _ in m])
 
-        parts: list[str] = []
+        parts: list[tuple[str, str]] = []
         for m in sorted(self.terms, key=mono_key):
             c = self.terms[m]
             body = "*".join((str(a) if isinstance(a, str) else repr(a)) + (f"**{p}" if p > 1 else "") for a, p in m)

@@ -536,7 +536,7 @@ def project(mask: np.ndarray, axis: int | None) -> np.ndarray:
     if axis is None:
         return np.asarray([mask.any()])
     others = tuple(k for k in range(mask.ndim) if k != axis)
-    return mask.any(axis=others) if others else mask
+    return np.asarray(mask.any(axis=others)) if others else mask
 
 
 def tightness_axis(result: FlowResult, tensor: str, source: SourceAxis) -> int | None:

@@ -19,7 +19,7 @@ import resource, sys, time
 t0 = time.perf_counter()
 from model_analyze.graph import build_graph
 from model_analyze.loader import load_model
-from model_analyze.ops import default_registry
+from model_analyze.ops.core import default_registry
 from model_analyze.shapes import infer_shapes
 t1 = time.perf_counter()
 m = load_model(sys.argv[1]); t2 = time.perf_counter()

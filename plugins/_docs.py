@@ -13,7 +13,7 @@ from typing import Any
 @cache
 def data_schema(analyzer: str) -> dict[str, Any]:
     path = resources.files("model_analyze.plugins") / "schema" / f"{analyzer}.data.schema.json"
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 METRICS: dict[str, dict[str, str]] = {

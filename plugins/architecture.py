@@ -49,8 +49,7 @@ def _mode(values: list[Any]) -> Any:
 def model_width(layers: list[AttentionLayer]) -> int | None:
     width = _mode([D.as_int(la.model_dim) for la in layers])
     if width is None:
-        width = _mode([la.heads * D.as_int(la.head_dim) for la in layers
-                       if la.heads and D.as_int(la.head_dim)])
+        width = _mode([la.heads * d for la in layers if la.heads and (d := D.as_int(la.head_dim))])
     return width
 
 
@@ -111,7 +110,7 @@ def depth_width(section: Section, layers: list[AttentionLayer], cost: Any) -> di
 def _ranges(idx: list[int]) -> str:
     out: list[str] = []
     start = prev = idx[0]
-    for k in idx[1:] + [None]:  # type: ignore[list-item]
+    for k in idx[1:] + [None]:
         if k is not None and k == prev + 1:
             prev = k
             continue
@@ -166,9 +165,10 @@ def min_depth_to_cover(layers: list[AttentionLayer], n: int) -> tuple[int | None
     is the same sliding window."""
     selfs = [la for la in layers if la.self_attention]
     windows = {la.mask.params.get("window") for la in selfs if la.mask.family == "sliding_window"}
-    if not selfs or len(windows) != 1 or any(la.mask.family != "sliding_window" for la in selfs):
+    if not selfs or len(windows) != 1 or any(la.mask.family != "sliding_window" for la in selfs) \
+            or None in windows:
         return None, None
-    w = int(windows.pop())
+    w = int(windows.pop() or 0)
     return w, (math.ceil((n - 1) / (w - 1)) if w > 1 else None)
 
 
@@ -176,7 +176,7 @@ def context(ctx: AnalysisContext, section: Section, layers: list[AttentionLayer]
     cov: Coverage | None = coverage(ctx)
     if cov is None:
         return None
-    seq = sequence_dim(ctx.graph, {n: ctx.shapes.type(n) for n in ctx.graph.inputs if ctx.shapes.type(n)})
+    seq = sequence_dim(ctx.graph, ctx.input_types())
     bound = seq in ctx.dims.bound if seq else False
     n = cov.n
     w, need = min_depth_to_cover(layers, n)
@@ -249,7 +249,7 @@ def crossover(coef: dict[int, float]) -> float | None:
 
 
 def cost_shape(ctx: AnalysisContext, section: Section, cost: Any, n: int | None) -> dict[str, Any] | None:
-    seq = sequence_dim(ctx.graph, {x: ctx.shapes.type(x) for x in ctx.graph.inputs if ctx.shapes.type(x)})
+    seq = sequence_dim(ctx.graph, ctx.input_types())
     if cost is None or seq is None:
         return None
     out: dict[str, Any] = {"seq": seq}

@@ -122,13 +122,13 @@ def _layer_data(la: AttentionLayer, n: int | None) -> dict[str, Any]:
 
 
 def _ranges(indices: list[int]) -> str:
-    parts: list[str] = []
+    parts: list[tuple[int, int]] = []
     for i in sorted(indices):
         if parts and parts[-1][1] == i - 1:
             parts[-1] = (parts[-1][0], i)
         else:
-            parts.append((i, i))  # type: ignore[arg-type]
-    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in parts)  # type: ignore[misc]
+            parts.append((i, i))
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in parts)
 
 
 def _fold(layers: list[AttentionLayer], n: int | None) -> list[tuple[list[int], list[str], list[Any]]]:

@@ -271,8 +271,8 @@ def run(ctx: AnalysisContext) -> Section:
                          key=lambda s: s.axis)
     hidden = [f for f in result.failures if f.op in STAGE_OPS]  # a conv/pool whose rule raised
     if not spatial_src and hidden:
-        first = hidden[0]
-        section.summary = (f"receptive field unknown: positions are not followed through {first.op} {first.node} "
+        stuck = hidden[0]
+        section.summary = (f"receptive field unknown: positions are not followed through {stuck.op} {stuck.node} "
                            "(its flow rule raised), so no map could be tracked")
         return section
     if not spatial_src:
@@ -328,7 +328,7 @@ def run(ctx: AnalysisContext) -> Section:
     first = spatial[0]
     stages = growth(ctx, result, first, lengths[first])
     data["growth"] = {names[first]: stages}
-    stage_rows = []
+    stage_rows: list[list[Any]] = []
     for k, row in enumerate(stages):
         if k + 1 == len(stages) or stages[k + 1]["stride"] != row["stride"]:
             stage_rows.append([len(stage_rows) + 1, row["node"], row["op"], row["stride"], row["rf"]])
@@ -359,7 +359,7 @@ def run(ctx: AnalysisContext) -> Section:
     # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
     per_axis = {src: field(result, best_at[0], src, lengths[src]) for src in spatial} if best_at else {}
     beyond = [src for src, rf in per_axis.items() if rf is not None and rf.size is not None
-              and lengths[src] is not None and rf.size > lengths[src]]  # type: ignore[operator]
+              and lengths[src] is not None and rf.size > lengths[src]]
     if beyond and best is not None:
         def how(src: SourceAxis) -> str:
             length = result.sources[src].length
@@ -380,8 +380,8 @@ def run(ctx: AnalysisContext) -> Section:
     section.data = data
     context = ""
     mixer_note = ""
-    consumer = dict(maps).get(best_at[0]) if best_at is not None else None
-    mixer = next((n for n in ctx.graph.topo_order() if n.name == consumer), None) if consumer else None
+    merger = dict(maps).get(best_at[0]) if best_at is not None else None
+    mixer = next((n for n in ctx.graph.topo_order() if n.name == merger), None) if merger else None
     if mixer is not None and mixer.op_type not in POOL_OPS and best_at is not None:
         mixer_note = f"; then merged by {mixer.op_type} {mixer.name}, beyond which no map is tracked"
         section.add("RF005", Severity.INFO,

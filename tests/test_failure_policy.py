@@ -13,7 +13,7 @@ import pytest
 
 import model_analyze.runner as runner
 from conftest import SAMPLES
-from model_analyze.ops.registry import default_registry
+from model_analyze.ops.core import default_registry
 
 CONVNET = str(SAMPLES / "convnet.onnx")
 CONVNET_RF = 26

@@ -11,7 +11,7 @@ from conftest import shared_model
 from model_analyze import dims as D
 from model_analyze.graph import ModelGraph
 from model_analyze.loader import load_model
-from model_analyze.ops import default_registry
+from model_analyze.ops.core import default_registry
 from model_analyze.runner import AnalyzeOptions, prepare
 from model_analyze.shapes import infer_shapes
 

@@ -45,7 +45,7 @@ KEY_SOURCE = "__block_sparse_keys"
 def roots(g: ModelGraph, tensor: str, limit: int = 64) -> frozenset[str]:
     """Tensors before every movement op behind ``tensor`` (the projections)."""
     out: set[str] = set()
-    stack, seen = [tensor], set()
+    stack, seen = [tensor], set[str]()
     while stack and len(seen) < limit:
         t = stack.pop()
         if t in seen or not t:
@@ -165,10 +165,10 @@ def _key_rows(ctx: AnalysisContext, items: list[tuple[frozenset[str], str]]
             shape = ctx.shapes.shape(tensor)
             if st is None or st.axes is None or shape is None:
                 continue
-            axis = next((a for a, d in enumerate(shape) if D.as_int(d) == n and src in st.axes[a]), None)
-            if axis is None or any(src in ax for a, ax in enumerate(st.axes) if a != axis):
+            found = next((a for a, d in enumerate(shape) if D.as_int(d) == n and src in st.axes[a]), None)
+            if found is None or any(src in ax for a, ax in enumerate(st.axes) if a != found):
                 continue
-            dep = st.axes[axis][src]
+            dep = st.axes[found][src]
             if src in st.fixed:
                 from ..tokenflow.deps import union
 
@@ -177,7 +177,7 @@ def _key_rows(ctx: AnalysisContext, items: list[tuple[frozenset[str], str]]
             for i in range(n):
                 for lo, hi in dep.at(i, n):
                     mat[i, lo:hi + 1] = True
-            out[k] = (tensor, axis, mat)
+            out[k] = (tensor, found, mat)
             break
     return out
 

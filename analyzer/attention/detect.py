@@ -141,7 +141,7 @@ def _feeds_topk(sm: Node, depth: int = 3) -> bool:
     """Does the softmax's output reach a ``TopK`` within a few element-wise ops?"""
     frontier = [sm.outputs[0]]
     for _ in range(depth):
-        nxt = []
+        nxt: list[str] = []
         for t in frontier:
             for c in sm.graph.consumers(t):
                 if c.op_type == "TopK":

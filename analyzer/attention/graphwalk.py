@@ -119,10 +119,10 @@ def _fold(ctx: AnalysisContext, graph: ModelGraph, tensor: str, depth: int) -> n
             return x.reshape(())
     args: list[np.ndarray | None] = []
     for name in node.inputs:
-        arr = _fold(ctx, graph, name, depth + 1) if name else None
-        if name and arr is None:
+        folded_arg = _fold(ctx, graph, name, depth + 1) if name else None
+        if name and folded_arg is None:
             return None
-        args.append(arr)
+        args.append(folded_arg)
     opset = ctx.model.opset("") or onnx_opset()
     results = folding.fold_node(node.proto, args, opset, ctx.model.proto.ir_version)
     if results is None:

@@ -263,9 +263,10 @@ def _numpy_evaluator(ctx: AnalysisContext, sl: MaskSlice) -> npeval.Evaluator | 
     try:
         inits = {t: tensor_array(_substituted(sl, _full(sl.graph, sl.graph.initializers[t].proto)),
                                  MAX_INIT_ELEMENTS) for t in sl.initializers}
-        if any(v is None for v in inits.values()):
+        arrays = {t: v for t, v in inits.items() if v is not None}
+        if len(arrays) != len(inits):
             return None
-        return npeval.Evaluator([_node_proto(sl, n) for n in sl.nodes], inits, ctx.model.opset(""),
+        return npeval.Evaluator([_node_proto(sl, n) for n in sl.nodes], arrays, ctx.model.opset(""),
                                 MAX_TENSOR_ELEMENTS)
     except (npeval.Unsupported, ValueError, SliceError):
         return None

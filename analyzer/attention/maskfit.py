@@ -213,7 +213,7 @@ def _block_sparse(v: np.ndarray, hints: Iterable[int]) -> Iterable[Fit]:
         nb = -(-n // size)
         padded = np.zeros((nb * size, nb * size), bool)
         padded[:n, :n] = v
-        blocks = padded.reshape(nb, size, nb, size).any(axis=(1, 3))
+        blocks = np.asarray(padded.reshape(nb, size, nb, size).any(axis=(1, 3)))
         if blocks.all() or np.array_equal(blocks, np.eye(nb, dtype=bool)):
             continue  # full, or block-diagonal (that is the chunked family)
         grown = np.repeat(np.repeat(blocks, size, axis=0), size, axis=1)[:n, :n]
@@ -221,7 +221,7 @@ def _block_sparse(v: np.ndarray, hints: Iterable[int]) -> Iterable[Fit]:
             grown &= lower
         if not np.array_equal(grown, v):
             continue
-        layout = tuple(tuple(int(k) for k in np.nonzero(row)[0]) for row in blocks)
+        layout = tuple(tuple(int(k) for k in np.flatnonzero(row)) for row in blocks)
         yield Fit("block_sparse", BlockSparse(size, layout, causal),
                   {"block": size, "layout": [list(r) for r in layout], "causal": causal},
                   note=f"layout known for the first {nb} blocks; later blocks repeat the last row")

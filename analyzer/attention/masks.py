@@ -96,8 +96,8 @@ class MaskReader:
         self._symbols: set[str] | None = None
 
     def read(self, req: MaskRequest) -> MaskInfo:
-        terms = tuple(_peel(self.ctx, req.graph, t) for t in req.terms)
-        terms = tuple(t for t in terms if t is not None)
+        peeled = (_peel(self.ctx, req.graph, t) for t in req.terms)
+        terms = tuple(t for t in peeled if t is not None)
         key = (id(req.graph), terms, req.rank, req.q_axis, req.k_axis, req.seq_syms, req.static_n,
                req.structural_key, req.cross)
         if key not in self._cache:
@@ -156,6 +156,8 @@ class MaskReader:
                                 "its visibility cannot be read without weights")
         if req.cross is not None:
             return self._read_cross(req, sl, terms)
+        import numpy as np  # loaded already: the slice was evaluated with it
+
         lengths, skipped = self._lengths(req, sl)
         mats: dict[int, np.ndarray] = {}
         stacks: dict[int, np.ndarray] = {}
@@ -169,7 +171,7 @@ class MaskReader:
                 failures.append(f"n={n}: {exc}")
                 continue
             stacks[n] = stack
-            mats[n] = stack.any(axis=0)
+            mats[n] = np.asarray(stack.any(axis=0))
         if not mats:
             return unknown_mask("; ".join(failures) or "nothing evaluated")
         fit = maskfit.fit_lengths(mats, sorted(c for c in sl.int_constants if c >= 2))
@@ -193,8 +195,6 @@ class MaskReader:
         info.note = "; ".join(notes)
         _future_facts(info, stacks)
         if info.family == "pattern" and info.sees_future:
-            import numpy as np
-
             past = maskfit.fit_lengths({n: np.tril(m) for n, m in mats.items()})
             if past.family != "pattern":
                 info.causal_part = past.family
@@ -207,13 +207,15 @@ class MaskReader:
         constant ``c`` by two small probes ``p``; if the mask becomes a window
         (or chunk) of ``p + δ`` for both, the model's is ``c + δ``. The result
         must still reproduce every direct evaluation."""
+        import numpy as np
+
         probes = [p for p in PROBES if p not in sl.int_constants][:2]
         for c in big:
             fits = []
             for p in probes:
                 psl = maskeval.with_probe(sl, c, p)
                 try:
-                    pm = {n: self._stack_at(req, psl, terms, n).any(axis=0) for n in SMALL_LENGTHS}
+                    pm = {n: np.asarray(self._stack_at(req, psl, terms, n).any(axis=0)) for n in SMALL_LENGTHS}
                 except maskeval.SliceError:
                     break
                 fits.append((p, maskfit.fit_lengths(pm)))
@@ -242,6 +244,7 @@ class MaskReader:
     def _read_cross(self, req: MaskRequest, sl: maskeval.MaskSlice, terms: tuple[MaskTerm, ...]) -> MaskInfo:
         """Query and key positions index different sequences: no self-attention
         family applies, but a mask that hides nothing is still bidirectional."""
+        assert req.cross is not None, "called for cross attention only"
         nq, nk = req.cross
         stack = self._stack_at(req, sl, terms, nq, nk)
         self.evaluations += 1

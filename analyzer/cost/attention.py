@@ -52,10 +52,10 @@ def detected_layers(ctx: AnalysisContext) -> tuple[list[AttentionLayer], str]:
     and a note when the service is missing or failed (never raises)."""
     def detect() -> list[AttentionLayer] | None:
         try:
-            from ..attention import attention_layers  # type: ignore[attr-defined]
+            from ..attention import attention_layers
         except ImportError:
             return None
-        return attention_layers(ctx)  # type: ignore[no-any-return]
+        return attention_layers(ctx)
 
     try:
         layers = ctx.cached("attention.layers", detect)
@@ -138,12 +138,12 @@ def _layer_cost(layer: AttentionLayer, by_id: dict[str, NodeCost], engine: Any) 
     pairs = n_q * n_k
     per_pair = dense.div_exact(pairs)
     if per_pair is None:
-        fields = [from_dim(x) for x in (layer.batch, layer.heads, layer.head_dim,
-                                        layer.v_head_dim or layer.head_dim)]
-        if any(f is None for f in fields):
+        fields = [f for x in (layer.batch, layer.heads, layer.head_dim, layer.v_head_dim or layer.head_dim)
+                  if (f := from_dim(x)) is not None]
+        if len(fields) != 4:
             return None
-        b, h, d, dv = fields  # type: ignore[misc]
-        per_pair = b * h * (d + dv)  # type: ignore[operator]
+        b, h, d, dv = fields
+        per_pair = b * h * (d + dv)
     return _cost(layer.name, layer.kind, tuple(nc.node.id for nc in nodes), pairs, per_pair, n_q, layer.mask,
                  engine, "", square=n_q == n_k)
 

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from ..shapes import ShapeTable
 
 
+MaskSpec = tuple[str, dict[str, Any]]
+"""An attention mask family and its parameters, read off an op's attributes (``("causal", {})``)."""
+
+
 class CostUnknown(Exception):
     """Raised by a rule that cannot count this node; the message is the reason."""
 
@@ -47,7 +51,7 @@ class OpCost:
     """Attention: dense (query, key) pairs, so the engine can apply a mask."""
     pair_macs: Any = None
     """Attention: MACs per (query, key) pair (B·H·(d_qk + d_v))."""
-    mask: tuple[str, dict[str, Any]] | None = None
+    mask: MaskSpec | None = None
     """Attention mask family read off the op's attributes (``("causal", {})``)."""
     body: GraphCost | None = None
     """Control flow: the cost of the counted body (per iteration / chosen branch)."""
@@ -73,7 +77,7 @@ class NodeCost:
     layer: str = ""
     pairs: Poly | None = None
     pair_macs: Poly | None = None
-    mask: tuple[str, dict[str, Any]] | None = None
+    mask: MaskSpec | None = None
     body: GraphCost | None = None
     """Control flow: the body (or branch) whose cost this node counts."""
 
@@ -334,4 +338,4 @@ class CostCtx:
         return self.engine.evaluate(p)
 
 
-__all__ = ["ONE", "ZERO", "CostCtx", "CostUnknown", "GraphCost", "NodeCost", "OpCost", "tensor_bytes"]
+__all__ = ["ONE", "ZERO", "CostCtx", "CostUnknown", "GraphCost", "MaskSpec", "NodeCost", "OpCost", "tensor_bytes"]

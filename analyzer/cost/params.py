@@ -157,7 +157,7 @@ class _Uses:
 
     def slots(self, g: ModelGraph, tensor: str) -> list[tuple[Node, int]]:
         out: list[tuple[Node, int]] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         stack = [(g, tensor)]
         while stack:
             graph, t = stack.pop()

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from ..ops.registry import MS, RuleTable
-from .model import CostCtx, CostUnknown, GraphCost, OpCost, tensor_bytes
+from ..ops.registry import MS, CostRule, RuleTable
+from .model import CostCtx, CostUnknown, GraphCost, MaskSpec, OpCost, tensor_bytes
 from .poly import ONE, ZERO, Poly, from_dim
 from .poly import product as product_of
 
-COST = RuleTable("cost")
+COST: RuleTable[CostRule] = RuleTable("cost")
 
 Rule = Callable[[CostCtx], OpCost]
 
@@ -358,7 +358,7 @@ def _heads_dim(ctx: CostCtx, width: Poly, heads: int, what: str) -> Poly:
 
 
 def _attention_cost(ctx: CostCtx, batch: Poly, heads: Poly, n_q: Poly, n_k: Poly, d_qk: Poly, d_v: Poly,
-                    extra: Poly = ZERO, mask: tuple[str, dict[str, Any]] | None = None,
+                    extra: Poly = ZERO, mask: MaskSpec | None = None,
                     masked: bool = False, note: str = "") -> OpCost:
     """QKᵀ and AV: 2·B·H·n_q·n_k·d FLOPs each (METRICS). Softmax (catalog constant),
     the 1/√d scale and an additive mask are counted per score element on top."""
@@ -389,7 +389,7 @@ def onnx_attention(ctx: CostCtx) -> OpCost:
     d_v = ctx.dim(2, 3) if len(v) == 4 else _heads_dim(ctx, ctx.dim(2, 2), hk, "value")
     if ctx.has(4):
         n_k = n_k + ctx.dim(4, 2)
-    mask = ("causal", {}) if int(ctx.attr("is_causal", 0)) else None
+    mask: MaskSpec | None = ("causal", {}) if int(ctx.attr("is_causal", 0)) else None
     return _attention_cost(ctx, batch, heads, n_q, n_k, d, d_v, mask=mask, masked=ctx.has(3))
 
 
@@ -410,7 +410,7 @@ def ms_attention(ctx: CostCtx) -> OpCost:
     d_v = _heads_dim(ctx, hv, heads, "value")
     n_k = seq + (ctx.dim(4, 3) if ctx.has(4) else ZERO)
     projection = batch * seq * d_in * d_out
-    mask = ("causal", {}) if int(ctx.attr("unidirectional", 0)) else None
+    mask: MaskSpec | None = ("causal", {}) if int(ctx.attr("unidirectional", 0)) else None
     return _attention_cost(ctx, batch, Poly.const(heads), seq, n_k, d, d_v, extra=projection, mask=mask,
                            masked=ctx.has(3), note="includes the packed QKV projection")
 
@@ -441,7 +441,7 @@ def ms_mha(ctx: CostCtx) -> OpCost:
             d_v = d
         if ctx.has(6) and len(k) == 3:
             n_k = n_k + ctx.dim(6, 2)
-    mask = ("causal", {}) if int(ctx.attr("unidirectional", 0)) else None
+    mask: MaskSpec | None = ("causal", {}) if int(ctx.attr("unidirectional", 0)) else None
     return _attention_cost(ctx, batch, Poly.const(heads), seq, n_k, d, d_v, mask=mask,
                            masked=ctx.has(4) or ctx.has(5))
 
@@ -462,7 +462,7 @@ def ms_gqa(ctx: CostCtx) -> OpCost:
     d = _heads_dim(ctx, ctx.dim(0, 2), heads + 2 * kv_heads if packed else heads, "query")
     n_k = seq + (ctx.dim(3, 2) if ctx.has(3) else ZERO)
     window = int(ctx.attr("local_window_size", -1))
-    mask: tuple[str, dict[str, Any]] = ("sliding_window", {"window": window}) if window > 0 else ("causal", {})
+    mask: MaskSpec = ("sliding_window", {"window": window}) if window > 0 else ("causal", {})
     if int(ctx.attr("do_rotary", 0)):
         rope = Fraction(ctx.per_element("RotaryEmbedding", MS, default=3)).limit_denominator(1000)
         extra_flops = batch * seq * d * (heads + kv_heads) * rope

@@ -13,6 +13,8 @@ sub, square, mean, add-eps/rsqrt, mul, scale, shift = 8.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .registry import MS, OpRule
 
 # category -> {op_type: FLOPs per output element}
@@ -104,9 +106,9 @@ MS_POOL = ["QLinearGlobalAveragePool"]
 def rules() -> list[OpRule]:
     out: list[OpRule] = []
 
-    def add(ops: dict[str, float] | list[str], category: str, domain: str = "") -> None:
+    def add(ops: Mapping[str, float] | list[str], category: str, domain: str = "") -> None:
         for op in ops:
-            per = ops[op] if isinstance(ops, dict) else None
+            per = ops[op] if isinstance(ops, Mapping) else None
             out.append(OpRule(op, domain, category=category, flops_per_element=per))
 
     add(UNARY, "elementwise")

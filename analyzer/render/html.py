@@ -90,7 +90,7 @@ def _more_list(c: Chart, hidden: list[tuple[str, Any, str]]) -> str:
 def bar_chart(c: Chart) -> str:
     """Horizontal bars in the order given, labelled, scaled to the largest."""
     points = [(p.label, p.value, p.detail) for s in c.series[:1] for p in s.points]
-    drawn = [x for x in points[:BAR_LIMIT] if isinstance(x[1], (int, float)) and x[1] > 0]
+    drawn = [(name, v, detail) for name, v, detail in points[:BAR_LIMIT] if isinstance(v, (int, float)) and v > 0]
     hidden = points[BAR_LIMIT:] + [x for x in points[:BAR_LIMIT] if x not in drawn]
     if not drawn:
         return _more_list(c, hidden)

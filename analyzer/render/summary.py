@@ -17,7 +17,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..report import Column, Finding, Metric, Report, Severity, Table
+from ..report import Cell, Column, Finding, Metric, Report, Severity, Table
 
 if TYPE_CHECKING:
     from ..batch import ModelResult
@@ -103,13 +103,14 @@ def table(results: list[ModelResult], prefix: str = "") -> Table:
     cols = [Column("model", "model"), Column("macs", "MACs", "right"), Column("params", "params", "right"),
             Column("peak", "peak mem", "right"), Column("sees", "reach/RF", "right"), Column("worst", "worst"),
             Column("status", "status")]
-    return Table("summary", "", cols, [row(r, prefix) for r in results])
+    rows: list[list[Cell]] = [list(row(r, prefix)) for r in results]
+    return Table("summary", "", cols, rows)
 
 
 def render_rows(t: Table, width: int) -> list[str]:
     """The table in ``width`` columns; a model name too long for its cell gets a line of its own
     above its numbers (never cut: it is what the reader looks for)."""
-    cols, rows = t.columns, t.rows
+    cols, rows = t.columns, [[str(c) for c in r] for r in t.rows]
     widths = [max([len(c.label)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
     room = max(width - 2 - sum(widths[1:]) - 2 * (len(cols) - 1), 10)
     widths[0] = min(widths[0], room)

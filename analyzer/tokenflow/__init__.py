@@ -27,7 +27,7 @@ __all__ = ["Dep", "FlowResult", "FlowState", "Interval", "Source", "SourceAxis",
 
 def attention_layers_or_empty(ctx: AnalysisContext) -> list[Any]:
     try:
-        from ..attention import attention_layers  # type: ignore[attr-defined]
+        from ..attention import attention_layers
     except ImportError:
         return []
     return list(attention_layers(ctx))

@@ -95,7 +95,7 @@ def pair_sums(dep: Dep, n: int, env: dict[str, int] | None, causal: bool) -> tup
 def _c(c: object, env: dict[str, int] | None) -> float:
     from .deps import _eval
 
-    return float(_eval(c, env))  # type: ignore[arg-type]
+    return float(_eval(c, env))
 
 
 def is_causal(dep: Dep, n: int, env: dict[str, int] | None) -> bool:

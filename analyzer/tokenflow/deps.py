@@ -154,7 +154,7 @@ class Band(Dep):
         def extreme(terms: tuple[Lin, ...] | None, pick: Any, inf: float) -> Any:
             if terms is None:
                 return inf
-            vals = []
+            vals: list[Fraction] = []
             for t in terms:
                 c = _eval(t.c, env)
                 vals.extend((t.s * lo + c, t.s * hi + c))

@@ -235,7 +235,7 @@ class FlowEngine:
                 self.states[name] = st
 
     def _node(self, node: Node) -> list[FlowState | None]:
-        fn = self.overrides.get(node.id) or self.registry.fn("flow", node.domain, node.op_type)
+        fn = self.overrides.get(node.id) or self.registry.flow_rule(node.domain, node.op_type)
         ctx = FlowCtx(node, self)
         if fn is None:
             key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type

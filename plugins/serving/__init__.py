@@ -11,8 +11,6 @@ devices from :mod:`.devices` and any plugin's ``model_analyze_devices`` hook). O
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from model_analyze.devices import Device
@@ -36,7 +34,7 @@ def model_analyze_devices() -> list[Device]:
 
 
 @hookimpl
-def model_analyze_commands(cli: Any) -> None:
+def model_analyze_commands(cli: click.Group) -> None:
     @cli.command("devices")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
     def devices(fmt: str) -> None:

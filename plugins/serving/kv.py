@@ -242,9 +242,9 @@ def read_cache(ctx: AnalysisContext, kv_dtype: tuple[str, Fraction] | None) -> K
         for name in inputs:
             t = ctx.shapes.type(name)
             layer = _feeds(ctx, name, layers)
-            bits = dtype_bits(t.dtype)
-            per, fixed = _per_token(ctx, t.shape, pasts, ones)
-            if per is None or bits is None:
+            bits = dtype_bits(t.dtype) if t is not None else None
+            per, fixed = _per_token(ctx, t.shape, pasts, ones) if t is not None and t.shape is not None else (None, 0)
+            if t is None or per is None or bits is None:
                 cache.notes.append(f"cache input {name!r}: size or dtype unknown, not counted")
                 continue
             key = layer.index if layer is not None else -1 - len(by_layer)
@@ -268,11 +268,11 @@ def read_cache(ctx: AnalysisContext, kv_dtype: tuple[str, Fraction] | None) -> K
         for la in layers:
             if la.self_attention and (la.mask.family == "bidirectional" or la.mask.sees_future):
                 continue  # an encoder layer: it sees the whole input at once and caches nothing
-            entry = _derived(ctx, la, ones)
-            if entry is None:
+            derived = _derived(ctx, la, ones)
+            if derived is None:
                 cache.notes.append(f"{la.name}: kv heads or head dim unknown, not counted")
             else:
-                cache.layers.append(entry)
+                cache.layers.append(derived)
         cache.dtype_note = "the dtype of K in the graph"
     if kv_dtype is not None:
         label, nbytes = kv_dtype

@@ -150,7 +150,7 @@ def _visible_last(mask: MaskInfo | None, n: int, dense: float) -> tuple[float, f
 
 
 def build(ctx: AnalysisContext, m: CostModel, kv: KVCache, n_override: int | None = None) -> Phases:
-    types = {x: ctx.shapes.type(x) for x in ctx.graph.inputs if ctx.shapes.type(x)}
+    types = ctx.input_types()
     seq = sequence_dim(ctx.graph, types)
     pasts = kv.past_symbols
     batch = batch_symbols(ctx, pasts | ({seq} if seq else set()))
@@ -220,8 +220,11 @@ def build(ctx: AnalysisContext, m: CostModel, kv: KVCache, n_override: int | Non
         for a in m.attention:
             layer = owner.get(a.nodes[0])
             nc = node_cost.get(a.nodes[0])
-            if layer is not None and layer.q_len is not None and layer.k_len is not None and layer.fused_node is None:
-                pairs = from_dim(layer.q_len) * from_dim(layer.k_len)  # type: ignore[operator]
+            q_len = from_dim(layer.q_len) if layer is not None and layer.fused_node is None else None
+            k_len = from_dim(layer.k_len) if layer is not None and layer.fused_node is None else None
+            pairs: Poly | None
+            if q_len is not None and k_len is not None:
+                pairs = q_len * k_len
             else:
                 pairs = nc.pairs if nc is not None else None
             if pairs is None or n is None:

@@ -240,15 +240,15 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
              + ("tokens/s ≤ = batch / decode step bound" if ph.decode else "items/s ≤ = batch / bound")
              + "; compute*: weights and cache fit on chip, bandwidth bounds nothing"
              + ("; ✗: more than the device's memory" if kv.layers and device.memory else ""))
-    for i, b in enumerate(sizes):
-        row: list[Any] = [b]
+    for i, size in enumerate(sizes):
+        row: list[Any] = [size]
         for p in phases:
             x = out[p.name][i]
             row += [fmt_time(x.time), x.binds]
         last = out[phases[-1].name][i]
-        row.append(fmt_rate(b / last.time) if last.time else "—")
+        row.append(fmt_rate(size / last.time) if last.time else "—")
         if kv.layers and ph.n is not None:
-            need_b = held + b * float(kv.bytes(ph.n))
+            need_b = held + size * float(kv.bytes(ph.n))
             over = " ✗" if device.memory and need_b > device.memory else ""
             row.append(human(exact(need_b), "B") + over)
         table.rows.append(row)

@@ -13,6 +13,8 @@ shows up in ``model-analyze plugins`` and in every report.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from model_analyze.plugin_api import (
     Analyzer,
     Code,
@@ -26,6 +28,10 @@ from model_analyze.plugin_api import (
     hookimpl,
     shape_like_input,
 )
+
+if TYPE_CHECKING:
+    from model_analyze.context import AnalysisContext
+    from model_analyze.graph import Node
 
 # A conservative set of ops a hypothetical mobile runtime supports.
 DEFAULT_ALLOWLIST = frozenset({
@@ -46,10 +52,10 @@ CODES = (
 )
 
 
-def run(ctx) -> Section:
+def run(ctx: AnalysisContext) -> Section:
     allowed = set(ctx.options.get("allowlist") or DEFAULT_ALLOWLIST)
     section = Section("op-allowlist", "Deployment op allowlist")
-    bad: dict[str, list] = {}
+    bad: dict[str, list[Node]] = {}
     for node in ctx.graph.walk():
         key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
         if key not in allowed:
@@ -68,13 +74,13 @@ def run(ctx) -> Section:
 
 
 @hookimpl
-def model_analyze_analyzers():
+def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("op-allowlist", "Deployment op allowlist", run,
                      "ops the deployment runtime does not support", order=900, codes=CODES)]
 
 
 @hookimpl
-def model_analyze_op_rules():
+def model_analyze_op_rules() -> list[OpRule]:
     # Swish2(x) = x · sigmoid(2x): same shape, position-wise, 6 FLOPs per element
     # (2x, neg, exp, add 1, div, mul — Sigmoid counts 4 in the core catalog).
     return [OpRule("Swish2", "example.com", shape=shape_like_input, flow=flow_pointwise,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ... import dims as D
+from ...dims import Dim
 from ...graph import TensorType
 from ..registry import MS
 
@@ -19,6 +20,7 @@ def onnx_attention(ctx: ShapeCtx) -> Out:
     q, v = ctx.shape(0), ctx.shape(2)
     if q is None or v is None:
         return [TensorType(ctx.dtype(0), None)]
+    y: tuple[Dim | None, ...]
     if len(q) == 4:
         y = (q[0], q[1], q[2], v[3] if len(v) == 4 else None)
     else:
@@ -93,8 +95,9 @@ def ms_gather_bq(ctx: ShapeCtx) -> Out:
     dims = list(data)
     q_axis = norm_axis(ctx.attr("quantize_axis", 1), len(dims))
     bits = int(ctx.attr("bits", 4))
-    if ctx.dtype(0) == T.UINT8 and bits < 8 and dims[q_axis] is not None:
-        dims[q_axis] = D.mul(dims[q_axis], 8 // bits)
+    packed = dims[q_axis]
+    if ctx.dtype(0) == T.UINT8 and bits < 8 and packed is not None:
+        dims[q_axis] = D.mul(packed, 8 // bits)
     axis = norm_axis(ctx.attr("gather_axis", 0), len(dims))
     return [TensorType(dtype, tuple(dims[:axis]) + tuple(idx) + tuple(dims[axis + 1:]))]
 

@@ -11,13 +11,13 @@ from ... import dims as D
 from ...dims import Dim
 from ...graph import Shape, TensorType
 from ...onnxproto import TensorProto
-from ..registry import RuleTable
+from ..registry import RuleTable, ShapeRule
 
 if TYPE_CHECKING:
     from ...shapes import ShapeCtx
 
 
-SHAPE = RuleTable("shape")
+SHAPE: RuleTable[ShapeRule] = RuleTable("shape")
 T = TensorProto
 BIG = 1 << 30  # slice bounds at/above this mean "to the end"
 

@@ -14,7 +14,7 @@ from .. import catalog
 from ..registry import MS
 
 if TYPE_CHECKING:
-    from ...shapes import ShapeCtx
+    from ...shapes import ShapeCtx, SymValue
 from .common import SHAPE, Out, T, broadcast, elementwise_values, norm_axis, same
 
 
@@ -41,8 +41,8 @@ def _mod(a: Dim, b: Dim, fmod: bool) -> Dim | None:
     if D.is_int(a) and D.is_int(b):
         if not b:
             return None
-        return int(math.fmod(a, b)) if fmod else a % b  # type: ignore[operator]
-    if fmod or not D.is_int(b) or b <= 0:  # type: ignore[operator]
+        return int(math.fmod(a, b)) if fmod else a % b
+    if fmod or not D.is_int(b) or b <= 0:
         return None
     return D.sub(a, D.mul(b, D.floordiv(a, b)))
 
@@ -55,11 +55,11 @@ def _int_div(a: Dim, b: Dim) -> Dim | None:
     if D.is_int(a) and D.is_int(b):
         if not b:
             return None
-        q = abs(a) // abs(b)  # type: ignore[operator]
-        return q if (a < 0) == (b < 0) else -q  # type: ignore[operator]
+        q = abs(a) // abs(b)
+        return q if (a < 0) == (b < 0) else -q
     if not D.is_int(b):  # a symbolic divisor: sizes (``B·nW / nW``), evaluated at the binding
         return D.floordiv(a, b)
-    if b <= 0:  # type: ignore[operator]
+    if b <= 0:
         return None
     if S.bounds(a)[1] <= 0:
         return D.sub(0, D.floordiv(D.sub(0, a), b))
@@ -77,10 +77,11 @@ def binary_shape(ctx: ShapeCtx) -> Out:
             xs, ys = ctx.value(1), ctx.value(2)
             if xs is not None and ys is not None:
                 L = max(len(cond), len(xs), len(ys))
-                pick = lambda v, k: v[0] if len(v) == 1 else v[k]  # noqa: E731
+                def pick(v: SymValue, k: int) -> Dim | None:
+                    return v[0] if len(v) == 1 else v[k]
+
                 if all(len(v) in (1, L) for v in (cond, xs, ys)):
-                    vals = [pick(xs, k) if pick(cond, k) else pick(ys, k) for k in range(L)]
-                    ctx.set_value(0, vals)
+                    ctx.set_value(0, [pick(xs, k) if pick(cond, k) else pick(ys, k) for k in range(L)])
         return [TensorType(dtype, shape)]
     dtype = T.BOOL if op in catalog.COMPARISONS else ctx.dtype(0)
     fns = {"Add": D.add, "Sub": D.sub, "Mul": D.mul, "Max": D.dmax, "Min": D.dmin,
@@ -88,9 +89,9 @@ def binary_shape(ctx: ShapeCtx) -> Out:
            "Mod": lambda a, b: _mod(a, b, bool(ctx.attr("fmod", 0))),
            "Equal": lambda a, b: int(a == b) if D.is_int(a) and D.is_int(b) else None}
     if op in fns and n == 2 and (dtype in (T.INT64, T.INT32, T.BOOL) or dtype is None):
-        vals = elementwise_values(ctx, fns[op])
-        if vals is not None:
-            ctx.set_value(0, vals)
+        computed = elementwise_values(ctx, fns[op])
+        if computed is not None:
+            ctx.set_value(0, computed)
     return [TensorType(dtype, shape)]
 
 
@@ -196,8 +197,9 @@ def cast_like(ctx: ShapeCtx) -> Out:
 def neg(ctx: ShapeCtx) -> Out:
     v = ctx.value(0)
     if v is not None:
-        fn = (lambda x: -x) if ctx.node.op_type == "Neg" else (lambda x: abs(x) if D.is_int(x) else x)
-        ctx.set_value(0, [None if x is None else D.normalize(fn(x)) for x in v])
+        negate = ctx.node.op_type == "Neg"
+        ctx.set_value(0, [None if x is None else D.normalize(D.sub(0, x) if negate else abs(x) if D.is_int(x) else x)
+                          for x in v])
     return [same(ctx, 0)]
 
 

@@ -236,7 +236,7 @@ def _slice_len(dim: Dim | None, start: Dim, end: Dim, step: int) -> Dim | None:
     if dim is None:
         return None
     if D.is_int(dim) and D.is_int(start) and D.is_int(end):
-        return len(range(*slice(start, end, step).indices(dim)))  # type: ignore[arg-type]
+        return len(range(*slice(start, end, step).indices(dim)))
     if step > 0:
         s = D.add(start, dim) if D.is_int(start) and start < 0 else start
         e = dim if D.is_int(end) and end >= BIG else (D.add(end, dim) if D.is_int(end) and end < 0 else end)
@@ -244,7 +244,7 @@ def _slice_len(dim: Dim | None, start: Dim, end: Dim, step: int) -> Dim | None:
             return 0
         e = D.dmin(e, dim) if not (D.is_int(e) and not D.is_int(dim) and e < 0) else e
         length = D.ceildiv(D.sub(e, s), step)
-        return D.dmax(length, 0) if not D.is_int(length) else max(length, 0)  # type: ignore[type-var]
+        return D.dmax(length, 0) if not D.is_int(length) else max(length, 0)
     s = D.sub(dim, 1) if D.is_int(start) and start >= BIG else (
         D.add(start, dim) if D.is_int(start) and start < 0 else start)
     if D.is_int(end) and end <= -BIG:
@@ -322,7 +322,7 @@ def gather_nd(ctx: ShapeCtx) -> Out:
         return [TensorType(dtype, None)]
     b = ctx.attr("batch_dims", 0)
     k = D.as_int(idx[-1])
-    return [TensorType(dtype, tuple(idx[:-1]) + tuple(data[b + k:]))]  # type: ignore[operator]
+    return [TensorType(dtype, tuple(idx[:-1]) + tuple(data[b + k:]))]
 
 
 @SHAPE.rule("Scatter", "ScatterElements", "ScatterND", "TensorScatter")
@@ -359,13 +359,15 @@ def pad(ctx: ShapeCtx) -> Out:
     pads = ctx.value(1) if ctx.opset >= 11 else (ctx.attr("pads") or ctx.attr("paddings"))
     if pads is None:
         return [TensorType(ctx.dtype(0), (None,) * len(s))]
-    axes = ctx.ints(3) if ctx.opset >= 18 and ctx.has(3) else list(range(len(s)))
-    axes = [norm_axis(a, len(s)) for a in axes]
+    given = ctx.ints(3) if ctx.opset >= 18 and ctx.has(3) else list(range(len(s)))
+    if given is None:  # axes computed at run time: which dims grow is unknown
+        return [TensorType(ctx.dtype(0), (None,) * len(s))]
+    axes = [norm_axis(a, len(s)) for a in given]
     out = list(s)
     n = len(axes)
     for j, a in enumerate(axes):
-        b, e = pads[j], pads[j + n]
-        out[a] = None if s[a] is None or b is None or e is None else D.add(D.add(s[a], b), e)
+        d, b, e = s[a], pads[j], pads[j + n]
+        out[a] = None if d is None or b is None or e is None else D.add(D.add(d, b), e)
     return [TensorType(ctx.dtype(0), tuple(out))]
 
 
@@ -392,17 +394,17 @@ def constant_of_shape(ctx: ShapeCtx) -> Out:
 def range_op(ctx: ShapeCtx) -> Out:
     start, limit, delta = ctx.value(0), ctx.value(1), ctx.value(2)
     dtype = ctx.dtype(0)
-    if None in (start, limit, delta) or None in (start[0], limit[0], delta[0]):  # type: ignore[index]
+    s, lim, dl = (v[0] if v else None for v in (start, limit, delta))
+    if s is None or lim is None or dl is None:
         a0, a1, a2 = (ctx.const(i) for i in range(3))
         if a0 is not None and a1 is not None and a2 is not None and float(a2) != 0:
             import math
 
             return [TensorType(dtype, (max(0, math.ceil((float(a1) - float(a0)) / float(a2))),))]
         return [TensorType(dtype, (None,))]
-    s, lim, dl = start[0], limit[0], delta[0]  # type: ignore[index]
     length = D.ceildiv(D.sub(lim, s), dl)
     if D.is_int(length):
-        length = max(length, 0)  # type: ignore[type-var]
+        length = max(length, 0)
         if length <= 64 and all(D.is_int(x) for x in (s, lim, dl)):
             ctx.set_value(0, list(range(s, lim, dl)))  # type: ignore[arg-type]
     return [TensorType(dtype, (length,))]
@@ -448,9 +450,10 @@ def topk(ctx: ShapeCtx) -> Out:
 def depth_space(ctx: ShapeCtx) -> Out:
     s = ctx.shape(0)
     b = ctx.attr("blocksize")
-    if s is None or len(s) != 4 or b is None or None in s:
+    known = [d for d in s or () if d is not None]
+    if s is None or len(known) != 4 or b is None:
         return [TensorType(ctx.dtype(0), None if s is None else (None,) * len(s))]
-    n, c, h, w = s
+    n, c, h, w = known
     if ctx.node.op_type == "DepthToSpace":
         out = (n, D.floordiv(c, b * b), D.mul(h, b), D.mul(w, b))
     else:
@@ -506,7 +509,7 @@ def resize(ctx: ShapeCtx) -> Out:
         if d is None:
             continue
         if D.is_int(d):
-            out[a] = int(d * sc)  # type: ignore[operator]
+            out[a] = int(d * sc)
         elif sc == int(sc):
             out[a] = D.mul(d, int(sc))
         else:

@@ -143,8 +143,8 @@ def _spatial_out(in_dim: Dim | None, k: int, stride: int, dil: int, pb: int, pe:
     num = D.sub(D.add(in_dim, pb + pe), eff)
     if ceil_mode:
         out = D.add(D.ceildiv(num, stride), 1)
-        if D.is_int(out) and D.is_int(in_dim) and (out - 1) * stride >= in_dim + pb:  # type: ignore[operator]
-            out = out - 1  # type: ignore[operator]
+        if D.is_int(out) and D.is_int(in_dim) and (out - 1) * stride >= in_dim + pb:
+            out = out - 1
         return out
     return D.add(D.floordiv(num, stride), 1)
 
@@ -259,6 +259,8 @@ def recurrent(ctx: ShapeCtx) -> Out:
     dtype = ctx.dtype(0)
     if x is None:
         return [TensorType(dtype, None)] * len(ctx.node.outputs)
+    y: tuple[Dim | None, ...]
+    h: tuple[Dim | None, ...]
     if layout == 0:
         seq, batch = x[0], x[1]
         y = (seq, dirs, batch, hidden)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from ...dims import Dim
-from ...ops.registry import RuleTable
+from ...ops.registry import FlowRule, RuleTable
 from ..deps import Dep, constant
 from ..engine import FlowCtx
 from ..state import Deps, FlowState, collapse, empty, merge, through
 
-FLOW = RuleTable("flow")
+FLOW: RuleTable[FlowRule] = RuleTable("flow")
 Out = list[FlowState | None]
 
 

@@ -265,7 +265,7 @@ def concat(ctx: FlowCtx) -> Out:
         if size == 1 and D.is_int(off):
             for src, dep in st.fixed.items():
                 if is_constant_set(dep):
-                    steps.setdefault(src, []).append((int(off), dep))  # type: ignore[arg-type]
+                    steps.setdefault(src, []).append((int(off), dep))
                 else:
                     fixed.append({src: dep})
         else:
@@ -298,16 +298,16 @@ def _slice_start(start: Dim, step: int, dim: Dim | None) -> Dim | None:
     """Normalised first index selected by a slice."""
     big = 1 << 30
     if D.is_int(start):
-        s = int(start)  # type: ignore[arg-type]
+        s = int(start)
         if s < 0:
             if dim is None:
                 return None
             s_d: Dim = D.add(dim, s)
             if D.is_int(dim):
-                return max(s_d, 0 if step > 0 else -1)  # type: ignore[type-var]
+                return max(s_d, 0 if step > 0 else -1)
             return s_d
         if D.is_int(dim):
-            return min(s, int(dim) if step > 0 else int(dim) - 1)  # type: ignore[arg-type]
+            return min(s, int(dim) if step > 0 else int(dim) - 1)
         if s >= big:
             return None if step > 0 else D.sub(dim, 1) if dim is not None else None
         return s
@@ -550,7 +550,7 @@ def mix_op(ctx: FlowCtx, axis_attr: str = "axis", default: int = -1) -> Out:
         return ctx.conservative()
     axis = _norm(ctx.attr(axis_attr, default), len(shape))
     out = mix_axes(st, shape, {axis})
-    return [out] + [out for _ in ctx.node.outputs[1:]]
+    return [out for _ in ctx.node.outputs]
 
 
 @FLOW.rule("TopK")
@@ -594,8 +594,9 @@ def scatter_elements(ctx: FlowCtx) -> Out:
         steps = {s: Steps(((t, d),)) for s, d in upd.fixed.items() if is_constant_set(d)}
         ctx.mark(steps, "sequence")
         fixed = merge(data.fixed, idx.fixed, {s: d for s, d in upd.fixed.items() if s not in steps})
-        moved = {s: through(constant(t, t), d) for s, d in upd.axes[axis].items()}
-        moved = merge(moved, steps)
+        # The update's one row (position 0 of its axis) is what output position t sees.
+        row = {s: compose(constant(0, 0), d) for s, d in upd.axes[axis].items()}
+        moved = merge({s: Steps(((t, c),)) if is_constant_set(c) else c for s, c in row.items()}, steps)
     else:
         moved = merge(collapse(upd.axes[axis], _len(ctx.shape(2), axis)),
                       collapse(idx.axes[axis], _len(ctx.shape(1), axis)))

@@ -12,7 +12,7 @@ from ...dims import Dim
 from ...ops.registry import MS
 from ..deps import ALL, ANTICAUSAL, CAUSAL, Dep, affine, band, constant, lin
 from ..engine import FlowCtx
-from ..state import Deps, FlowState, collapse, merge, through
+from ..state import Deps, FlowState, SourceAxis, collapse, merge, through
 from .common import FLOW, Out, _len, _norm, broadcast, permute
 
 
@@ -201,11 +201,18 @@ def _resize_map(ctx: FlowCtx, n_in: Any, n_out: int | None, scale: float | None)
     transforms; indices outside the input are clamped to the border."""
     mode = ctx.attr("mode", "nearest")
     ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
-    sc = Fraction(scale).limit_denominator(1 << 16) if scale else Fraction(n_out, n_in)
+    if scale:
+        sc = Fraction(scale).limit_denominator(1 << 16)
+    elif n_out is not None:
+        sc = Fraction(n_out, n_in)
+    else:
+        return None
     if sc == 0:
         return None
     inv = 1 / sc
     if ctm == "align_corners":
+        if n_out is None:
+            return None
         slope, off = (Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)), Fraction(0)
     elif ctm == "asymmetric":
         slope, off = inv, Fraction(0)
@@ -223,7 +230,7 @@ def _resize_map(ctx: FlowCtx, n_in: Any, n_out: int | None, scale: float | None)
         lo, hi = {"floor": (-1, 0), "ceil": (0, 1)}.get(ctx.attr("nearest_mode", "round_prefer_floor"),
                                                        (Fraction(-1, 2), Fraction(1, 2)))
     else:
-        reach = 1 if mode == "linear" else 2
+        reach = Fraction(1 if mode == "linear" else 2)
         if ctx.attr("antialias", 0) and sc < 1:
             reach = reach * inv  # the filter is stretched by 1/scale when downsampling
         lo, hi = -reach, reach
@@ -407,8 +414,9 @@ def recurrent(ctx: FlowCtx) -> Out:
     fixed = merge(st.fixed, collapse(st.axes[2], shape[2]), others)
     seq = through(m, seq_deps)
     batch = dict(st.axes[batch_ax])
-    y = (seq, {}, batch, {}) if layout == 0 else (batch, seq, {}, {})
+    none: dict[SourceAxis, Dep] = {}
+    y = (seq, none, batch, none) if layout == 0 else (batch, seq, none, none)
     final = merge(fixed, collapse(seq_deps, shape[seq_ax]))
-    h = ({}, batch, {}) if layout == 0 else (batch, {}, {})
+    h = (none, batch, none) if layout == 0 else (batch, none, none)
     return [FlowState(tuple(dict(a) for a in y), dict(fixed)), FlowState(tuple(dict(a) for a in h), final),
             FlowState(tuple(dict(a) for a in h), dict(final))]

@@ -28,16 +28,16 @@ def default_attention(ctx: FlowCtx) -> Out:
 def causal_conv_with_state(ctx: FlowCtx) -> Out:
     """Depthwise causal conv along L: output t sees inputs t-k+1..t (and, through
     the carried state, positions before this call — a separate input)."""
-    st, w = ctx.state(0), ctx.shape(1)
+    st, w, x = ctx.state(0), ctx.shape(1), ctx.shape(0)
     k = D.as_int(w[2]) if w is not None and len(w) == 3 else None
-    if st.axes is None or len(st.axes) != 3 or k is None:
+    if st.axes is None or len(st.axes) != 3 or k is None or x is None:
         return ctx.conservative()
     ctx.mark(st.axes[2], "sequence")
     axes = (dict(st.axes[0]), dict(st.axes[1]), through(affine(1, 1 - k, 0), st.axes[2]))
     others = merge(*(ctx.state(i).collapsed(ctx.shape(i)) for i in (1, 2, 3) if ctx.has(i)))
     out = FlowState(axes, merge(st.fixed, others))
     return [out, FlowState((dict(st.axes[0]), dict(st.axes[1]), {}), merge(st.fixed, others,
-                                                                           collapse(st.axes[2], ctx.shape(0)[2])))]
+                                                                           collapse(st.axes[2], x[2])))]
 
 
 @FLOW.rule("LinearAttention")
