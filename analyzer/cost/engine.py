@@ -103,9 +103,8 @@ class CostEngine:
         missing = [a for a in p.atoms() if a not in self._env]
         if missing:
             self._env.update(atom_values(missing, self._bindings))
-        v = p.evaluate(self._env)
-        if isinstance(v, Fraction):
-            v = float(v)
+        raw = p.evaluate(self._env)
+        v = float(raw) if isinstance(raw, Fraction) else raw
         self._values[p.e] = v
         return v
 
