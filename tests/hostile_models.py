@@ -257,3 +257,12 @@ def utf8_victim() -> onnx.ModelProto:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
     return helper.make_model(graph, opset_imports=[*OPSET, helper.make_opsetid("DOMAINXX", 1)],
                              producer_name="PRODUCERX")
+
+
+def loop_forever() -> onnx.ModelProto:
+    """A ``Loop`` with no trip count whose condition stays true: it runs until stopped."""
+    model = loop_trips(1)
+    loop = model.graph.node[0]
+    loop.input[0] = ""
+    del model.graph.initializer[0]
+    return model

@@ -280,6 +280,18 @@ def test_verify_loop_trip_count_is_bounded(tmp_path):
     assert result.runs > 0
 
 
+def test_verify_run_time_is_bounded(tmp_path, monkeypatch):
+    """A loop whose end depends on data cannot be bounded before it runs: one onnxruntime
+    run is aborted after ``verify_run_seconds`` (here 1 s), one line."""
+    import dataclasses
+
+    import model_analyze.verify as V
+
+    monkeypatch.setattr(V, "BUDGETS", dataclasses.replace(V.BUDGETS, verify_run_seconds=1.0))
+    with pytest.raises(V.VerifyError, match=r"one onnxruntime run took more than 1 s; aborted"):
+        _verify(_write(tmp_path / "forever.onnx", H.loop_forever()))
+
+
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
 def test_verify_non_regular_data_file_is_one_line(tmp_path, cli_run, kind):
     path = _write(tmp_path / "m.onnx", H.external_everywhere("data.bin"))

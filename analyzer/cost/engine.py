@@ -30,7 +30,7 @@ from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
 from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, Summed, accumulate, tensor_bytes
 from .params import ParamReport, parameter_report
-from .poly import ZERO, Poly, atom_values, from_dim, product
+from .poly import Poly, atom_values, from_dim, product, total
 
 if TYPE_CHECKING:
     from ..context import AnalysisContext
@@ -188,13 +188,13 @@ class CostEngine:
         nc.body = oc.body
 
     def _sum_bytes(self, names: Iterable[str]) -> Poly | None:
-        out = ZERO
+        parts = []
         for t in names:
             b = self.tensor_bytes(t)
             if b is None:
                 return None
-            out = out + b
-        return out
+            parts.append(b)
+        return parts[0] if len(parts) == 1 else total(parts)
 
 
 @dataclass

@@ -83,28 +83,27 @@ class NodeCost:
 
 
 class Summed:
-    """A cost total that collects node costs and sums them when read (one n-ary sum,
-    :func:`~.poly.total`), instead of building a new polynomial per node and total —
-    linear in the nodes with a small constant. Reads see every cost added so far."""
+    """A cost total over the node costs added to its owner (``_costs``), summed when
+    read — one n-ary sum (:func:`~.poly.total`) over the costs added since the last
+    read — instead of building a new polynomial per node and total: linear in the
+    nodes with a small constant (1M-node graphs)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = "_" + name
+        self.name = name
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self
-        parts = obj.__dict__.get(self.slot)
-        if not parts:
-            return ZERO
-        if len(parts) > 1:
-            parts[:] = [total(parts)]
-        return parts[0]
+        costs = obj.__dict__.get("_costs", ())
+        sums = obj.__dict__.setdefault("_sums", {})
+        done, value = sums.get(self.name, (0, ZERO))
+        if done < len(costs):
+            value = total([value, *(getattr(nc, self.name) for nc in costs[done:])])
+            sums[self.name] = (len(costs), value)
+        return value
 
     def __set__(self, obj: Any, value: Poly) -> None:
-        obj.__dict__[self.slot] = [value]
-
-    def add(self, obj: Any, value: Poly) -> None:
-        obj.__dict__.setdefault(self.slot, []).append(value)
+        obj.__dict__.setdefault("_sums", {})[self.name] = (len(obj.__dict__.get("_costs", ())), value)
 
 
 @dataclass
@@ -158,14 +157,8 @@ class GraphCost:
 
 def accumulate(totals: Any, nc: NodeCost) -> None:
     """Add a node's MACs, FLOPs and bytes to any running total (graph, layer, op type;
-    their fields are :class:`Summed`)."""
-    cls = type(totals)
-    cls.macs.add(totals, nc.macs)
-    cls.flops.add(totals, nc.flops)
-    if nc.read is not None:
-        cls.read.add(totals, nc.read)
-    if nc.written is not None:
-        cls.written.add(totals, nc.written)
+    their fields are :class:`Summed`). Unknown bytes (``None``) count as zero."""
+    totals.__dict__.setdefault("_costs", []).append(nc)
 
 
 def is_lower(bound: str) -> bool:

@@ -55,7 +55,7 @@ def _atom_expr(name: str) -> Any:
 class Poly:
     """An immutable cost: a dim-algebra expression with a monomial view over named atoms."""
 
-    __slots__ = ("_terms", "e")
+    __slots__ = ("_fmt", "_terms", "e")
 
     def __init__(self, terms: Mapping[Mono, Coef] | None = None, *, e: Any = None) -> None:
         if e is None:
@@ -68,6 +68,7 @@ class Poly:
             e = total
         self.e: Any = e if type(e) is int else S.normalize(e)
         self._terms: dict[Mono, Coef] | None = None
+        self._fmt: str | None = None
 
     # -- construction -----------------------------------------------------------
     @staticmethod
@@ -183,7 +184,15 @@ class Poly:
 
     # -- display ------------------------------------------------------------------------
     def fmt(self, digits: bool = True) -> str:
-        """``7,110,393,856·seq + 262,144·seq²`` (highest degree last)."""
+        """``7,110,393,856·seq + 262,144·seq²`` (highest degree last); cached (the
+        report prints the formula of every tensor, and tensors share a few)."""
+        if digits:
+            if self._fmt is None:
+                self._fmt = self._format(True)
+            return self._fmt
+        return self._format(False)
+
+    def _format(self, digits: bool) -> str:
         if not self.terms:
             return "0"
         parts: list[tuple[str, str]] = []

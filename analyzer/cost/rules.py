@@ -43,6 +43,12 @@ def _per(ctx: CostCtx, default: float | None = None) -> Fraction | int:
         if default is None:
             raise CostUnknown(f"{ctx.op_type} has category {ctx.category!r} but no per-element FLOP constant")
         value = default
+    return _as_fraction(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _as_fraction(value: float) -> Fraction | int:
+    """A per-element constant as an exact number (once per constant, not per node)."""
     f = Fraction(value).limit_denominator(1000)
     return int(f) if f.denominator == 1 else f
 
