@@ -12,4 +12,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "scan"]
+
+
+def __getattr__(name: str) -> object:
+    """``model_analyze.scan``: the scan API, imported on first use (start-up stays as it is)."""
+    if name == "scan":
+        from .scanner import scan
+
+        return scan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,10 +53,14 @@ class ModelResult:
     elapsed_s: float = 0.0
     snapshot: Snapshot | None = None
     """Headline values and attention masks, for ``--write-baseline``."""
+    outcome: str | None = None
+    """Why there is no report when the model did not get to finish: ``memory`` (out of memory),
+    and for ``scan``'s worker limits also ``timeout`` and ``crashed``. Exit code 2 either way."""
 
     @property
     def status(self) -> str:
-        return {0: "ok", 1: "fail", 2: "error"}.get(self.exit_code, "error")
+        """``ok``/``fail``/``error`` from the exit code, or the :attr:`outcome` that stopped the model."""
+        return self.outcome or {0: "ok", 1: "fail", 2: "error"}.get(self.exit_code, "error")
 
     def blocking(self) -> list[Finding]:
         """Findings at or above this model's ``fail-on`` (why its exit code is 1)."""
@@ -246,8 +250,11 @@ class BatchRunner:
                           P.severity_table(values.get("severity", {}), self.codes, "severity"))
         return options, policy
 
-    def analyze_one(self, path: str) -> ModelResult:
-        """Analyze one model; every failure to analyze becomes a result with exit code 2."""
+    def analyze_one(self, path: str, file: str | None = None) -> ModelResult:
+        """Analyze one model; every failure to analyze becomes a result with exit code 2.
+
+        ``file`` is where its bytes are when that is not ``path`` (``scan`` fetched a URL to a
+        temporary file); settings always follow ``path``."""
         from .runner import run
 
         t0 = time.perf_counter()
@@ -255,7 +262,7 @@ class BatchRunner:
         result = ModelResult(path, fail_on=values.get("fail-on", "error"), config=labels)
         try:
             options, policy = self.options(path, values)
-            report, ctx = run(path, options, self.pm)
+            report, ctx = run(file or path, options, self.pm)
             report.findings.extend(self._budgets(path, report, ctx, values))
             policy.apply(report)
             if self.cli.want_snapshot or self.cli.baseline is not None:
@@ -277,6 +284,7 @@ class BatchRunner:
             raise
         except MemoryError:
             result.error, result.exit_code = f"{path}: out of memory while analyzing", 2
+            result.outcome = "memory"
         except Exception as exc:
             if self.cli.debug:
                 raise

@@ -398,7 +398,7 @@ _commands_registered = False
 
 
 def _core_commands() -> None:
-    from . import reach_cmd, rules_cmd, verify_cmd  # noqa: F401  (register `reach`, `verify`, `rules`, `explain`)
+    from . import reach_cmd, rules_cmd, scan_cmd, verify_cmd  # noqa: F401  (register `reach`, `verify`, `rules`, `explain`, `scan`)
 
 
 def get_cli() -> click.Group:

@@ -44,6 +44,12 @@ MAX_DEPTH = 100
 """protobuf refuses deeper nesting; so do we (the loader's parse then says why)."""
 
 
+READS: list[tuple[int, bytes]] | None = None
+"""When a list, every payload read back from a model file is appended as ``(offset, bytes read)``:
+``scan``'s cache sets one around an analysis so a cached result is reused only while the
+bytes the analysis actually read are unchanged (its key covers the skeleton, never weights)."""
+
+
 class ScanError(Exception):
     """The bytes are not a well-formed ModelProto (the caller falls back to protobuf)."""
 
@@ -313,6 +319,8 @@ class EmbeddedData:
             return None
         finally:
             os.close(fd)
+        if READS is not None:
+            READS.append((offset, data))
         try:
             full = P.TensorProto.FromString(data)
         except Exception:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 MULTI_FORMAT = "model-analyze-multi"
 MULTI_VERSION = 1
-STATUS = {"ok": "ok", "fail": "FAIL", "error": "ERROR"}
+STATUS = {"ok": "ok", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "memory": "OOM", "crashed": "CRASH"}
+"""How each status reads in the table; the last three are models stopped by ``scan``'s worker limits."""
 
 
 def compact(n: float | int, unit: str = "") -> str:
@@ -132,19 +133,24 @@ def render_rows(t: Table, width: int) -> list[str]:
 
 def verdict(results: list[ModelResult], exit_code: int) -> str:
     n = len(results)
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "fail", "error")}
+    counts = {s: sum(1 for r in results if r.status == s) for s in STATUS}
     parts = [f"{counts['ok']} ok", f"{counts['fail']} failed"]
-    if counts["error"]:
-        parts.append(f"{counts['error']} could not be analyzed")
+    stopped = {s: counts[s] for s in ("timeout", "memory", "crashed") if counts[s]}
+    if counts["error"] or stopped:
+        why = ", ".join(f"{k} {STOPPED[s]}" for s, k in stopped.items())
+        parts.append(f"{counts['error'] + sum(stopped.values())} could not be analyzed" + (f" ({why})" if why else ""))
     return f"{n} model{'s' if n != 1 else ''}: {', '.join(parts)} · exit {exit_code}"
+
+
+STOPPED = {"timeout": "timed out", "memory": "out of memory", "crashed": "crashed"}
 
 
 def reasons(results: list[ModelResult], per_model: int = 3) -> list[str]:
     """One line per blocking finding (up to ``per_model``) and per model that could not be analyzed."""
     out = []
     for r in results:
-        if r.status == "error":
-            out.append(f"error  {r.error}")
+        if r.exit_code == 2 or r.status in STOPPED:
+            out.append(f"{r.status:<6} {r.error}")
         elif r.status == "fail" and r.report is not None:
             blocking = sorted(r.blocking(), key=lambda f: -f.severity)
             failed = r.report.failed_sections()
@@ -162,19 +168,25 @@ def _one_line(f: Finding) -> str:
     return " ".join(f.message.split())
 
 
-def render_text(results: list[ModelResult], exit_code: int) -> str:
+def render_text(results: list[ModelResult], exit_code: int, shown: list[ModelResult] | None = None,
+                note: str = "") -> str:
+    """The closing block: the table of ``shown`` (default: every result, in order; ``scan`` passes
+    them sorted and filtered, and a ``note`` saying how), then the verdict and reasons of all."""
     from .text import WIDTH
 
+    shown = results if shown is None else shown
     title = "== Summary "
     lines = [title + "=" * (WIDTH - len(title))]
-    prefix = common_dir([r.path for r in results])
+    prefix = common_dir([r.path for r in shown])
     if prefix:
         lines.append(f"  models under {prefix}")
-    lines += render_rows(table(results, prefix), WIDTH)
+    if note:
+        lines.append(f"  {note}")
+    lines += render_rows(table(shown, prefix), WIDTH)
     lines.append("")
     lines.append(verdict(results, exit_code))
-    lines += reasons(results)
-    if any("*" in c for r in results for c in row(r)[1:5]):
+    lines += reasons(shown)
+    if any("*" in c for r in shown for c in row(r)[1:5]):
         lines.append("* at stated default dims (bind them: --dim, --seq-len, or dims/seq-len in the config)")
     return "\n".join(lines) + "\n"
 
@@ -206,14 +218,17 @@ def summary_data(result: ModelResult) -> dict[str, Any]:
     return out
 
 
+def model_entry(r: ModelResult) -> dict[str, Any]:
+    """One model of the multi-model JSON; also one line of ``scan``'s JSON Lines."""
+    return {"path": r.path, "status": r.status, "exit_code": r.exit_code, "error": r.error,
+            "fail_on": r.fail_on, "config": r.config, "elapsed_s": round(r.elapsed_s, 4),
+            "summary": summary_data(r), "report": r.report.to_dict() if r.report else None}
+
+
 def multi_dict(results: list[ModelResult], exit_code: int, version: str) -> dict[str, Any]:
     return {
         "format": MULTI_FORMAT, "format_version": MULTI_VERSION, "tool": "model-analyze", "version": version,
-        "exit_code": exit_code,
-        "models": [{"path": r.path, "status": r.status, "exit_code": r.exit_code, "error": r.error,
-                    "fail_on": r.fail_on, "config": r.config, "elapsed_s": round(r.elapsed_s, 4),
-                    "summary": summary_data(r), "report": r.report.to_dict() if r.report else None}
-                   for r in results],
+        "exit_code": exit_code, "models": [model_entry(r) for r in results],
     }
 
 

@@ -1,0 +1,109 @@
+"""The result cache: one file per key in a user cache directory.
+
+Layout: ``<dir>/v1/<key[:2]>/<key>.json`` holds three lines: the payload ranges the
+analysis read back (``{"deps": [...]}``, see ``keys.Dep``), the slim entry the summary
+table reads, and the line as first written — so a hit costs one small parse, not the
+full report's. Entries are
+written to a temporary name and renamed, so a scan killed mid-write, or two scans sharing
+the directory, never leave half an entry. Nothing is ever evicted: delete the directory
+(``model-analyze scan --help`` prints where it is) to start afresh.
+
+Workers decide hits (they have the file to hash), the scanning process reads and writes
+entries; :meth:`ResultCache.index` is what a worker needs — every key with its deps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+from .keys import Dep
+
+LAYOUT = "v1"
+
+
+def default_cache_dir() -> str:
+    """Where a user's caches go, as platformdirs' ``user_cache_dir`` says (without depending on it):
+    ``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
+    on Windows; ``MODEL_ANALYZE_CACHE_DIR`` overrides all of them."""
+    explicit = os.environ.get("MODEL_ANALYZE_CACHE_DIR")
+    if explicit:
+        return explicit
+    if sys.platform == "win32":
+        root = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+        return os.path.join(root, "model-analyze", "Cache")
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Caches/model-analyze")
+    root = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(root):  # the XDG spec: a relative value is invalid and ignored
+        root = os.path.expanduser("~/.cache")
+    return os.path.join(root, "model-analyze")
+
+
+class ResultCache:
+    """Cached lines by key."""
+
+    def __init__(self, directory: str) -> None:
+        self.root = os.path.join(directory, LAYOUT)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, key[:2], key + ".json")
+
+    def index(self) -> dict[str, list[Dep]]:
+        """Every key in the cache with its deps (a directory listing, plus a read of the few entries
+        whose name says they have deps)."""
+        out: dict[str, list[Dep]] = {}
+        with_deps: list[str] = []
+        try:
+            shards = [e.path for e in os.scandir(self.root) if e.is_dir()]
+        except OSError:
+            return out
+        for shard in shards:
+            try:
+                names = [e.name for e in os.scandir(shard)]
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith(".json") and not name.startswith("."):
+                    out[name[:-5]] = []
+                elif name.endswith(".deps"):
+                    with_deps.append(name[:-5])
+        for key in with_deps:
+            stored = self.get(key) if key in out else None
+            if stored is None:
+                out.pop(key, None)
+            else:
+                out[key] = stored[0]
+        return out
+
+    def get(self, key: str) -> tuple[list[Dep], str, str] | None:
+        """``(deps, slim entry as JSON, line)`` of ``key``, or None."""
+        try:
+            with open(self._path(key), encoding="utf-8") as f:
+                head, slim, line = f.read().split("\n")[:3]
+            deps = [tuple(d) for d in json.loads(head)["deps"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not slim or not line:
+            return None
+        return deps, slim, line  # type: ignore[return-value]
+
+    def put(self, key: str, deps: list[Dep], slim: str, line: str) -> None:
+        """Store a result; a cache that cannot be written is skipped silently (the scan's results
+        are in its output either way)."""
+        path = self._path(key)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps({"deps": deps}) + "\n" + slim + "\n" + line + "\n")
+            os.replace(tmp, path)
+            marker = path[:-5] + ".deps"
+            if deps:
+                open(marker, "w").close()
+            elif os.path.exists(marker):
+                os.unlink(marker)
+        except OSError:
+            pass

@@ -1,0 +1,135 @@
+"""One model's line of scan output, and the :class:`ScanResult` built back from it.
+
+Why JSON and not pickles: a line is what ``scan`` writes (JSON Lines), what the cache
+stores and what ``--resume`` reads, so one format round-trips through all three and a
+line written by a worker on another machine reads the same here. A line is exactly the
+multi-model JSON's entry (``render.summary.model_entry``) plus ``cached`` and ``key``.
+
+The closing table of a scan over 100,000 models must not hold 100,000 full reports:
+:func:`slim` keeps what the table, the verdict and the reasons read — headline metrics,
+findings, the dims and failed sections — and drops tables, charts and data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from ..batch import ModelResult
+from ..report import Report
+
+LINE_FIELDS = ("path", "status", "exit_code", "error", "fail_on", "config", "elapsed_s", "summary", "report",
+               "cached", "key")
+
+
+@dataclass
+class ScanResult(ModelResult):
+    """A :class:`~model_analyze.batch.ModelResult` of a scan: the report is the slim one (headline
+    metrics, findings, dims); :meth:`data` is the full line with the complete report."""
+
+    cached: bool = False
+    """Taken from the cache (or from the ``--resume`` file) instead of analyzed in this run."""
+    resumed: bool = False
+    """Read from the ``--resume`` file, not run in this scan."""
+    key: str | None = None
+    line: str = ""
+    """The JSON line as written (emptied by callers that keep many results)."""
+
+    def data(self) -> dict[str, Any]:
+        """The full line: ``report`` is exactly the single-model JSON report."""
+        return dict(json.loads(self.line))
+
+    def full_report(self) -> Report | None:
+        """The complete :class:`Report` rebuilt from the line (None when there is none)."""
+        entry = self.data()
+        return report_from_dict(entry["report"]) if entry.get("report") else None
+
+
+def line_of(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def stopped_entry(path: str, status: str, error: str, *, elapsed_s: float = 0.0, fail_on: str = "error",
+                  config: list[str] | None = None) -> dict[str, Any]:
+    """The line of a model that never produced a result (timeout, memory, crashed, or an error
+    outside the analysis such as a URL that could not be fetched)."""
+    return {"path": path, "status": status, "exit_code": 2, "error": error, "fail_on": fail_on,
+            "config": list(config or []), "elapsed_s": round(elapsed_s, 4), "summary": {}, "report": None,
+            "cached": False, "key": None}
+
+
+def slim(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with a report cut to what the summary reads (a fresh dict; ``entry`` is untouched)."""
+    out = {k: entry.get(k) for k in LINE_FIELDS if k != "report"}
+    rep = entry.get("report")
+    if rep:
+        model = dict(rep["model"], inputs=[], outputs=[])
+        sections = [dict(s, metrics=[m for m in s["metrics"] if m.get("headline")], tables=[], charts=[], data={},
+                         symbols={}) for s in rep.get("sections", [])]
+        out["report"] = dict(rep, model=model, sections=sections)
+    else:
+        out["report"] = None
+    return out
+
+
+def result_from_entry(entry: dict[str, Any], line: str = "") -> ScanResult:
+    """A :class:`ScanResult` from a (slim or full) entry."""
+    report = report_from_dict(entry["report"]) if entry.get("report") else None
+    status = entry.get("status", "error")
+    return ScanResult(
+        path=entry["path"], report=report, error=entry.get("error"), exit_code=int(entry.get("exit_code", 2)),
+        fail_on=entry.get("fail_on") or "error", config=list(entry.get("config") or []),
+        elapsed_s=float(entry.get("elapsed_s") or 0.0),
+        outcome=status if status in ("timeout", "memory", "crashed") else None,
+        cached=bool(entry.get("cached")), key=entry.get("key"), line=line)
+
+
+def report_from_dict(data: dict[str, Any]) -> Report:
+    """Rebuild a :class:`Report` from ``Report.to_dict()`` (the inverse, up to tuples → lists and
+    non-finite floats, which the JSON already holds as strings)."""
+    return typing.cast(Report, _build(Report, data))
+
+
+def _build(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        for option in options:
+            if dataclasses.is_dataclass(option) and isinstance(value, dict):
+                return _build(option, value)
+            if isinstance(option, type) and issubclass(option, enum.Enum):
+                return _build(option, value)
+        return value
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        return [_build(arg, v) for v in value]
+    if origin is dict:
+        args = typing.get_args(tp)
+        arg = args[1] if len(args) == 2 else Any
+        return {k: _build(arg, v) for k, v in value.items()}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)
+                  if f.init and f.name in value}
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return tp[str(value).upper()]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(tp: type) -> dict[str, Any]:
+    if tp not in _HINTS:
+        _HINTS[tp] = typing.get_type_hints(tp)
+    return _HINTS[tp]
