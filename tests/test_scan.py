@@ -416,3 +416,13 @@ def test_the_core_never_imports_dask_or_fsspec(registry):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_report_read_back_from_its_line_is_the_report(tmp_path):
+    """Resumed and cached results are rebuilt from JSON: the rebuilt report renders the same JSON."""
+    from model_analyze.runner import analyze
+    from model_analyze.scanner.records import report_from_dict
+
+    for name in ("convnet.onnx", "tiny_transformer.onnx", "loop_like.onnx"):
+        data = json.loads(json.dumps(analyze(str(ROOT / "samples" / name)).to_dict()))
+        assert report_from_dict(data).to_dict() == data, name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..report import Cell, Column, Finding, Metric, Report, Severity, Table
@@ -168,13 +169,14 @@ def _one_line(f: Finding) -> str:
     return " ".join(f.message.split())
 
 
-def render_text(results: list[ModelResult], exit_code: int, shown: list[ModelResult] | None = None,
+def render_text(results: Sequence[ModelResult], exit_code: int, shown: Sequence[ModelResult] | None = None,
                 note: str = "") -> str:
     """The closing block: the table of ``shown`` (default: every result, in order; ``scan`` passes
     them sorted and filtered, and a ``note`` saying how), then the verdict and reasons of all."""
     from .text import WIDTH
 
-    shown = results if shown is None else shown
+    results = list(results)
+    shown = results if shown is None else list(shown)
     title = "== Summary "
     lines = [title + "=" * (WIDTH - len(title))]
     prefix = common_dir([r.path for r in shown])

@@ -83,12 +83,12 @@ class ResultCache:
         try:
             with open(self._path(key), encoding="utf-8") as f:
                 head, slim, line = f.read().split("\n")[:3]
-            deps = [tuple(d) for d in json.loads(head)["deps"]]
+            deps: list[Dep] = [(int(o), int(n), str(d)) for o, n, d in json.loads(head)["deps"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not slim or not line:
             return None
-        return deps, slim, line  # type: ignore[return-value]
+        return deps, slim, line
 
     def put(self, key: str, deps: list[Dep], slim: str, line: str) -> None:
         """Store a result; a cache that cannot be written is skipped silently (the scan's results

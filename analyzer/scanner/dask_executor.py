@@ -80,6 +80,13 @@ def _sandboxed(spec: ScanSpec, index: dict[str, list[Dep]], limits: Limits, item
     raise RuntimeError("the sandbox returned no outcome")  # pragma: no cover
 
 
+def _distributed() -> Any:
+    """``dask.distributed``, imported here only (its API is untyped: kept ``Any``)."""
+    import importlib
+
+    return importlib.import_module("distributed")
+
+
 def scheduler_address(scheduler: str | None) -> str | None:
     """``dask://host:8786`` is ``tcp://host:8786``; anything else Dask reads as it is."""
     if scheduler and scheduler.startswith("dask://"):
@@ -94,7 +101,7 @@ class DaskExecutor:
     def __init__(self, spec: ScanSpec, jobs: int, limits: Limits, index: dict[str, list[Dep]],
                  scheduler: str | None = None, client: Any = None) -> None:
         try:
-            from distributed import Client, LocalCluster
+            distributed = _distributed()
         except ImportError:
             from ..errors import UsageError
 
@@ -105,10 +112,11 @@ class DaskExecutor:
         if client is not None:
             self.client = client
         elif scheduler:
-            self.client = Client(scheduler_address(scheduler))
+            self.client = distributed.Client(scheduler_address(scheduler))
         else:
-            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0")
-            self.client = Client(self.cluster)
+            self.cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                    dashboard_address=":0")
+            self.client = distributed.Client(self.cluster)
 
     def close(self) -> None:
         if self.own_client:
@@ -126,15 +134,13 @@ class DaskExecutor:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, items: Iterable[Item]) -> Iterator[tuple[Item, Outcome]]:
-        from distributed import as_completed
-
         client = self.client
         # a list each: scatter() would spread a dict's values as separate pieces
         spec_f, index_f, limits_f = client.scatter([self.spec, self.index, self.limits], broadcast=True)
         pending = iter(items)
         ahead = IN_FLIGHT_PER_THREAD * self.threads()
         by_key: dict[str, tuple[Item, Any]] = {}
-        done = as_completed()
+        done = _distributed().as_completed()
 
         def submit(n: int) -> None:
             for _ in range(n):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -169,7 +170,8 @@ class LocalPool:
                     busy[w.recv_conn] = w
                 if not busy:
                     return
-                for conn in wait(list(busy), timeout=self._poll(busy.values())):
+                for ready in wait(list(busy), timeout=self._poll(busy.values())):
+                    conn = typing.cast(Connection, ready)
                     w = busy[conn]
                     result = self._receive(w)
                     if result is None:

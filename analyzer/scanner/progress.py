@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from typing import Any, TextIO
 
 LINE_EVERY_S = 10.0
 
@@ -24,7 +24,7 @@ def _eta(seconds: float) -> str:
 class Progress:
     """``mode``: ``bar``, ``lines`` or ``off``."""
 
-    def __init__(self, total: int, mode: str, stream: IO[str] | None = None, label: str = "scan") -> None:
+    def __init__(self, total: int, mode: str, stream: TextIO | None = None, label: str = "scan") -> None:
         self.total, self.mode, self.label = total, mode, label
         self.stream = stream or sys.stderr
         self.done = self.failed = 0

@@ -130,6 +130,17 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 
 def _hints(tp: type) -> dict[str, Any]:
+    """The fields' types; a name imported only for type checkers (``DataclassInstance``) reads as Any."""
     if tp not in _HINTS:
-        _HINTS[tp] = typing.get_type_hints(tp)
+        unknown: dict[str, Any] = {}
+        for _ in range(20):
+            try:
+                _HINTS[tp] = typing.get_type_hints(tp, localns=unknown)
+                break
+            except NameError as exc:
+                if not exc.name or exc.name in unknown:
+                    raise
+                unknown[exc.name] = Any
+        else:
+            raise TypeError(f"cannot resolve the field types of {tp.__name__}")
     return _HINTS[tp]

@@ -59,10 +59,12 @@ def find_targets(paths: Iterable[str], config: Config | None = None) -> list[Tar
 
 
 def _remote(url: str) -> list[Target]:
+    from .task import _fsspec
+
     try:
-        import fsspec
-    except ImportError:
-        return [Target(url, True, f"{url}: reading URLs needs fsspec: pip install 'model-analyze[dask]'")]
+        fsspec = _fsspec()
+    except RuntimeError as exc:
+        return [Target(url, True, f"{url}: {exc}")]
     try:
         fs, path = fsspec.core.url_to_fs(url)
         protocol = url.split("://", 1)[0]

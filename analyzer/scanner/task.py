@@ -45,7 +45,7 @@ def load_plugins(extra: Sequence[str]) -> PluginManager:
 
     if not extra:
         return get_plugin_manager()
-    pm = get_plugin_manager.__wrapped__()  # type: ignore[attr-defined]
+    pm = get_plugin_manager.__wrapped__()
     for spec in extra:
         try:
             module, name, version = _import_plugin(spec)
@@ -237,8 +237,9 @@ def _sparse(path: str, size: int) -> None:
 
 
 def _fsspec() -> Any:
+    import importlib
+
     try:
-        import fsspec
+        return importlib.import_module("fsspec")  # untyped: kept Any
     except ImportError:
         raise RuntimeError("reading URLs needs fsspec: pip install 'model-analyze[dask]'") from None
-    return fsspec

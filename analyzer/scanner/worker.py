@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -121,4 +120,4 @@ def _stopped(records: Any, outcome_cls: Any, item: Any, status: str, error: str)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
