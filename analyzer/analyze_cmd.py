@@ -14,7 +14,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -40,12 +40,15 @@ def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
 
 def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
                  select: tuple[str, ...], ignore: tuple[str, ...], extend_select: tuple[str, ...],
-                 severities: tuple[str, ...], fail_on: str | None, top: int | None, budgets: tuple[str, ...],
-                 baseline_tolerance: str | None, debug: bool, device: str | None = None, batch: int | None = None,
-                 kv_dtype: str | None = None) -> CliSettings:
+                 severities: tuple[str, ...], fail_on: str | None, budgets: tuple[str, ...],
+                 baseline_tolerance: str | None, debug: bool, flags: dict[str, object] | None = None,
+                 plugin_options: tuple[str, ...] = ()) -> CliSettings:
+    """The command line's settings; ``flags`` are analyzer option flags (``--top``), ``plugin_options``
+    the ``--option NAME.KEY=VALUE`` items."""
     from .bindings import parse_dim_specs
-    from .cli import env_debug, split_multi
+    from .clikit import env_debug, split_multi
     from .model_budgets import parse_budget_option
+    from .options import parse_option_text
     from .shapes import parse_input_shape
     from .units import parse_fraction
 
@@ -66,8 +69,8 @@ def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_le
         dims=parse_dim_specs(dims), input_shapes=dict(parse_input_shape(s) for s in input_shapes), seq_len=seq_len,
         select=split_multi(select) if select else None, ignore=split_multi(ignore) if ignore else None,
         extend_select=split_multi(extend_select), severity=_pairs(severities, "--severity"), fail_on=fail_on,
-        top=top, device=device, batch=batch, kv_dtype=kv_dtype, budgets=parsed_budgets, tolerance=tolerance,
-        debug=debug or env_debug())
+        flags=dict(flags or {}), options=parse_option_text(plugin_options), budgets=parsed_budgets,
+        tolerance=tolerance, debug=debug or env_debug())
 
 
 def run_analyze(*, paths: tuple[str, ...], fmt: str | None, output: str | None, baseline_path: str | None,
@@ -75,7 +78,7 @@ def run_analyze(*, paths: tuple[str, ...], fmt: str | None, output: str | None, 
                 sarif_root: str | None, quiet: bool, formulas: bool = False, **options: Any) -> int:
     """Run the analyses and write the output; returns the exit code."""
     from .baseline import Baseline
-    from .cli import formats
+    from .clikit import formats
 
     config = Config() if isolated else load_config(explicit=config_path)
     available = formats()
@@ -105,12 +108,13 @@ def run_analyze(*, paths: tuple[str, ...], fmt: str | None, output: str | None, 
     if not batch:
         result = results[0]
         if result.report is None:
-            from .cli import fail
+            from .clikit import fail
 
             fail(result.error or f"{result.path}: could not be analyzed")
     format_obj = available[fmt]
     if formulas and "formulas" in inspect.signature(format_obj.render).parameters:
-        format_obj = dataclasses.replace(format_obj, render=functools.partial(format_obj.render, formulas=True))
+        render = cast(Callable[..., str], format_obj.render)
+        format_obj = dataclasses.replace(format_obj, render=functools.partial(render, formulas=True))
     _write(fmt, format_obj, results, code, batch, output, quiet, sarif_uri_base_id, sarif_root)
     return code
 
@@ -144,7 +148,7 @@ def _run(runner: BatchRunner, targets: list[Any], show_progress: bool) -> list[M
 
 def _write(fmt: str, format_obj: Any, results: list[ModelResult], code: int, batch: bool, output: str | None,
            quiet: bool, base_id: str, sarif_root: str | None) -> None:
-    from .cli import write_output
+    from .clikit import write_output
     from .render.sarif import Entry, render_entries
 
     if fmt == "sarif":
@@ -173,7 +177,7 @@ def _error_block(r: ModelResult, fmt: str) -> str:
 
 def _write_per_model(format_obj: Any, results: list[ModelResult], code: int, output: str | None,
                      quiet: bool) -> None:
-    from .cli import write_output
+    from .clikit import write_output
 
     assert output is not None
     os.makedirs(output, exist_ok=True)

@@ -24,7 +24,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .codes import Code
+from .codespec import Code
 from .errors import UsageError
 from .report import HEADLINES, Finding, Report, Severity
 

@@ -27,6 +27,7 @@ from . import policy as P
 from .codes import registry
 from .config import Config
 from .errors import AnalyzeError, UsageError
+from .options import OptionLayer, catalog, resolve
 from .report import Finding, Report, Severity
 
 if TYPE_CHECKING:
@@ -82,10 +83,10 @@ class CliSettings:
     extend_select: list[str] = field(default_factory=list)
     severity: dict[str, str] = field(default_factory=dict)
     fail_on: str | None = None
-    top: int | None = None
-    device: str | None = None
-    batch: int | None = None
-    kv_dtype: str | None = None
+    flags: dict[str, object] = field(default_factory=dict)
+    """Analyzer option flags given on the command line (``--top 20`` → ``{"top": 20}``)."""
+    options: dict[str, dict[str, object]] = field(default_factory=dict)
+    """``--option NAME.KEY=VALUE`` (text values, parsed by each option's type)."""
     budgets: dict[str, Any] = field(default_factory=dict)
     baseline: Baseline | None = None
     tolerance: float | None = None
@@ -171,7 +172,9 @@ class BatchRunner:
         self.config = config
         self.cli = cli
         self.pm = pm or get_plugin_manager()
-        self.analyzers = set(available_analyzers(self.pm)[0])
+        found = available_analyzers(self.pm)[0]
+        self.analyzers = set(found)
+        self.option_catalog = catalog(found.values())
         self.codes = registry(self.pm)
         self.single = False
         """Set by the caller when the run is one model (a one-entry baseline then matches it by any path)."""
@@ -196,6 +199,19 @@ class BatchRunner:
                 P.split(items, self.analyzers, self.codes, opt)
         if cli.severity:
             P.severity_table(cli.severity, self.codes, "--severity")
+        resolve(self.option_catalog, [self._config_layer(self.config.values, self.config.where), *self._cli_layers()])
+        for ov in self.config.overrides:
+            merged, _ = self.config.for_model_block(ov)
+            resolve(self.option_catalog, [self._config_layer(merged, f"{where} {ov.label.split(' ', 1)[-1]}"),
+                                          *self._cli_layers()])
+
+    def _config_layer(self, values: dict[str, Any], label: str) -> OptionLayer:
+        flags = {k: values[k] for k in self.option_catalog.flags() if k in values}
+        return OptionLayer(label, flags=flags, per=dict(values.get("plugins", {})))
+
+    def _cli_layers(self) -> list[OptionLayer]:
+        return [OptionLayer("--flag", flags=dict(self.cli.flags)),
+                OptionLayer("--option", per=self.cli.options, text=True)]
 
     def settings(self, path: str) -> tuple[dict[str, Any], list[str]]:
         values, applied = self.config.for_model(path)
@@ -208,7 +224,7 @@ class BatchRunner:
         values["extend-select"] = [*values.get("extend-select", []), *cli.extend_select]
         values["severity"] = {**values.get("severity", {}), **cli.severity}
         values["budgets"] = {**values.get("budgets", {}), **cli.budgets}
-        for key, v in (("fail-on", cli.fail_on), ("top", cli.top), ("baseline-tolerance", cli.tolerance)):
+        for key, v in (("fail-on", cli.fail_on), ("baseline-tolerance", cli.tolerance)):
             if v is not None:
                 values[key] = v
         return values, labels
@@ -230,7 +246,6 @@ class BatchRunner:
         return out
 
     def options(self, path: str, values: dict[str, Any]) -> tuple[Any, P.Policy]:
-        from .cli import serving_params
         from .runner import AnalyzeOptions
 
         sel = P.split(values.get("select", []), self.analyzers, self.codes, "select")
@@ -241,7 +256,7 @@ class BatchRunner:
         options = AnalyzeOptions(
             dims=dict(cli.dims), input_shapes=dict(cli.input_shapes), seq_len=cli.seq_len,
             select=analyzers, ignore=list(ign.analyzers),
-            params={"top": values.get("top", 10), **serving_params(values, cli.device, cli.batch, cli.kv_dtype)},
+            option_layers=[self._config_layer(values, self.config.label), *self._cli_layers()],
             soft_dims=dict(values.get("dims", {})),
             soft_seq_len=values.get("seq-len"),
             soft_input_shapes=dict(values.get("input-shapes", {})),

@@ -18,40 +18,19 @@ Selectors follow ruff: ``AT`` selects every ``AT`` code, ``AT0`` the ``AT0xx`` o
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .baseline import CODES as BASELINE
+from .codespec import CODE_RE, SELECTOR_RE, Code, _split, is_selector, matches, specificity
+from .model_budgets import CODES as BUDGETS
 from .report import Severity
 
 if TYPE_CHECKING:
     from .manager import PluginManager
 
-CODE_RE = re.compile(r"^([A-Z]{1,4})([0-9]{3})$")
-SELECTOR_RE = re.compile(r"^([A-Z]{1,4})([0-9]{0,3})$")
 DOCS_URI = "https://github.com/model-analyze/model-analyze/blob/main/README.md#finding-codes"
 """Where ``helpUri`` of every SARIF rule points: the README section generated from this registry."""
-
-
-@dataclass(frozen=True)
-class Code:
-    """One finding code, documented once."""
-
-    code: str
-    name: str
-    """Short kebab-case name (``reach-below-context``), shown next to the code."""
-    severity: Severity
-    """Default severity; ``severity = { CODE = "error" }`` in the config re-grades it."""
-    summary: str
-    """One line: what the finding says (the README table, SARIF ``shortDescription``)."""
-    explanation: str
-    """Why it matters and how the analysis decides it (SARIF ``fullDescription``)."""
-    fix: str
-    """What to do about it."""
-    example: str
-    """A message as the tool prints it."""
-    source: str = "core"
-    """``core`` or the plugin that registered it (set by :func:`registry`)."""
 
 
 def _c(code: str, name: str, severity: Severity, summary: str, explanation: str, fix: str,
@@ -226,33 +205,6 @@ CORE: tuple[Code, ...] = (
 )
 
 
-def _split(text: str) -> tuple[str, str]:
-    m = SELECTOR_RE.match(text)
-    if not m:
-        raise ValueError(text)
-    return m.group(1), m.group(2)
-
-
-def is_selector(text: str) -> bool:
-    """``AT``, ``AT0``, ``AT030`` — the shape of a code or code prefix (not whether it exists)."""
-    return SELECTOR_RE.match(text) is not None
-
-
-def matches(selector: str, code: str) -> bool:
-    """``AT`` matches ``AT030``; ``A`` matches neither ``AT030`` nor ``AR001``."""
-    try:
-        sl, sd = _split(selector)
-        cl, cd = _split(code)
-    except ValueError:
-        return False
-    return sl == cl and cd.startswith(sd)
-
-
-def specificity(selector: str) -> int:
-    """Longer selectors are more specific (``AT030`` beats ``AT``), as in ruff."""
-    return len(selector)
-
-
 def registry(pm: PluginManager | None = None) -> dict[str, Code]:
     """Every registered code: the core's and each analyzer's, by code.
 
@@ -264,11 +216,8 @@ def registry(pm: PluginManager | None = None) -> dict[str, Code]:
     cached = getattr(pm, "_codes", None)
     if cached is not None:
         return cached
-    from .baseline import CODES as BASELINE
-    from .model_budgets import CODES as BUDGETS
-
     out: dict[str, Code] = {c.code: c for c in (*CORE, *BUDGETS, *BASELINE)}
-    items, _ = pm.collect("model_analyze_analyzers")
+    items, _ = pm.analyzers()
     for plugin, analyzer in items:
         for c in getattr(analyzer, "codes", ()) or ():
             if isinstance(c, Code) and CODE_RE.match(c.code) and c.code not in out:
@@ -309,3 +258,7 @@ def markdown_table(codes: dict[str, Code]) -> str:
         summary = c.summary.replace("|", "\\|")
         lines.append(f"| {c.code} | {c.name} | {c.severity} | {summary} |")
     return "\n".join(lines) + "\n"
+
+
+__all__ = ["CODE_RE", "CORE", "DOCS_URI", "SELECTOR_RE", "Code", "builtin", "expand", "is_selector", "lookup",
+           "markdown_table", "matches", "registry", "specificity"]

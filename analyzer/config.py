@@ -36,10 +36,10 @@ from typing import Any
 
 from .budgets import BUDGETS
 from .errors import UsageError
+from .options import BadValue, OptionCatalog, OptionLayer, checked, installed_catalog
 
 MAX_DIM = BUDGETS.dim_value
 """Largest dim a config may bind: the same limit as ``--dim``/``--seq-len`` (resource budgets)."""
-MAX_TOP = 10**6
 FAIL_ON = ("info", "warning", "error", "never")
 SEVERITIES = ("info", "warning", "error")
 CONFIG_NAMES = ("model-analyze.toml", ".model-analyze.toml", "pyproject.toml")
@@ -151,22 +151,23 @@ SCHEMA: dict[str, Key] = {
                     "re-grade codes: { AT030 = \"error\" }"),
     "fail-on": Key(_choice(FAIL_ON), "exit 1 at this severity or worse (default error)"),
     "format": Key(_str, "output format (default text)", per_path=False),
-    "top": Key(_int(1, MAX_TOP), "rows in top-k tables (default 10)"),
     "seq-len": Key(_int(1, MAX_DIM), "the sequence length the model ships with (skipped for models without one)"),
     "dims": Key(_table(_int(0, MAX_DIM), f"integers from 0 to {MAX_DIM:,}"),
                 "dim bindings { name = value } (skipped for models without the dim)"),
     "input-shapes": Key(_table(_shape, "shapes (lists of integers)"),
                         "whole input shapes { images = [1, 3, 640, 640] } (skipped for models without the input)"),
     "budgets": Key(_budgets, "limits at the binding: max-macs, max-flops, max-params, ..."),
-    "device": Key(_str, "device for roofline lower bounds (the serving analyzer; `model-analyze devices`)"),
-    "batch": Key(_int(1, MAX_DIM), "sequences (or images) served together (the serving analyzer)"),
-    "kv-dtype": Key(_str, "KV cache dtype: fp16, bf16, fp8, int8, int4 (the serving analyzer)"),
+    "plugins": Key(lambda v: v, "analyzer options: [tool.model-analyze.plugins.NAME] KEY = VALUE (checked "
+                   "against the options each analyzer declares; `model-analyze plugins` lists them)"),
     "baseline-tolerance": Key(_fraction, "relative change a baseline tolerates (default 1%)"),
     "exclude": Key(_str_list, "globs of paths never analyzed when a directory is given", per_path=False),
     "overrides": Key(lambda v: v, "per-path blocks: [[tool.model-analyze.overrides]] paths = [...]",
                      per_path=False),
 }
 TABLE_KEYS = ("severity", "dims", "input-shapes", "budgets")
+NESTED_KEYS = ("plugins",)
+"""Tables of tables merged two levels deep (an override's ``plugins.serving.batch`` keeps the
+global ``plugins.serving.device``)."""
 """Merged key by key when an override sets them (the override's entries win)."""
 ADDITIVE_KEYS = ("ignore", "extend-select")
 """Added to, not replaced, by an override (like ruff's per-file-ignores)."""
@@ -211,26 +212,45 @@ class Config:
     def for_model(self, model_path: str) -> tuple[dict[str, Any], list[str]]:
         """The values that apply to one model (global, then matching overrides in order),
         and the labels of the overrides that matched."""
-        values: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-                  for k, v in self.values.items() if k != "overrides"}
+        values = self._global()
         applied: list[str] = []
         rel = _relative(model_path, self.root)
         for ov in self.overrides:
-            if not any(glob_match(p, rel) for p in ov.paths):
-                continue
-            applied.append(ov.label)
-            for k, v in ov.values.items():
-                if k in TABLE_KEYS:
-                    values[k] = {**values.get(k, {}), **v}
-                elif k in ADDITIVE_KEYS:
-                    values[k] = [*values.get(k, []), *v]
-                else:
-                    values[k] = v
+            if any(glob_match(p, rel) for p in ov.paths):
+                applied.append(ov.label)
+                _apply(values, ov)
         return values, applied
+
+    def for_model_block(self, ov: Override) -> tuple[dict[str, Any], list[str]]:
+        """The global values with one override block applied (to check the block up front)."""
+        values = self._global()
+        _apply(values, ov)
+        return values, [ov.label]
+
+    def _global(self) -> dict[str, Any]:
+        return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                for k, v in self.values.items() if k != "overrides"}
 
     def excluded(self, path: str) -> bool:
         rel = _relative(path, self.root)
         return any(glob_match(p, rel) for p in self.get("exclude", []))
+
+
+def _apply(values: dict[str, Any], ov: Override) -> None:
+    """One override block on top of ``values``: scalars and ``select`` replace, tables merge
+    key by key (``plugins`` two levels deep), ``ignore``/``extend-select`` add."""
+    for k, v in ov.values.items():
+        if k in NESTED_KEYS:
+            merged = {name: dict(t) for name, t in values.get(k, {}).items()}
+            for name, table in v.items():
+                merged[name] = {**merged.get(name, {}), **table}
+            values[k] = merged
+        elif k in TABLE_KEYS:
+            values[k] = {**values.get(k, {}), **v}
+        elif k in ADDITIVE_KEYS:
+            values[k] = [*values.get(k, []), *v]
+        else:
+            values[k] = v
 
 
 def _relative(path: str, root: str) -> str:
@@ -322,22 +342,50 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
-def _validate(table: dict[str, Any], where: str, *, in_override: bool) -> dict[str, Any]:
+def _validate(table: dict[str, Any], where: str, *, in_override: bool,
+              options: OptionCatalog | None) -> dict[str, Any]:
+    flags = options.flags() if options is not None else {}
     out: dict[str, Any] = {}
     for key, value in table.items():
         if in_override and key == "paths":
             continue
+        if key == "plugins":
+            out[key] = _plugin_tables(value, where, options)
+            continue
         spec = SCHEMA.get(key)
+        if spec is None and key in flags:
+            try:
+                out[key] = flags[key].check(value)
+            except BadValue as exc:
+                raise ConfigError(f"{where} {key}: expected {exc}, got {_show(value)}") from None
+            continue
         if spec is None:
-            known = ", ".join(k for k, s in SCHEMA.items() if s.per_path or not in_override)
-            hint = _did_you_mean(key, list(SCHEMA))
-            raise ConfigError(f"{where} {key}: unknown key{hint} (known: {known})")
+            names = [k for k, s in SCHEMA.items() if s.per_path or not in_override] + sorted(flags)
+            hint = _did_you_mean(key, [*SCHEMA, *flags])
+            raise ConfigError(f"{where} {key}: unknown key{hint} (known: {', '.join(names)})")
         if in_override and not spec.per_path:
             raise ConfigError(f"{where} {key}: only allowed in the global table, not in an override")
         try:
             out[key] = spec.check(value)
         except _Bad as exc:
             raise ConfigError(f"{where} {key}: expected {exc}, got {_show(value)}") from None
+    return out
+
+
+def _plugin_tables(value: Any, where: str, options: OptionCatalog | None) -> dict[str, dict[str, Any]]:
+    """``plugins = { NAME = { KEY = VALUE } }``: tables of tables, each value checked against
+    the option the analyzer declares (when the installed analyzers are known)."""
+    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
+        raise ConfigError(f"{where} plugins: expected a table of analyzer tables "
+                          f"([tool.model-analyze.plugins.NAME]), got {_show(value)}")
+    if options is None:
+        return {name: dict(t) for name, t in value.items()}
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for name, spec, v in checked(options, OptionLayer(where, per=value)):
+            out.setdefault(name, {})[spec.key] = v
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
     return out
 
 
@@ -348,8 +396,13 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f" — did you mean {close[0]}?" if close else ""
 
 
-def parse_config(data: dict[str, Any], path: str, *, top_level: bool) -> Config:
-    """Validate a parsed TOML document (``top_level``: model-analyze.toml, keys at the top)."""
+def parse_config(data: dict[str, Any], path: str, *, top_level: bool,
+                 options: OptionCatalog | None = None) -> Config:
+    """Validate a parsed TOML document (``top_level``: model-analyze.toml, keys at the top).
+
+    ``options``: the installed analyzers' options, which the ``plugins`` tables and the
+    top-level flag keys (``top``, ``device``…) are checked against; without it those flag
+    keys are unknown and the ``plugins`` tables are only checked for shape."""
     name = os.path.basename(path)
     if top_level:
         table, where = data, f"{path}:"
@@ -358,7 +411,8 @@ def parse_config(data: dict[str, Any], path: str, *, top_level: bool) -> Config:
         where = f"{path}: [tool.model-analyze]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    values = _validate({k: v for k, v in table.items() if k != "overrides"}, where, in_override=False)
+    values = _validate({k: v for k, v in table.items() if k != "overrides"}, where, in_override=False,
+                       options=options)
     overrides: list[Override] = []
     raw = table.get("overrides", [])
     if not isinstance(raw, list) or not all(isinstance(o, dict) for o in raw):
@@ -375,12 +429,15 @@ def parse_config(data: dict[str, Any], path: str, *, top_level: bool) -> Config:
             raise ConfigError(f"{owhere} paths: expected {exc}, got {_show(block['paths'])}") from None
         if not paths:
             raise ConfigError(f"{owhere} paths: expected at least one glob")
-        overrides.append(Override(paths, _validate(block, owhere, in_override=True), f"{name} {label}"))
+        overrides.append(Override(paths, _validate(block, owhere, in_override=True, options=options),
+                                  f"{name} {label}"))
     return Config(path, values, overrides)
 
 
-def load_config(start: str | None = None, explicit: str | None = None) -> Config:
-    """The configuration in force: ``explicit`` (``--config``) or the nearest file from ``start``."""
+def load_config(start: str | None = None, explicit: str | None = None,
+                options: OptionCatalog | None = None) -> Config:
+    """The configuration in force: ``explicit`` (``--config``) or the nearest file from ``start``,
+    checked against ``options`` (default: the installed analyzers')."""
     path = explicit or find_config(start or os.getcwd())
     if path is None:
         return Config()
@@ -388,4 +445,5 @@ def load_config(start: str | None = None, explicit: str | None = None) -> Config
         raise ConfigError(f"--config {explicit}: no such file")
     data = _read_toml(path)
     top_level = os.path.basename(path) != "pyproject.toml"
-    return parse_config(data, path, top_level=top_level)
+    return parse_config(data, path, top_level=top_level,
+                        options=options if options is not None else installed_catalog())

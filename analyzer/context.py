@@ -8,7 +8,7 @@ analyzers that ``require`` them. The context knows no analyzer by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -30,7 +30,10 @@ class AnalysisContext:
     shapes: ShapeTable
     registry: OpRegistry
     dims: DimInfo
-    options: dict[str, Any] = field(default_factory=dict)
+    analyzer_options: Mapping[str, object] = field(default_factory=dict)
+    """Each analyzer's options instance (its ``Analyzer.options`` dataclass), by analyzer name."""
+    analyzer: str = ""
+    """The analyzer running now (set by the runner)."""
     _cache: dict[str, Any] = field(default_factory=dict)
     _results: dict[str, Any] = field(default_factory=dict)
 
@@ -56,6 +59,16 @@ class AnalysisContext:
     def is_bound(self, value: Any) -> bool:
         """True when every symbol in ``value`` is bound by the user (not a default)."""
         return D.free_symbols(value) <= set(self.dims.bound)
+
+    # -- options ----------------------------------------------------------------------
+    def options_for(self, kind: type[T]) -> T:
+        """The running analyzer's options, an instance of its options dataclass ``kind``
+        (as the config and command line set them; the defaults when nothing did)."""
+        mine = self.analyzer_options.get(self.analyzer)
+        if isinstance(mine, kind):
+            return mine
+        other = next((v for v in self.analyzer_options.values() if isinstance(v, kind)), None)
+        return other if other is not None else kind()
 
     # -- caches and results -------------------------------------------------------
     def cached(self, key: str, factory: Callable[[], T]) -> T:

@@ -116,7 +116,7 @@ def available(pm: PluginManager | None = None) -> dict[str, Device]:
     """Every device the installed plugins describe, by lower-case name and alias."""
     from .manager import get_plugin_manager
 
-    items, _ = (pm or get_plugin_manager()).collect("model_analyze_devices")
+    items, _ = (pm or get_plugin_manager()).collect("model_analyze_devices", Device)
     out: dict[str, Device] = {}
     for _, dev in items:
         for key in (dev.name, *dev.aliases):

@@ -25,6 +25,7 @@ from .dims import Dim, parse_dim_param
 from .errors import ModelError
 from .report import NodeRef
 from .safeio import sparse_array, tensor_array
+from .tensors import dtype_bits
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -38,21 +39,6 @@ DEFAULT_CONST_CAP = BUDGETS.constant_elements
 """Largest constant (elements) read on demand for shapes; bigger stays unknown."""
 
 _T = P.TensorProto
-_BITS = {
-    _T.FLOAT: 32, _T.UINT8: 8, _T.INT8: 8, _T.UINT16: 16, _T.INT16: 16, _T.INT32: 32,
-    _T.INT64: 64, _T.STRING: 0, _T.BOOL: 8, _T.FLOAT16: 16, _T.DOUBLE: 64, _T.UINT32: 32,
-    _T.UINT64: 64, _T.COMPLEX64: 64, _T.COMPLEX128: 128, _T.BFLOAT16: 16,
-}
-for _name, _bits in (("FLOAT8E4M3FN", 8), ("FLOAT8E4M3FNUZ", 8), ("FLOAT8E5M2", 8),
-                     ("FLOAT8E5M2FNUZ", 8), ("UINT4", 4), ("INT4", 4), ("FLOAT4E2M1", 4),
-                     ("FLOAT8E8M0", 8), ("UINT2", 2), ("INT2", 2)):
-    if hasattr(_T, _name):
-        _BITS[getattr(_T, _name)] = _bits
-
-
-def dtype_bits(dtype: int | None) -> int | None:
-    """Storage bits per element (4 for int4), None when unknown."""
-    return _BITS.get(dtype) if dtype is not None else None
 
 
 def dtype_name(dtype: int | None) -> str:

@@ -1,23 +1,28 @@
 """Every hook a model-analyze plugin can implement.
 
-Plugins are modules or objects registered under the ``model_analyze`` entry-point
-group (the built-in analyzers use exactly the same route)::
+Plugins are modules (or objects) registered under the ``model_analyze`` entry-point
+group; the built-in analyzers implement the same hooks (see ``manager.DEFAULT_PLUGINS``)::
 
     [project.entry-points.model_analyze]
     my_plugin = "my_package.my_module"
 
-and implement any of the hooks below with :data:`hookimpl`::
+and implement any of the hooks below with :data:`hookimpl` (re-exported by
+``model_analyze.plugin_api``)::
 
-    from model_analyze.hookspecs import hookimpl
-    from model_analyze.plugin_api import Analyzer, Section
+    from model_analyze.plugin_api import Analyzer, Section, hookimpl
+
+    MODEL_ANALYZE_API = "1.0"     # the plugin API this plugin is written for
 
     @hookimpl
-    def model_analyze_analyzers():
+    def model_analyze_analyzers() -> list[Analyzer]:
         return [Analyzer("my-check", "My check", run=my_run)]
 
-Hooks *return* what they provide (a list), as pytest's and llm's do; the core
-collects the lists from all plugins. A hook that raises is reported against its
-plugin and never stops the others.
+Hooks *return* what they provide (a list), as pytest's and llm's do; the core calls
+each through pluggy (``pm.hook.<name>()``) and collects the lists from all plugins,
+so ``hookimpl(tryfirst=True)``/``trylast`` order them and ``hookimpl(wrapper=True)``
+wraps the others. A hook that raises is reported against its plugin and never stops
+the others. docs/plugins.md is the guide; a test checks each hook here is documented
+there and implemented by one of its example plugins.
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .descriptors import Analyzer, Format
     from .devices import Device
     from .ops.registry import OpRule
-    from .plugin_api import Analyzer, Format
 
 PROJECT = "model_analyze"
+API_VERSION = "1.0"
+"""The plugin API this core provides (``MAJOR.MINOR``). A plugin states the one it is written
+for as ``MODEL_ANALYZE_API`` in its module; a newer minor, or another major, is refused
+with one line (``model-analyze plugins`` lists it as failed to load). Minor versions add
+to the API; a major version changes it."""
+
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's hook implementation (``@hookimpl``, ``@hookimpl(tryfirst=True)``…)."""
 
 
 @hookspec
@@ -43,10 +55,11 @@ def model_analyze_analyzers() -> list[Analyzer]:
     """Analyzers this plugin provides.
 
     Each :class:`~model_analyze.plugin_api.Analyzer` has a unique ``name`` (used by
-    ``--select``/``--ignore``), a ``run(ctx) -> Section`` callable and the names of
-    analyzers whose published results it reads (``requires``); the core runs them
-    in dependency order and isolates failures (a raising ``run`` yields a section
-    with status ``failed``).
+    ``--select``/``--ignore`` and as the NAME of ``[tool.model-analyze.plugins.NAME]``
+    and ``--option NAME.KEY=VALUE``), a ``run(ctx) -> Section`` callable, the finding
+    codes it emits, its options (a dataclass) and the names of analyzers whose published
+    results it reads (``requires``); the core runs them in dependency order and isolates
+    failures (a raising ``run`` yields a section with status ``failed``).
     """
 
 
@@ -54,10 +67,10 @@ def model_analyze_analyzers() -> list[Analyzer]:
 def model_analyze_op_rules() -> list[OpRule]:
     """Rules for operators, keyed by ``(domain, op_type)``.
 
-    An :class:`~model_analyze.ops.OpRule` may carry any of ``shape``, ``flow``
+    An :class:`~model_analyze.plugin_api.OpRule` may carry any of ``shape``, ``flow``
     (token flow) and ``cost``; fields left ``None`` keep the core's rule. This is
     how a plugin teaches the engines a custom op instead of it being reported as
-    unknown and treated conservatively.
+    unknown (U001) and treated conservatively.
     """
 
 
@@ -70,8 +83,9 @@ def model_analyze_formats() -> list[Format]:
 def model_analyze_commands(cli: click.Group) -> None:
     """Add subcommands to the ``model-analyze`` CLI (as llm's ``register_commands``).
 
-    Use ``@cli.command()`` on the given group; e.g. the architecture plugin adds
-    ``model-analyze compare``.
+    Use ``@cli.command()`` on the given group; the core's own ``reach``, ``verify``,
+    ``rules`` and ``explain`` are added this way, the architecture plugin adds
+    ``compare`` and the serving plugin ``devices``.
     """
 
 
@@ -79,7 +93,7 @@ def model_analyze_commands(cli: click.Group) -> None:
 def model_analyze_devices() -> list[Device]:
     """Devices for ``--device NAME`` (roofline lower bounds on time).
 
-    Each :class:`~model_analyze.devices.Device` gives dense peak FLOP/s per dtype,
+    Each :class:`~model_analyze.plugin_api.Device` gives dense peak FLOP/s per dtype,
     memory bandwidth (bytes/s) and, optionally, memory and last-level cache sizes,
     with the public source of each figure. Bounds divide by these figures, so give
     the most the device can do (datasheet peaks), never sustained rates. The first

@@ -1,21 +1,52 @@
-"""The plugin manager: pluggy + the ``model_analyze`` entry-point group.
+"""The plugin manager: pluggy, the built-in plugins and the ``model_analyze`` entry points.
 
-We load entry points ourselves (not ``load_setuptools_entrypoints``) so that a
-third-party plugin that fails to import is recorded and reported instead of
-taking the whole tool down.
+Built-ins are registered explicitly from :data:`DEFAULT_PLUGINS` (module names, as llm
+does), so a source checkout runs without reinstalling; third-party plugins come from the
+``model_analyze`` entry-point group. Every hook is called the pluggy way,
+``pm.hook.<name>(...)``, so ``tryfirst``/``trylast``, ``firstresult`` and wrappers work as
+pluggy documents them.
+
+One failing plugin never sinks the others. Each plugin is registered behind a
+:class:`_Guarded` proxy whose hook implementations carry the plugin's own (same names,
+signatures and ``hookimpl`` options) but catch what the plugin raises: the failure is
+recorded against the plugin and the call goes on with the next implementation. The
+proxy also tags what each implementation returns with the plugin's name, so the core
+knows who provided which analyzer, rule, format or device. A plugin that fails to
+import, or that was written for a newer plugin API than this one (its module's
+``MODEL_ANALYZE_API``), is not registered and is reported with one line.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 
 from . import hookspecs
-from .hookspecs import PROJECT
+from .hookspecs import API_VERSION, PROJECT
+
+if TYPE_CHECKING:
+    from .descriptors import Analyzer, Format
+    from .ops.registry import OpRule
+
+T = TypeVar("T")
+
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core-formats", "model_analyze.render.builtin"),
+    ("core-commands", "model_analyze.commands"),
+    ("structure", "model_analyze.plugins.structure"),
+    ("receptive_field", "model_analyze.plugins.receptive_field"),
+    ("architecture", "model_analyze.plugins.architecture"),
+    ("attention", "model_analyze.plugins.attention_span"),
+    ("hotspots", "model_analyze.plugins.hotspots"),
+    ("serving", "model_analyze.plugins.serving"),
+)
+"""``(name, module)`` of every plugin this distribution ships, registered before the entry points."""
 
 
 @dataclass
@@ -25,6 +56,130 @@ class PluginInfo:
     version: str
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    api: str = ""
+    """The plugin API the plugin says it was written for (``MODEL_ANALYZE_API``), if it says."""
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """A plugin's hook implementation that raised (or returned the wrong thing)."""
+
+    plugin: str
+    hook: str
+    error: str
+
+    def __str__(self) -> str:
+        return self.error
+
+
+class _Provided(list[object]):
+    """A hook implementation's result list, tagged with the plugin that returned it."""
+
+    plugin: str = "?"
+
+
+def parse_api(text: object) -> tuple[int, int] | None:
+    """``"1.0"`` → ``(1, 0)``; None for anything that is not MAJOR.MINOR."""
+    if not isinstance(text, str):
+        return None
+    major, sep, minor = text.strip().partition(".")
+    if not (major.isdigit() and (not sep or minor.isdigit())):
+        return None
+    return int(major), int(minor or 0)
+
+
+def api_refusal(name: str, declared: object) -> str | None:
+    """Why a plugin written for ``declared`` cannot run on :data:`API_VERSION` (None: it can)."""
+    if declared is None:
+        return None
+    want, have = parse_api(declared), parse_api(API_VERSION)
+    assert have is not None
+    if want is None:
+        return f"plugin {name!r}: MODEL_ANALYZE_API = {declared!r} is not a version like \"{API_VERSION}\""
+    if want[0] > have[0] or (want[0] == have[0] and want[1] > have[1]):
+        return (f"plugin {name!r} needs plugin API {declared}, this model-analyze provides {API_VERSION}: "
+                "upgrade model-analyze")
+    if want[0] < have[0]:
+        return (f"plugin {name!r} was written for plugin API {declared}, this model-analyze provides "
+                f"{API_VERSION} (a new major version): the plugin needs an update")
+    return None
+
+
+class _Guarded:
+    """Stands in for one plugin in pluggy's registry: the same hook implementations, each
+    catching what the plugin raises (see the module docstring)."""
+
+    def __init__(self, plugin: object, name: str, manager: PluginManager) -> None:
+        self.plugin = plugin
+        self.plugin_name = name
+        for attr in dir(plugin):
+            if not attr.startswith("model_analyze_"):
+                continue
+            fn = getattr(plugin, attr, None)
+            opts = getattr(fn, f"{PROJECT}_impl", None)
+            if not callable(fn) or opts is None:
+                continue
+            wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+            setattr(self, attr, _guard_wrapper(fn, name, attr, manager) if wrapper
+                    else _guard_impl(fn, name, attr, manager))
+
+
+def _guard_impl(fn: Callable[..., object], plugin: str, hook: str, manager: PluginManager) -> Callable[..., object]:
+    @functools.wraps(fn)
+    def guarded(*args: object, **kwargs: object) -> object:
+        firstresult = manager.firstresult(hook)
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # a broken plugin must not sink the others
+            manager.record(plugin, hook, exc)
+            return None if firstresult else _tag([], plugin)
+        if firstresult or hook in _NO_RESULT:
+            return result
+        if result is None:
+            return _tag([], plugin)
+        if not isinstance(result, (list, tuple)):
+            manager.record(plugin, hook, TypeError(f"returned {type(result).__name__}, not a list"))
+            return _tag([], plugin)
+        return _tag(result, plugin)
+
+    return guarded
+
+
+def _guard_wrapper(fn: Callable[..., object], plugin: str, hook: str,
+                   manager: PluginManager) -> Callable[..., Generator[None, object, object]]:
+    """A plugin's wrapper, run in a guard: if it raises before or after the inner call, the
+    failure is recorded and the inner result goes on unchanged."""
+
+    @functools.wraps(fn)
+    def guarded(*args: object, **kwargs: object) -> Generator[None, object, object]:
+        gen = fn(*args, **kwargs)
+        try:
+            next(gen)  # type: ignore[call-overload]
+        except Exception as exc:
+            manager.record(plugin, hook, exc)
+            return (yield)
+        inner = yield
+        try:
+            gen.send(inner)  # type: ignore[attr-defined]
+        except StopIteration as stop:
+            return stop.value if stop.value is not None or manager.firstresult(hook) else inner
+        except Exception as exc:
+            manager.record(plugin, hook, exc)
+            return inner
+        manager.record(plugin, hook, RuntimeError("wrapper yielded more than once"))
+        return inner
+
+    return guarded
+
+
+_NO_RESULT = frozenset({"model_analyze_commands"})
+"""Hooks whose implementations act (add commands) and return nothing."""
+
+
+def _tag(items: list[object] | tuple[object, ...], plugin: str) -> _Provided:
+    out = _Provided(items)
+    out.plugin = plugin
+    return out
 
 
 @dataclass
@@ -32,66 +187,113 @@ class PluginManager:
     pm: pluggy.PluginManager
     infos: dict[str, PluginInfo]
     failures: list[PluginInfo]
+    _errors: list[HookFailure] = field(default_factory=list)
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> pluggy.HookRelay:
         return self.pm.hook
 
-    def collect(self, hook_name: str) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
-        """Call ``hook_name`` on each plugin separately.
+    def firstresult(self, hook: str) -> bool:
+        caller = getattr(self.pm.hook, hook, None)
+        spec = getattr(caller, "spec", None)
+        return bool(spec is not None and spec.opts.get("firstresult"))
 
-        Returns ``[(plugin_name, item)]`` and ``[(plugin_name, error)]``: one
-        plugin raising does not lose the others' contributions.
-        """
-        items: list[tuple[str, Any]] = []
-        errors: list[tuple[str, str]] = []
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            name = self.pm.get_name(impl.plugin) or "?"
-            try:
-                result = impl.function()
-            except Exception as exc:  # a broken plugin must not sink the run
-                errors.append((name, f"{type(exc).__name__}: {exc}"))
-                continue
-            for item in result or []:
-                items.append((name, item))
+    def record(self, plugin: str, hook: str, exc: BaseException) -> None:
+        self._errors.append(HookFailure(plugin, hook, f"{type(exc).__name__}: {exc}"))
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register ``plugin`` (a module or object) behind its guard."""
+        self.pm.register(_Guarded(plugin, name, self), name=name)
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+
+    def call(self, hook: str, **kwargs: object) -> tuple[list[tuple[str, object]], list[HookFailure]]:
+        """``pm.hook.<hook>(**kwargs)``: every item with the plugin that provided it, and the
+        implementations that failed (one failing plugin loses only its own contribution)."""
+        start = len(self._errors)
+        results = getattr(self.pm.hook, hook)(**kwargs)
+        errors = self._errors[start:]
+        del self._errors[start:]
+        items: list[tuple[str, object]] = []
+        for res in results or []:
+            plugin = getattr(res, "plugin", "?")
+            items.extend((plugin, item) for item in res)
         return items, errors
 
+    def collect(self, hook: str, kind: type[T], **kwargs: object) -> tuple[list[tuple[str, T]], list[HookFailure]]:
+        """:meth:`call`, keeping the items of type ``kind``; any other item is the plugin's error."""
+        items, errors = self.call(hook, **kwargs)
+        out: list[tuple[str, T]] = []
+        for plugin, item in items:
+            if isinstance(item, kind):
+                out.append((plugin, item))
+            else:
+                errors.append(HookFailure(plugin, hook, f"TypeError: {hook} returned a {type(item).__name__}, "
+                                                        f"not a {kind.__name__}"))
+        return out, errors
 
-def _register_core(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
-    from . import __version__
-    from .render import builtin
+    def analyzers(self) -> tuple[list[tuple[str, Analyzer]], list[HookFailure]]:
+        from .descriptors import Analyzer
 
-    pm.register(builtin, name="core-formats")
-    infos["core-formats"] = PluginInfo("core-formats", "model-analyze", __version__)
+        return self.collect("model_analyze_analyzers", Analyzer)
+
+    def op_rules(self) -> tuple[list[tuple[str, OpRule]], list[HookFailure]]:
+        from .ops.registry import OpRule
+
+        return self.collect("model_analyze_op_rules", OpRule)
+
+    def formats(self) -> tuple[list[tuple[str, Format]], list[HookFailure]]:
+        from .descriptors import Format
+
+        return self.collect("model_analyze_formats", Format)
+
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
 
 
+def _entry_points() -> Iterator[metadata.EntryPoint]:
+    yield from sorted(metadata.entry_points(group=PROJECT), key=lambda e: e.name)
+
+
+def _load(manager: PluginManager, name: str, load: Callable[[], object], dist: str, version: str) -> None:
+    """Import one plugin and register it, or record why not (never raises)."""
+    try:
+        plugin = load()
+    except Exception as exc:
+        manager.failures.append(PluginInfo(name, dist, version, error=f"{type(exc).__name__}: {exc}"))
+        return
+    declared = getattr(plugin, "MODEL_ANALYZE_API", None)
+    refusal = api_refusal(name, declared)
+    if refusal is not None:
+        manager.failures.append(PluginInfo(name, dist, version, error=refusal, api=str(declared)))
+        return
+    try:
+        manager.register(plugin, name)
+    except Exception as exc:  # pluggy refuses a hookimpl that matches no spec's arguments
+        manager.failures.append(PluginInfo(name, dist, version, error=f"{type(exc).__name__}: {exc}"))
+        return
+    manager.infos[name] = PluginInfo(name, dist, version, api=str(declared or ""))
+
+
 @functools.lru_cache(maxsize=1)
 def get_plugin_manager() -> PluginManager:
-    """The process-wide plugin manager (built-ins + installed plugins)."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    infos: dict[str, PluginInfo] = {}
-    failures: list[PluginInfo] = []
-    _register_core(pm, infos)
-    for ep in sorted(metadata.entry_points(group=PROJECT), key=lambda e: e.name):
+    """The process-wide plugin manager: :data:`DEFAULT_PLUGINS`, then installed plugins."""
+    from . import __version__
+
+    manager = PluginManager(pluggy.PluginManager(PROJECT), {}, [])
+    manager.pm.add_hookspecs(hookspecs)
+    for name, module in DEFAULT_PLUGINS:
+        _load(manager, name, functools.partial(importlib.import_module, module), "model-analyze", __version__)
+    for ep in _entry_points():
+        if manager.pm.has_plugin(ep.name) or any(f.name == ep.name for f in manager.failures):
+            continue
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         dist_version = dist.version if dist is not None else "?"
-        if pm.has_plugin(ep.name):
-            continue
-        try:
-            plugin = ep.load()
-            pm.register(plugin, name=ep.name)
-        except Exception as exc:
-            failures.append(PluginInfo(ep.name, dist_name, dist_version,
-                                       error=f"{type(exc).__name__}: {exc}"))
-            continue
-        infos[ep.name] = PluginInfo(ep.name, dist_name, dist_version)
-    for name, info in infos.items():
-        plugin = pm.get_plugin(name)
-        info.hooks = _hook_names(pm, plugin)
-    return PluginManager(pm, infos, failures)
+        _load(manager, ep.name, ep.load, dist_name, dist_version)
+    for name, info in manager.infos.items():
+        info.hooks = _hook_names(manager.pm, manager.pm.get_plugin(name))
+    return manager

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .codes import Code
+from .codespec import Code
 from .report import HEADLINES, Finding, Metric, NodeRef, Report, Severity
 from .units import parse_quantity
 

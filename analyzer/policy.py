@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .codes import Code, is_selector, matches
+from .codespec import Code, is_selector, matches
 from .errors import UsageError, did_you_mean
 from .report import Finding, Report, Severity
 

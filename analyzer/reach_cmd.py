@@ -11,11 +11,11 @@ import json
 
 import click
 
-from .cli import build_options, cli, dims_options, guarded
+from .clikit import build_options, dims_options, guarded
 from .errors import UsageError
 
 
-@cli.command()
+@click.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
 @dims_options
 @click.option("--output", "output", default=None, help="Output tensor (default: the first graph output).")

@@ -12,14 +12,14 @@ import textwrap
 
 import click
 
-from .cli import cli, guarded
+from .clikit import guarded
 from .codes import Code, expand, is_selector, markdown_table, registry
 from .errors import UsageError, did_you_mean
 
 WIDTH = 80
 
 
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True)
 @guarded
@@ -45,7 +45,7 @@ def _as_dict(c: Code) -> dict[str, str]:
             "explanation": c.explanation, "fix": c.fix, "example": c.example}
 
 
-@cli.command()
+@click.command()
 @click.argument("code")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded

@@ -19,13 +19,14 @@ from . import __version__
 from . import dims as D
 from .bindings import resolve_dims
 from .context import AnalysisContext
+from .descriptors import Analyzer
 from .errors import UsageError, did_you_mean
 from .graph import ModelGraph, build_graph, dtype_name
 from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
 from .ops.core import default_registry
 from .ops.registry import OpRegistry
-from .plugin_api import Analyzer
+from .options import OptionLayer, catalog, resolve
 from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
 from .shapes import infer_shapes, input_types
 
@@ -40,8 +41,11 @@ class AnalyzeOptions:
     seq_len: int | None = None
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    """Free-form analyzer options (e.g. ``top``), available as ``ctx.options``."""
+    params: dict[str, object] = field(default_factory=dict)
+    """Analyzer options by key, for every analyzer that has an option of that key
+    (``{"top": 20, "device": "h100"}``); they win over ``option_layers``."""
+    option_layers: list[OptionLayer] = field(default_factory=list)
+    """Analyzer options from the config and the command line, lowest precedence first."""
     soft_dims: dict[str, int] = field(default_factory=dict)
     """Bindings from a config file: applied where the model has the dim, else skipped and
     said (C001) — one config covers a folder of different models. ``dims`` (typed on the
@@ -55,29 +59,33 @@ class AnalyzeOptions:
 def build_registry(pm: PluginManager) -> tuple[OpRegistry, list[Finding]]:
     reg = default_registry()
     findings: list[Finding] = []
-    items, errors = pm.collect("model_analyze_op_rules")
+    items, errors = pm.op_rules()
     for plugin, rule in items:
         rule.source = plugin
         reg.add(rule)
-    for plugin, err in errors:
-        findings.append(Finding("P002", Severity.ERROR, f"plugin {plugin!r} failed to provide op rules: {err}",
-                                source=plugin))
+    for err in errors:
+        findings.append(Finding("P002", Severity.ERROR, f"plugin {err.plugin!r} failed to provide op rules: "
+                                f"{err.error}", source=err.plugin))
     return reg, findings
 
 
 def available_analyzers(pm: PluginManager) -> tuple[dict[str, Analyzer], list[Finding]]:
     out: dict[str, Analyzer] = {}
     findings: list[Finding] = []
-    items, errors = pm.collect("model_analyze_analyzers")
+    items, errors = pm.analyzers()
     for plugin, an in items:
         if an.name in out:
             findings.append(Finding("P003", Severity.WARNING,
                                     f"analyzer {an.name!r} from plugin {plugin!r} shadows another"))
         an.plugin = plugin
         out[an.name] = an
-    for plugin, err in errors:
+    for err in errors:
         findings.append(Finding("P002", Severity.ERROR,
-                                f"plugin {plugin!r} failed to list its analyzers: {err}", source=plugin))
+                                f"plugin {err.plugin!r} failed to list its analyzers: {err.error}", source=err.plugin))
+    for name, why in catalog(out.values()).problems:
+        findings.append(Finding("P002", Severity.ERROR, f"analyzer {name!r} (plugin {out[name].plugin!r}) declares "
+                                f"options the core cannot read, so they take their defaults: {why}",
+                                source=out[name].plugin))
     for info in pm.failures:
         findings.append(Finding("P001", Severity.ERROR,
                                 f"plugin {info.name!r} ({info.distribution}) could not be loaded: {info.error}",
@@ -164,7 +172,7 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
                                   for s in D.free_symbols(d)}
     dims = _soft_dims(graph, types, all_dims, options, skipped)
     dim_info = resolve_dims(graph, types, all_dims, dims, options.seq_len, shapes_in, model.proto)
-    ctx = AnalysisContext(model, graph, table, registry, dim_info, dict(options.params))
+    ctx = AnalysisContext(model, graph, table, registry, dim_info)
     model.findings.extend(reg_findings)
     model.findings.extend(skipped)
     return ctx
@@ -261,7 +269,11 @@ def _run(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
     pm = pm or get_plugin_manager()
     analyzers, plugin_findings = available_analyzers(pm)
     order, shown = plan(analyzers, options.select, options.ignore)
+    settings = resolve(catalog(analyzers.values()), [*options.option_layers,
+                                                      OptionLayer("params", flags=dict(options.params),
+                                                                  flags_only=False)])
     ctx = prepare(path, options, pm)
+    ctx.analyzer_options = settings
     report = Report(model=model_info(ctx), dims=ctx.dims, version=__version__)
     report.findings.extend(ctx.model.findings)
     report.findings.extend(plugin_findings)
@@ -326,6 +338,7 @@ def defaults_finding(dims: DimInfo) -> Finding:
 
 def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
     t = time.perf_counter()
+    ctx.analyzer = an.name
     try:
         section = an.run(ctx)
         if not isinstance(section, Section):

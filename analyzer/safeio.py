@@ -267,7 +267,7 @@ def numel(dims: Any) -> int | None:
 
 
 def _bits(data_type: int) -> int | None:
-    from .graph import dtype_bits
+    from .tensors import dtype_bits
 
     return dtype_bits(data_type) or None
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .cli import cli, dims_options, guarded, serving_options
+from .clikit import dims_options, flag_values, guarded, option_flags
 
 FORMATS = ("jsonl", "csv")
 
@@ -31,7 +31,7 @@ def _size(value: str | None) -> int | None:
         raise UsageError(f"--max-memory {value!r}: expected {exc}") from None
 
 
-@cli.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: the cores available); Dask: local cluster workers.")
@@ -69,8 +69,7 @@ def _size(value: str | None) -> int | None:
 @click.option("--severity", "severities", multiple=True, metavar="CODE=LEVEL", help="Re-grade a code or prefix.")
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error", "never"]), default=None,
               help="A model is 'fail' with a finding of this severity or worse (default: error).")
-@click.option("--top", type=click.IntRange(1, 10**6), default=None, help="Rows in top-k tables (default 10).")
-@serving_options
+@option_flags
 @click.option("--budget", "budgets", multiple=True, metavar="KEY=VALUE", help="A budget at the binding.")
 @click.option("--config", "config_path", default=None, metavar="FILE", help="Read this config file.")
 @click.option("--isolated", is_flag=True, help="Ignore every config file.")
@@ -94,9 +93,11 @@ def scan(paths: tuple[str, ...], jobs: int | None, timeout: float, max_memory: s
     from .scanner.run import scan as make_scan
 
     wanted = parse_statuses(statuses)
-    settings = cli_settings(**{k: options[k] for k in (
-        "dims", "input_shapes", "seq_len", "select", "ignore", "extend_select", "severities", "fail_on", "top",
-        "budgets", "device", "batch", "kv_dtype")}, baseline_tolerance=None, debug=options["debug"])
+    known = ("dims", "input_shapes", "seq_len", "select", "ignore", "extend_select", "severities", "fail_on",
+             "budgets")
+    flags = flag_values({k: v for k, v in options.items() if k not in (*known, "plugin_options", "debug")})
+    settings = cli_settings(**{k: options[k] for k in known}, baseline_tolerance=None, debug=options["debug"],
+                            flags=flags, plugin_options=options["plugin_options"])
     job = make_scan(paths, jobs=jobs, executor=executor, scheduler=scheduler, timeout=timeout,
                     max_memory=_size(max_memory), cache=not no_cache, cache_dir=cache_dir, resume=resume,
                     config=config_path, isolated=isolated, settings=settings, plugins=plugins)

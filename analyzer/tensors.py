@@ -34,6 +34,23 @@ _FROM_NUMPY = {"float32": T.FLOAT, "float64": T.DOUBLE, "float16": T.FLOAT16, "i
                "uint32": T.UINT32, "uint64": T.UINT64, "bool": T.BOOL}
 
 
+_BITS = {  # storage bits per element
+    T.FLOAT: 32, T.UINT8: 8, T.INT8: 8, T.UINT16: 16, T.INT16: 16, T.INT32: 32,
+    T.INT64: 64, T.STRING: 0, T.BOOL: 8, T.FLOAT16: 16, T.DOUBLE: 64, T.UINT32: 32,
+    T.UINT64: 64, T.COMPLEX64: 64, T.COMPLEX128: 128, T.BFLOAT16: 16,
+}
+for _name, _bits in (("FLOAT8E4M3FN", 8), ("FLOAT8E4M3FNUZ", 8), ("FLOAT8E5M2", 8),
+                     ("FLOAT8E5M2FNUZ", 8), ("UINT4", 4), ("INT4", 4), ("FLOAT4E2M1", 4),
+                     ("FLOAT8E8M0", 8), ("UINT2", 2), ("INT2", 2)):
+    if hasattr(T, _name):
+        _BITS[getattr(T, _name)] = _bits
+
+
+def dtype_bits(dtype: int | None) -> int | None:
+    """Storage bits per element (4 for int4), None when unknown."""
+    return _BITS.get(dtype) if dtype is not None else None
+
+
 def numpy_dtype(code: int) -> Any:
     """The numpy dtype of an ONNX dtype code (``onnx.helper.tensor_dtype_to_np_dtype``)."""
     import numpy as np

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import click
 
 from .budgets import BUDGETS
-from .cli import build_options, cli, dims_options, guarded
+from .clikit import build_options, dims_options, guarded
 
 if TYPE_CHECKING:
     from .verify import PairResult, VerifyResult
 
 
-@cli.command()
+@click.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
 @dims_options
 @click.option("--seeds", type=click.IntRange(min=1, max=BUDGETS.verify_seeds), default=2, show_default=True,

@@ -197,7 +197,7 @@ def render_markdown(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
 
 
 def register(cli: click.Group) -> None:
-    from model_analyze.cli import dims_options, guarded, serving_options, write_output
+    from model_analyze.clikit import dims_options, flag_values, guarded, option_flags, write_output
 
     @cli.command()
     @click.argument("model_a", type=click.Path(path_type=str))
@@ -211,21 +211,19 @@ def register(cli: click.Group) -> None:
     @click.option("--tolerance", default="1%", show_default=True, help="Relative cost change tolerated.")
     @click.option("--config", "config_path", default=None, metavar="FILE", help="Config file to read.")
     @click.option("--isolated", is_flag=True, help="Ignore every config file.")
-    @serving_options
+    @option_flags
     @guarded
     def compare(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
                 seq_len: int | None, fmt: str, output: str | None, fail_on: str, tolerance: str,
-                config_path: str | None, isolated: bool, device: str | None, batch: int | None,
-                kv_dtype: str | None) -> None:
+                config_path: str | None, isolated: bool, plugin_options: tuple[str, ...], **flags: object) -> None:
         """Compare two models side by side (reach, cost, architecture).
 
         The config's bindings apply to each model as they would in `model-analyze PATH`
         (per-path overrides included); with --fail-on, B's regressions against A are
         findings and set the exit code.
         """
-        serving = {"device": device, "batch": batch, "kv_dtype": kv_dtype}
         regressions, reports = _analyze_pair(model_a, model_b, dims, input_shapes, seq_len, tolerance,
-                                             config_path, isolated, serving)
+                                             config_path, isolated, flag_values(flags), plugin_options)
         table = rows(*reports)
         n = {**reports[0].dims.defaults, **reports[0].dims.bound}
         if fmt == "json":
@@ -250,7 +248,7 @@ def register(cli: click.Group) -> None:
 
 def _analyze_pair(model_a: str, model_b: str, dims: tuple[str, ...], input_shapes: tuple[str, ...],
                   seq_len: int | None, tolerance: str, config_path: str | None, isolated: bool,
-                  serving: dict[str, Any]) -> tuple[list[Finding], list[Report]]:
+                  flags: dict[str, object], plugin_options: tuple[str, ...]) -> tuple[list[Finding], list[Report]]:
     """Both models under the config (bindings per path), and B's regressions against A."""
     from model_analyze.analyze_cmd import cli_settings
     from model_analyze.baseline import compare as compare_snapshots
@@ -265,8 +263,9 @@ def _analyze_pair(model_a: str, model_b: str, dims: tuple[str, ...], input_shape
         raise UsageError(f"--tolerance {tolerance!r}: expected {exc}") from None
     config = Config() if isolated else load_config(explicit=config_path)
     runner = BatchRunner(config, cli_settings(dims=dims, input_shapes=input_shapes, seq_len=seq_len, select=(),
-                                              ignore=(), extend_select=(), severities=(), fail_on=None, top=None,
-                                              budgets=(), baseline_tolerance=None, debug=False, **serving))
+                                              ignore=(), extend_select=(), severities=(), fail_on=None,
+                                              budgets=(), baseline_tolerance=None, debug=False, flags=flags,
+                                              plugin_options=plugin_options))
     runner.cli.select = [x for x in ANALYZERS if x in runner.analyzers]
     runner.cli.want_snapshot = True
     results = [runner.analyze_one(m) for m in (model_a, model_b)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from model_analyze.context import AnalysisContext
@@ -30,6 +31,7 @@ from model_analyze.plugin_api import (
     Severity,
     Table,
     hookimpl,
+    option,
 )
 from model_analyze.readable import Namer, readable
 from model_analyze.render import fold_label, human
@@ -40,6 +42,13 @@ RIDGE = 100.0
 """FLOPs per byte above which a node counts as compute-bound: the order of a
 modern accelerator's peak-FLOPs / memory-bandwidth ratio (override with the
 ``ridge`` option). The intensity itself is always printed."""
+
+
+@dataclass(frozen=True)
+class HotspotOptions:
+    top: int = option(10, "rows in the top-k tables (nodes, layers, op types)", minimum=1, maximum=10**6, flag=True)
+    ridge: float = option(RIDGE, "FLOPs per byte above which a node counts as compute-bound (a device's peak "
+                                 "FLOP/s over its bandwidth)", minimum=1e-9)
 
 
 class _Formulas:
@@ -96,8 +105,8 @@ def run(ctx: AnalysisContext) -> Section:
     m = cost_model(ctx)
     g = m.graph
     section = Section("hotspots", "Compute hotspots")
-    top = int(ctx.options.get("top", 10) or 10)
-    ridge = float(ctx.options.get("ridge", RIDGE))
+    opts = ctx.options_for(HotspotOptions)
+    top, ridge = opts.top, opts.ridge
     flops_v, macs_v = m.value(g.flops), m.value(g.macs)
     moved = g.read + g.written
     moved_v = m.value(moved)
@@ -498,7 +507,8 @@ def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("hotspots", "Compute hotspots", run,
                      "MACs/FLOPs, parameters, memory and intensity as formulas in the free dims", order=40,
-                     metrics=METRICS["hotspots"], data_schema=data_schema("hotspots"), codes=CODES)]
+                     metrics=METRICS["hotspots"], data_schema=data_schema("hotspots"), codes=CODES,
+                     options=HotspotOptions)]
 
 
 W, I = Severity.WARNING, Severity.INFO  # noqa: E741

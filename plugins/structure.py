@@ -7,11 +7,19 @@ flow, where the weights live — from the graph alone.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from model_analyze.context import AnalysisContext
-from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Table, hookimpl
+from model_analyze.plugin_api import Analyzer, Column, Metric, Section, Table, hookimpl, option
 
 from ._docs import METRICS, data_schema
+
+MAX_TOP = 10**6
+
+
+@dataclass(frozen=True)
+class StructureOptions:
+    top: int = option(10, "rows in the most-frequent-ops table", minimum=1, maximum=MAX_TOP, flag=True)
 
 
 def longest_path(ctx: AnalysisContext) -> int:
@@ -57,7 +65,7 @@ def run(ctx: AnalysisContext) -> Section:
     if ctx.model.inlined_functions:
         section.metrics.append(Metric("inlined_functions", "Model-local functions inlined",
                                       ctx.model.inlined_functions))
-    top = ctx.options.get("top", 10)
+    top = ctx.options_for(StructureOptions).top
     table = Table("ops", "Most frequent ops", [Column("op", "op"), Column("count", "nodes", "right"),
                                                Column("share", "share", "right")])
     total = sum(ops.values()) or 1
@@ -73,4 +81,5 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("structure", "Structure", run, "op histogram, depth, control flow, external data",
-                     order=90, metrics=METRICS["structure"], data_schema=data_schema("structure"))]
+                     order=90, metrics=METRICS["structure"], data_schema=data_schema("structure"),
+                     options=StructureOptions)]

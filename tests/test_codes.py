@@ -30,10 +30,15 @@ def _source_codes() -> dict[str, str]:
 
 def _example_plugin_codes() -> set[str]:
     import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location("ma_example_plugin", SOURCES[2])
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
     return {c.code for c in module.CODES}
 
 

@@ -14,7 +14,7 @@ import builders
 from conftest import SAMPLES
 from model_analyze.hookspecs import hookimpl
 from model_analyze.manager import get_plugin_manager
-from model_analyze.plugin_api import Analyzer, OpRule, Section
+from model_analyze.plugin_api import Analyzer, Format, OpRule, Section
 from model_analyze.report import Status
 from model_analyze.runner import analyze
 
@@ -26,13 +26,12 @@ def register():
     added = []
 
     def add(plugin, name):
-        pm.pm.register(plugin, name=name)
-        pm.infos  # noqa: B018 - listing only covers entry points; fine for tests
-        added.append(plugin)
+        pm.register(plugin, name)
+        added.append(name)
 
     yield add
-    for p in added:
-        pm.pm.unregister(p)
+    for name in added:
+        pm.unregister(name)
 
 
 def test_plugins_command_lists_builtins(cli_run):
@@ -163,3 +162,201 @@ def test_plugin_that_fails_to_import_is_reported(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 1 and "P001" in run.stdout and "== Structure" in run.stdout
     _ = builders  # builders fixture import keeps samples on sys.path for subprocess-free tests
+
+
+# -- pluggy as designed: order, wrappers, isolation, provenance ------------------------------------
+def _fmt(name):
+    return Format(name, lambda report: name)
+
+
+def test_hooks_are_called_through_pluggy_in_order_with_wrappers(register):
+    seen = []
+
+    class Late:
+        @hookimpl(trylast=True)
+        def model_analyze_formats(self):
+            return [_fmt("late-fmt")]
+
+    class Early:
+        @hookimpl(tryfirst=True)
+        def model_analyze_formats(self):
+            return [_fmt("early-fmt")]
+
+    class Wrap:
+        @hookimpl(wrapper=True)
+        def model_analyze_formats(self):
+            result = yield
+            seen.append([f.name for provided in result for f in provided])
+            return result
+
+    register(Late(), "late")
+    register(Early(), "early")
+    register(Wrap(), "wrap")
+    items, errors = get_plugin_manager().formats()
+    names = [f.name for _, f in items]
+    assert errors == []
+    assert names[0] == "early-fmt" and names[-1] == "late-fmt" and "text" in names
+    assert {f.name: plugin for plugin, f in items}["early-fmt"] == "early"
+    assert {f.name: plugin for plugin, f in items}["text"] == "core-formats"
+    assert seen and set(seen[0]) == set(names)  # the wrapper saw every plugin's result
+
+
+def test_one_failing_plugin_does_not_sink_the_others(register):
+    class RaisesBefore:
+        @hookimpl(wrapper=True)
+        def model_analyze_formats(self):
+            raise RuntimeError("wrapper broke before")
+            yield  # noqa: B901 - a wrapper is a generator
+
+    class RaisesAfter:
+        @hookimpl(wrapper=True)
+        def model_analyze_formats(self):
+            yield
+            raise RuntimeError("wrapper broke after")
+
+    class NotAList:
+        @hookimpl
+        def model_analyze_formats(self):
+            return 42
+
+    class WrongItem:
+        @hookimpl
+        def model_analyze_formats(self):
+            return ["not a format", _fmt("good-fmt")]
+
+    class Raises:
+        @hookimpl
+        def model_analyze_formats(self):
+            raise ValueError("no formats today")
+
+    for plugin, name in ((RaisesBefore(), "before"), (RaisesAfter(), "after"), (NotAList(), "int"),
+                         (WrongItem(), "wrong"), (Raises(), "raises")):
+        register(plugin, name)
+    items, errors = get_plugin_manager().formats()
+    names = [f.name for _, f in items]
+    assert {"text", "json", "html", "good-fmt"} <= set(names)
+    by_plugin = {e.plugin: e.error for e in errors}
+    assert by_plugin["before"] == "RuntimeError: wrapper broke before"
+    assert by_plugin["after"] == "RuntimeError: wrapper broke after"
+    assert by_plugin["int"] == "TypeError: returned int, not a list"
+    assert by_plugin["wrong"].startswith("TypeError: model_analyze_formats returned a str")
+    assert by_plugin["raises"] == "ValueError: no formats today"
+
+
+def test_builtins_are_registered_explicitly_not_by_entry_points(cli_run):
+    from importlib import metadata
+
+    from model_analyze.manager import DEFAULT_PLUGINS
+
+    listed = json.loads(cli_run("plugins", "--format", "json").stdout)
+    rows = {p["name"]: p for p in listed["plugins"]}
+    for name, _module in DEFAULT_PLUGINS:
+        assert rows[name]["distribution"] == "model-analyze", name
+    assert not {ep.name for ep in metadata.entry_points(group="model_analyze")} & {n for n, _ in DEFAULT_PLUGINS}
+    assert listed["api_version"] == "1.0"
+    # the core's own subcommands came in through the commands hook, like a plugin's
+    assert "model_analyze_commands" in rows["core-commands"]["hooks"]
+    assert cli_run("rules").exit_code == 0 and cli_run("devices").exit_code == 0
+
+
+def _fake_dist(site, dist, module, source, version="1.0"):
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[model_analyze]\n{module} = {module}\n")
+
+
+def test_plugin_for_a_newer_api_is_refused_with_one_line(tmp_path):
+    body = ("from model_analyze.plugin_api import Analyzer, Section, hookimpl\n"
+            "MODEL_ANALYZE_API = {api!r}\n"
+            "@hookimpl\n"
+            "def model_analyze_analyzers():\n"
+            "    return [Analyzer({name!r}, 'T', lambda ctx: Section({name!r}, 'T', summary='ran'))]\n")
+    _fake_dist(tmp_path, "future-plugin", "future_plugin", body.format(api="99.0", name="future"))
+    _fake_dist(tmp_path, "current-plugin", "current_plugin", body.format(api="1.0", name="current"))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    listing = subprocess.run([sys.executable, "-m", "model_analyze", "plugins"], env=env, capture_output=True,
+                             text=True)
+    assert listing.returncode == 0, listing.stderr
+    refused = [line for line in listing.stdout.splitlines() if line.startswith("future_plugin")]
+    assert refused == ["future_plugin  (future-plugin 1.0)  FAILED TO LOAD: plugin 'future_plugin' needs plugin "
+                       "API 99.0, this model-analyze provides 1.0: upgrade model-analyze"]
+    assert "current_plugin  (current-plugin 1.0, plugin API 1.0)" in listing.stdout
+    run = subprocess.run([sys.executable, "-m", "model_analyze", str(SAMPLES / "convnet.onnx"), "--select",
+                          "current,structure"], env=env, capture_output=True, text=True)
+    assert run.returncode == 1 and "P001" in run.stdout and "needs plugin API 99.0" in run.stdout
+    assert "== T" in run.stdout and "ran" in run.stdout and "== Structure" in run.stdout
+
+
+# -- analyzer options ------------------------------------------------------------------------------
+def _rows(stdout, analyzer, table):
+    doc = json.loads(stdout)
+    section = next(s for s in doc["sections"] if s["analyzer"] == analyzer)
+    return len(next(t for t in section["tables"] if t["key"] == table)["rows"])
+
+
+def test_option_sets_one_analyzer_and_a_flag_sets_every_analyzer(cli_run):
+    model = SAMPLES / "tiny_transformer.onnx"
+    plain = cli_run(model, "--format", "json").stdout
+    assert _rows(plain, "structure", "ops") > 2 and _rows(plain, "hotspots", "ops") > 2
+    one = cli_run(model, "--format", "json", "--option", "hotspots.top=2").stdout
+    assert _rows(one, "hotspots", "ops") == 2 and _rows(one, "structure", "ops") == _rows(plain, "structure", "ops")
+    both = cli_run(model, "--format", "json", "--top", "2").stdout
+    assert _rows(both, "hotspots", "ops") == 2 and _rows(both, "structure", "ops") == 2
+    # --option is more specific than the flag
+    mixed = cli_run(model, "--format", "json", "--top", "2", "--option", "structure.top=3").stdout
+    assert _rows(mixed, "hotspots", "ops") == 2 and _rows(mixed, "structure", "ops") == 3
+
+
+def test_options_from_the_config_and_per_path(tmp_path, monkeypatch, cli_run):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.model-analyze]\ntop = 2\n\n[tool.model-analyze.plugins.structure]\ntop = 3\n\n'
+        '[[tool.model-analyze.overrides]]\npaths = ["*.onnx"]\nplugins = { hotspots = { top = 1 } }\n')
+    monkeypatch.chdir(tmp_path)
+    out = cli_run(SAMPLES / "tiny_transformer.onnx", "--format", "json").stdout
+    assert _rows(out, "structure", "ops") == 3 and _rows(out, "hotspots", "ops") == 1
+    out = cli_run(SAMPLES / "tiny_transformer.onnx", "--format", "json", "--option", "hotspots.top=2").stdout
+    assert _rows(out, "hotspots", "ops") == 2
+
+
+@pytest.mark.parametrize(("args", "config", "message"), [
+    (("--option", "hotspots.tpo=3"), "", "--option hotspots.tpo: unknown option of analyzer 'hotspots' — did you "
+                                         "mean top? (options: top, ridge)"),
+    (("--option", "hotspots.top=abc"), "", "--option hotspots.top: expected an integer from 1 to 1,000,000, "
+                                           "got 'abc'"),
+    (("--option", "nosuch.top=1"), "", "no analyzer 'nosuch' takes options"),
+    (("--option", "top=1"), "", "--option 'top=1': expected NAME.KEY=VALUE"),
+    (("--option", "serving.batch=0"), "", "--option serving.batch: expected an integer from 1 to"),
+    (("--option", "serving.device=tpu9"), "", "--device 'tpu9': unknown device"),
+    ((), '[tool.model-analyze.plugins.hotspots]\ntop = "x"\n',
+     "pyproject.toml: [tool.model-analyze.plugins.hotspots] top: expected an integer from 1 to 1,000,000, got 'x'"),
+    ((), '[tool.model-analyze.plugins.hotspots]\nwidth = 3\n',
+     "[tool.model-analyze.plugins.hotspots] width: unknown option of analyzer 'hotspots' (options: top, ridge)"),
+    ((), '[tool.model-analyze.plugins.hotspot]\ntop = 3\n',
+     "no analyzer 'hotspot' takes options — did you mean hotspots?"),
+])
+def test_bad_options_are_one_line_naming_analyzer_key_and_type(args, config, message, tmp_path, monkeypatch,
+                                                                cli_run):
+    if config:
+        (tmp_path / "pyproject.toml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    r = cli_run(SAMPLES / "convnet.onnx", *args)
+    assert r.exit_code == 2, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_plugins_lists_options_with_type_default_and_help(cli_run):
+    doc = json.loads(cli_run("plugins", "--format", "json").stdout)
+    rows = {p["name"]: p for p in doc["plugins"]}
+    opts = {(o["analyzer"], o["key"]): o for o in rows["hotspots"]["options"]}
+    assert opts[("hotspots", "top")] == {"analyzer": "hotspots", "key": "top", "type": "int", "default": 10,
+                                         "help": "rows in the top-k tables (nodes, layers, op types)",
+                                         "flag": "--top"}
+    assert opts[("hotspots", "ridge")]["type"] == "float" and opts[("hotspots", "ridge")]["flag"] is None
+    serving = {o["key"]: o for o in rows["serving"]["options"]}
+    assert serving["kv-dtype"]["type"] == "str | None" and serving["kv-dtype"]["flag"] == "--kv-dtype"
+    text = cli_run("plugins").stdout
+    assert text.startswith("model-analyze 0.1.0 · plugin API 1.0")
+    assert "option     hotspots.top: int = 10 (--top)" in text

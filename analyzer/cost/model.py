@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from ..graph import ModelGraph, Node, dtype_bits
+from ..graph import ModelGraph, Node
+from ..tensors import dtype_bits
 from .poly import ONE, ZERO, Poly, from_dim, product, total
 
 if TYPE_CHECKING:

@@ -23,8 +23,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..graph import ModelGraph, Node, dtype_bits, dtype_name
+from ..graph import ModelGraph, Node, dtype_name
 from ..onnxproto import TensorProto as T
+from ..tensors import dtype_bits
 
 BUFFER_SLOTS = {("", "BatchNormalization"): {3, 4}}
 """Input slots that hold running statistics, not trained weights."""

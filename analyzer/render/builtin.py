@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..descriptors import Format
 from ..hookspecs import hookimpl
-from ..plugin_api import Format
 
 
 @hookimpl

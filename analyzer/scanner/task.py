@@ -53,9 +53,9 @@ def load_plugins(extra: Sequence[str]) -> PluginManager:
             raise UsageError(f"--plugin {spec}: cannot load: {type(exc).__name__}: {exc}") from None
         if pm.pm.has_plugin(name):
             continue
-        pm.pm.register(module, name=name)
+        pm.register(module, name)
         pm.infos[name] = PluginInfo(name, "--plugin", version,
-                                    sorted(h.name for h in (pm.pm.get_hookcallers(module) or [])))
+                                    sorted(h.name for h in (pm.pm.get_hookcallers(pm.pm.get_plugin(name)) or [])))
     return pm
 
 

@@ -5,8 +5,8 @@ graph alone: how much memory the KV cache takes at the context served (:mod:`.kv
 what one decode step costs next to the prefill (:mod:`.phases`, from the hotspots'
 cost model), and how fast this can possibly run on a given device (:mod:`.roofline`,
 devices from :mod:`.devices` and any plugin's ``model_analyze_devices`` hook). Options
-(``ctx.options``): ``device`` (``--device``), ``batch`` (``--batch``), ``kv_dtype``
-(``--kv-dtype``). It also adds ``model-analyze devices``.
+(:class:`.options.ServingOptions`): ``device`` (``--device``), ``batch`` (``--batch``),
+``kv-dtype`` (``--kv-dtype``). It also adds ``model-analyze devices``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from model_analyze.plugin_api import Analyzer, hookimpl
 from model_analyze.plugins._docs import METRICS, data_schema
 
 from .devices import DEVICES
+from .options import ServingOptions
 from .section import CODES, run
 
 
@@ -25,7 +26,8 @@ from .section import CODES, run
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("serving", "Serving cost", run,
                      "KV cache, prefill vs decode, roofline lower bounds per device", order=70,
-                     metrics=METRICS["serving"], data_schema=data_schema("serving"), codes=CODES)]
+                     metrics=METRICS["serving"], data_schema=data_schema("serving"), codes=CODES,
+                     options=ServingOptions)]
 
 
 @hookimpl

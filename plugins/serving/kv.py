@@ -30,8 +30,9 @@ from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, attention_layers
 from model_analyze.context import AnalysisContext
 from model_analyze.errors import UsageError
-from model_analyze.graph import dtype_bits, dtype_name
+from model_analyze.graph import dtype_name
 from model_analyze.onnxproto import TensorProto
+from model_analyze.tensors import dtype_bits
 from model_analyze.tokenflow.deps import Chunked
 
 KV_DTYPES: dict[str, tuple[str, Fraction]] = {

@@ -15,11 +15,11 @@ from model_analyze import devices as devmod
 from model_analyze.context import AnalysisContext
 from model_analyze.cost import cost_model
 from model_analyze.devices import Device
-from model_analyze.errors import UsageError
 from model_analyze.plugin_api import Code, Column, Metric, Section, Severity, Table
 from model_analyze.render import fold_label, human
 
 from .kv import KVCache, parse_kv_dtype, read_cache
+from .options import ServingOptions
 from .phases import Phase, Phases, build, exact
 from .roofline import Bound, bound, fmt_rate, fmt_time
 
@@ -28,16 +28,9 @@ BATCHES = (1, 8, 64, 256)
 
 
 def options(ctx: AnalysisContext) -> tuple[Device | None, int, Any]:
-    spec = ctx.options.get("device")
-    device = devmod.resolve(str(spec)) if spec else None
-    batch = ctx.options.get("batch") or 1
-    try:
-        batch = int(batch)
-    except (TypeError, ValueError):
-        raise UsageError(f"--batch {batch!r}: must be a positive integer") from None
-    if batch < 1:
-        raise UsageError("--batch must be at least 1")
-    return device, batch, parse_kv_dtype(ctx.options.get("kv_dtype"))
+    opts = ctx.options_for(ServingOptions)
+    device = devmod.resolve(opts.device) if opts.device else None
+    return device, opts.batch, parse_kv_dtype(opts.kv_dtype)
 
 
 def run(ctx: AnalysisContext) -> Section:

@@ -13,6 +13,7 @@ shows up in ``model-analyze plugins`` and in every report.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from model_analyze.plugin_api import (
@@ -26,6 +27,7 @@ from model_analyze.plugin_api import (
     Table,
     flow_pointwise,
     hookimpl,
+    option,
     shape_like_input,
 )
 
@@ -41,6 +43,11 @@ DEFAULT_ALLOWLIST = frozenset({
 })
 
 
+@dataclass(frozen=True)
+class AllowlistOptions:
+    allowlist: list[str] = option(sorted(DEFAULT_ALLOWLIST), "ops the target runtime supports")
+
+
 # Every code an analyzer emits is declared with it: `model-analyze rules` and `explain`
 # list it, SARIF carries its help text, and `ignore`/`severity` in the config accept it.
 CODES = (
@@ -53,7 +60,7 @@ CODES = (
 
 
 def run(ctx: AnalysisContext) -> Section:
-    allowed = set(ctx.options.get("allowlist") or DEFAULT_ALLOWLIST)
+    allowed = set(ctx.options_for(AllowlistOptions).allowlist)
     section = Section("op-allowlist", "Deployment op allowlist")
     bad: dict[str, list[Node]] = {}
     for node in ctx.graph.walk():
@@ -76,7 +83,8 @@ def run(ctx: AnalysisContext) -> Section:
 @hookimpl
 def model_analyze_analyzers() -> list[Analyzer]:
     return [Analyzer("op-allowlist", "Deployment op allowlist", run,
-                     "ops the deployment runtime does not support", order=900, codes=CODES)]
+                     "ops the deployment runtime does not support", order=900, codes=CODES,
+                     options=AllowlistOptions)]
 
 
 @hookimpl

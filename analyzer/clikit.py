@@ -1,0 +1,196 @@
+"""What every command shares: one-line errors, the binding options, the analyzer option
+flags, output writing and the format table.
+
+Commands — the core's ``analyze``, ``reach``, ``verify``, ``rules``, ``explain`` and a
+plugin's — import these from here; this module imports no command (the ``cli`` group
+is assembled in :mod:`.cli`, subcommands join it through the ``model_analyze_commands``
+hook), so there is no import cycle between the group and its commands.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+import click
+
+from .errors import AnalyzeError, UsageError
+
+if TYPE_CHECKING:
+    from .descriptors import Format
+    from .options import OptionSpec
+    from .runner import AnalyzeOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., object])
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def env_debug() -> bool:
+    """``MODEL_ANALYZE_DEBUG`` turns debug on only for a true-ish value (``0``/``false``/empty stay off)."""
+    return os.environ.get("MODEL_ANALYZE_DEBUG", "").strip().lower() in TRUE_WORDS
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"model-analyze: error: {' '.join(str(message).split())}", err=True)
+    sys.exit(code)
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R | None]:
+    """Run a command body turning every error into one line + exit 2 (``--debug``: traceback, same code)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        debug = bool(kwargs.get("debug", False)) or env_debug()
+
+        def stop(message: str, code: int = 2) -> None:
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            fail(message, code)
+
+        try:
+            return fn(*args, **kwargs)
+        except AnalyzeError as exc:
+            stop(str(exc))
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except MemoryError:
+            stop("out of memory while analyzing")
+        except Exception as exc:
+            stop(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
+        return None
+
+    return wrapper
+
+
+def silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def split_multi(values: tuple[str, ...] | list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def dims_options(fn: F) -> F:
+    """--dim / --input-shape / --seq-len, shared by every command that analyzes."""
+    fn = click.option("--seq-len", type=click.IntRange(min=1), default=None,
+                      help="Bind the model's sequence dim to N (alias of --dim SEQ=N).")(fn)
+    fn = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D1,D2,...",
+                      help="Fix a whole input's shape (for unnamed '?' dims), repeatable.")(fn)
+    fn = click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
+                      help="Bind a symbolic dim, e.g. --dim seq=4096 (repeatable).")(fn)
+    return fn
+
+
+def _click_option(spec: OptionSpec, owners: list[str]) -> click.Option:
+    """``--KEY`` for a flag option, typed by the option (click checks it, one line on error)."""
+    kind: click.ParamType[object] = click.STRING
+    lo, hi = spec.minimum, spec.maximum
+    if spec.kind == "int":
+        kind = click.IntRange(None if lo is None else int(lo), None if hi is None else int(hi)) \
+            if lo is not None or hi is not None else click.INT
+    elif spec.kind == "float":
+        kind = click.FloatRange(lo, hi) if lo is not None or hi is not None else click.FLOAT
+    elif spec.choices:
+        kind = click.Choice(spec.choices)
+    who = ", ".join(owners)
+    text = f"{spec.help[:1].upper()}{spec.help[1:]} ({who}; option {owners[0]}.{spec.key})."
+    if spec.kind == "bool":
+        return click.Option([f"--{spec.key}/--no-{spec.key}"], default=None, help=text)
+    metavar = "A,B,..." if spec.kind == "list[str]" else spec.key.upper().replace("-", "_")
+    return click.Option([f"--{spec.key}"], type=kind, default=None, metavar=metavar, help=text)
+
+
+def option_flags(fn: F) -> F:
+    """``--option NAME.KEY=VALUE`` on a command that analyzes. The installed analyzers' flag
+    options (``--top``, ``--device``…) join the command with :func:`add_flag_params` once the
+    plugins are loaded; the command receives them in ``**flags`` (see :func:`flag_values`)."""
+    return click.option("--option", "plugin_options", multiple=True, metavar="NAME.KEY=VALUE",
+                        help="Set an analyzer's option (repeatable); `model-analyze plugins` lists them.")(fn)
+
+
+def add_flag_params(cmd: click.Command) -> None:
+    """Add every installed analyzer's flag options to ``cmd`` (those whose name is free)."""
+    taken = {o for p in cmd.params for o in getattr(p, "opts", [])}
+    for spec, owners in flag_specs():
+        opt = _click_option(spec, owners)
+        if not set(opt.opts) & taken:
+            cmd.params.append(opt)
+            taken.update(opt.opts)
+
+
+def flag_specs() -> list[tuple[OptionSpec, list[str]]]:
+    """Each flag option of the installed analyzers with the analyzers that share it (never raises:
+    a broken plugin must not take ``--help`` down)."""
+    try:
+        from .options import installed_catalog
+
+        cat = installed_catalog()
+    except Exception:
+        return []
+    return [(spec, [name for name, _ in cat.owners(key, True)]) for key, spec in sorted(cat.flags().items())]
+
+
+def flag_values(flags: dict[str, object]) -> dict[str, object]:
+    """The flags a command received (``**flags``) that were given, by option key."""
+    out: dict[str, object] = {}
+    for name, value in flags.items():
+        if value is None or value == ():
+            continue
+        out[name.replace("_", "-")] = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
+    return out
+
+
+def build_options(dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
+                  select: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+                  params: dict[str, object] | None = None) -> AnalyzeOptions:
+    from .bindings import parse_dim_specs
+    from .runner import AnalyzeOptions
+    from .shapes import parse_input_shape
+
+    shapes = dict(parse_input_shape(s) for s in input_shapes)
+    if seq_len is not None and seq_len <= 0:
+        raise UsageError("--seq-len must be positive")
+    return AnalyzeOptions(parse_dim_specs(dims), shapes, seq_len, split_multi(select),
+                          split_multi(ignore), params or {})
+
+
+def write_output(text: str, output: str | None, quiet: bool = False) -> None:
+    """Write to ``output`` (a file) or stdout; a write error is one line and exit 2."""
+    if output and output != "-":
+        if os.path.isdir(output):
+            raise UsageError(f"-o {output}: is a directory (give a file name)")
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write: {exc.strerror or exc}") from None
+        if not quiet:
+            click.echo(f"wrote {output}", err=True)
+        return
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except OSError as exc:
+        silence_stdout()
+        raise UsageError(f"cannot write the report to stdout: {exc.strerror or exc}") from None
+
+
+def formats() -> dict[str, Format]:
+    """Every output format the installed plugins provide, by name."""
+    from .manager import get_plugin_manager
+
+    items, _ = get_plugin_manager().formats()
+    return {f.name: f for _, f in items}
