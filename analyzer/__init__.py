@@ -5,12 +5,7 @@ networkx dependency graph, propagates symbolic shapes and runs the token-flow
 engine; analyzers are pluggy plugins (see :mod:`model_analyze.hookspecs`).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("model-analyze")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from ._version import __version__
 
 __all__ = ["__version__", "scan"]
 

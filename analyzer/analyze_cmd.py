@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .batch import BatchRunner, CliSettings, ModelResult, check_format, discover, is_batch, worst_exit
 from .config import Config, load_config
 from .errors import UsageError

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .clikit import (  # noqa: F401 - formats, write_output: imported from here by older code
     add_flag_params,
     dims_options,

@@ -281,7 +281,7 @@ def _load(manager: PluginManager, name: str, load: Callable[[], object], dist: s
 @functools.lru_cache(maxsize=1)
 def get_plugin_manager() -> PluginManager:
     """The process-wide plugin manager: :data:`DEFAULT_PLUGINS`, then installed plugins."""
-    from . import __version__
+    from ._version import __version__
 
     manager = PluginManager(pluggy.PluginManager(PROJECT), {}, [])
     manager.pm.add_hookspecs(hookspecs)

@@ -30,7 +30,7 @@ def plugins(fmt: str) -> None:
 
 def listing() -> dict[str, object]:
     """The listing as one JSON-able document."""
-    from . import __version__
+    from ._version import __version__
     from .devices import Device
     from .manager import get_plugin_manager
     from .options import catalog

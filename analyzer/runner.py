@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from . import dims as D
+from ._version import __version__
 from .bindings import resolve_dims
 from .context import AnalysisContext
 from .descriptors import Analyzer

@@ -206,7 +206,7 @@ def test_one_failing_plugin_does_not_sink_the_others(register):
         @hookimpl(wrapper=True)
         def model_analyze_formats(self):
             raise RuntimeError("wrapper broke before")
-            yield  # noqa: B901 - a wrapper is a generator
+            yield
 
     class RaisesAfter:
         @hookimpl(wrapper=True)

@@ -138,7 +138,7 @@ def fetch_failed(item: Item, exc: Exception) -> Outcome:
 
 def context_digest(pm: PluginManager, spec: ScanSpec) -> str:
     """What every key of a scan shares: tool version, plugins (and those that failed to load), options."""
-    from .. import __version__
+    from .._version import __version__
 
     plugins = sorted((i.name, i.distribution, i.version) for i in pm.infos.values())
     failed = sorted((i.name, i.distribution, i.version, i.error) for i in pm.failures)
