@@ -14,7 +14,7 @@ Analyzers use the small API here (``producer``, ``consumers``, ``topo_order``,
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from sys import intern
 from typing import TYPE_CHECKING, Any
@@ -177,6 +177,36 @@ class Node:
         v = self.attrs.get(name, default)
         if isinstance(v, UnreadableAttribute):
             raise v
+        return v
+
+    def int_attr(self, name: str, default: int) -> int:
+        """An integer attribute, ``default`` when absent; any other type raises ``TypeError``
+        (the rule reading it fails and is reported, never guessed)."""
+        v = self.attr(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"attribute {name!r} of {self.op_type} node {self.name!r} is not an integer: {v!r}")
+        return v
+
+    def ints_attr(self, name: str, default: Sequence[int] = ()) -> list[int]:
+        """A list-of-integers attribute (``INTS``), ``default`` when absent."""
+        v = self.attr(name, list(default))
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise TypeError(f"attribute {name!r} of {self.op_type} node {self.name!r} is not a list of integers: "
+                            f"{v!r}")
+        return list(v)
+
+    def float_attr(self, name: str, default: float) -> float:
+        """A float attribute (an integer one is accepted), ``default`` when absent."""
+        v = self.attr(name, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"attribute {name!r} of {self.op_type} node {self.name!r} is not a number: {v!r}")
+        return float(v)
+
+    def str_attr(self, name: str, default: str) -> str:
+        """A string attribute, ``default`` when absent."""
+        v = self.attr(name, default)
+        if not isinstance(v, str):
+            raise TypeError(f"attribute {name!r} of {self.op_type} node {self.name!r} is not a string: {v!r}")
         return v
 
     def input(self, i: int) -> str:

@@ -27,30 +27,34 @@ MaskSpec = tuple[str, dict[str, Any]]
 """An attention mask family and its parameters, read off an op's attributes (``("causal", {})``)."""
 
 
+Count = Poly | int | Fraction
+"""A count (MACs, FLOPs, bytes): a number, or a polynomial in the model's dims."""
+
+
 class CostUnknown(Exception):
     """Raised by a rule that cannot count this node; the message is the reason."""
 
 
 @dataclass
 class OpCost:
-    """Cost of one node. Fields accept ``int``, sympy dims or :class:`Poly`.
+    """Cost of one node: numbers or :class:`Poly` (counts in the model's dims).
 
     ``flops=None`` means ``2 × macs`` (MatMul/Gemm/Conv/attention convention).
     ``read``/``written`` ``None`` means the engine's default: bytes of the
     node's inputs / outputs as declared.
     """
 
-    macs: Any = 0
-    flops: Any = None
-    read: Any = None
-    written: Any = None
+    macs: Count = 0
+    flops: Count | None = None
+    read: Count | None = None
+    written: Count | None = None
     note: str = ""
     bound: str = ""
     """Non-empty when the count is a bound or estimate, saying why (e.g. a Loop whose
     trip count is unknown counts its body once: a lower bound)."""
-    pairs: Any = None
+    pairs: Count | None = None
     """Attention: dense (query, key) pairs, so the engine can apply a mask."""
-    pair_macs: Any = None
+    pair_macs: Count | None = None
     """Attention: MACs per (query, key) pair (B·H·(d_qk + d_v))."""
     mask: MaskSpec | None = None
     """Attention mask family read off the op's attributes (``("causal", {})``)."""
@@ -332,4 +336,12 @@ class CostCtx:
         return self.engine.evaluate(p)
 
 
-__all__ = ["ONE", "ZERO", "CostCtx", "CostUnknown", "GraphCost", "MaskSpec", "NodeCost", "OpCost", "tensor_bytes"]
+def per_element(ctx: CostCtx, flops: float, output: int = 0) -> OpCost:
+    """``flops`` FLOPs for every element of output ``output``: an element-wise op's cost
+    (bytes read and written default to the node's inputs and outputs)."""
+    f = Fraction(flops).limit_denominator(1000)
+    return OpCost(flops=(int(f) if f.denominator == 1 else f) * ctx.out_numel(output))
+
+
+__all__ = ["ONE", "ZERO", "CostCtx", "CostUnknown", "GraphCost", "MaskSpec", "NodeCost", "OpCost", "per_element",
+           "tensor_bytes"]

@@ -477,7 +477,7 @@ def ms_gqa(ctx: CostCtx) -> OpCost:
     cost = _attention_cost(ctx, batch, Poly.const(heads), seq, n_k, d, d, mask=mask, masked=False)
     if ctx.op_type == "SparseAttention":
         cost.mask, cost.note = None, "dense count; block-sparse layout not applied here"
-    cost.flops = cost.flops + extra_flops
+    cost.flops = (cost.flops if cost.flops is not None else 2 * cost.macs) + extra_flops
     return cost
 
 
