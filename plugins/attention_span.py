@@ -257,7 +257,8 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     from model_analyze.tokenflow.deps import UnknownAtLength
     from model_analyze.tokenflow.query import layer_reach, reach_formula
 
-    for fail in flow(ctx).failures:
+    result = flow(ctx)
+    for fail in result.failures:
         section.add("R002", Severity.ERROR,
                     fail.message("its outputs are treated as depending on every position (a reach is then "
                                  "an upper bound)"), NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
@@ -266,7 +267,6 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
         section.metrics.append(Metric("reach.last", "Model reach (last position)", None,
                                       note="not computable at this length (mask known only at another n)"))
         return None
-    result = flow(ctx)
     src = next(s for s in result.sources.values() if s.label == cov.source)
     formula = reach_formula(dep_of(result, cov.output, cov.axis, src.axis))
     try:
@@ -275,14 +275,45 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
         growth_iv = []
     growth = [(k, sum(hi - lo + 1 for lo, hi in iv)) for k, iv in growth_iv]
     bound = ctx.is_bound(src.length)
-    mixed = dict(result.mixed_ops(src.axis))
-    first = (result.mixed_nodes.get(src.axis) or [""])[0]
-    for fail in result.failures:  # a raising flow rule mixes every position: reach is then an upper bound
+    mixed = _mixed_by_data(result, src.axis)
+    section.metrics += _reach_metrics(cov, formula, mixed, _upper_note(result, src.axis, mixed))
+    if len(growth) > 1:
+        section.metrics.append(Metric("reach.growth", "Reach by layer (last position)", _growth_text(growth)))
+    for chart in (_reach_chart(ctx, src, cov.n, growth_iv), _reach_matrix(ctx, cov, src)):
+        if chart is not None:
+            section.charts.append(chart)
+    if not cov.covers:
+        severity = Severity.WARNING if bound else Severity.INFO
+        where = f"the bound seq={cov.n:,}" if bound else f"n={cov.n:,} (default length)"
+        section.add("AT030", severity,
+                    f"model reach {cov.reach_last:,} < {where}: the last position cannot see the first "
+                    f"{cov.n - cov.reach_last:,} token(s), so the model cannot relate the first and last token")
+    return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
+            "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
+            "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
+            "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed}
+
+
+def _mixed_by_data(result: Any, axis: Any) -> dict[str, int]:
+    """Ops that move positions by data-dependent indices (or whose flow rule raised), with counts:
+    where they are, the reach is an upper bound."""
+    mixed = dict(result.mixed_ops(axis))
+    for fail in result.failures:  # a raising flow rule mixes every position
         mixed[f"{fail.op} (rule raised)"] = mixed.get(f"{fail.op} (rule raised)", 0) + 1
-    upper = ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
-             + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + (f"; first {first}" if first else "")
-             + ")") if mixed else ""
-    section.metrics += [
+    return mixed
+
+
+def _upper_note(result: Any, axis: Any, mixed: dict[str, int]) -> str:
+    if not mixed:
+        return ""
+    first = (result.mixed_nodes.get(axis) or [""])[0]
+    return ("; an upper bound: positions moved by data-dependent indices count as all mixed ("
+            + ", ".join(f"{op} ×{k}" for op, k in sorted(mixed.items())) + (f"; first {first}" if first else "")
+            + ")")
+
+
+def _reach_metrics(cov: Any, formula: str | None, mixed: dict[str, int], upper: str) -> list[Metric]:
+    return [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens", None,
                f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + upper,
                headline="reach", bound="upper" if mixed else None),
@@ -294,28 +325,15 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
                note=("pairs with input ≤ output" if cov.causal else "all pairs")
                + (", sampled" if cov.sampled else "")),
     ]
-    if growth and len(growth) > 1:
-        shown = growth if len(growth) <= 6 else growth[:3] + growth[-2:]
-        text = ", ".join(f"L{k}: {c:,}" for k, c in shown)
-        if len(growth) > 6:
-            text = text.replace(f", L{shown[3][0]}", f", …, L{shown[3][0]}", 1)
-        section.metrics.append(Metric("reach.growth", "Reach by layer (last position)", text))
-    chart = _reach_chart(ctx, src, cov.n, growth_iv)
-    if chart is not None:
-        section.charts.append(chart)
-    chart = _reach_matrix(ctx, cov, src)
-    if chart is not None:
-        section.charts.append(chart)
-    if not cov.covers:
-        severity = Severity.WARNING if bound else Severity.INFO
-        where = f"the bound seq={cov.n:,}" if bound else f"n={cov.n:,} (default length)"
-        section.add("AT030", severity,
-                    f"model reach {cov.reach_last:,} < {where}: the last position cannot see the first "
-                    f"{cov.n - cov.reach_last:,} token(s), so the model cannot relate the first and last token")
-    return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
-            "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
-            "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
-            "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed}
+
+
+def _growth_text(growth: list[tuple[int, int]]) -> str:
+    """``L1: 15, L2: 29, …, L32: 4,096``: the first three layers and the last two when there are many."""
+    shown = growth if len(growth) <= 6 else growth[:3] + growth[-2:]
+    text = ", ".join(f"L{k}: {c:,}" for k, c in shown)
+    if len(growth) > 6:
+        text = text.replace(f", L{shown[3][0]}", f", …, L{shown[3][0]}", 1)
+    return text
 
 
 REACH_BINS = 64

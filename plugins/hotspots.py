@@ -106,89 +106,118 @@ def run(ctx: AnalysisContext) -> Section:
     g = m.graph
     section = Section("hotspots", "Compute hotspots")
     opts = ctx.options_for(HotspotOptions)
-    top, ridge = opts.top, opts.ridge
     flops_v, macs_v = m.value(g.flops), m.value(g.macs)
-    moved = g.read + g.written
-    moved_v = m.value(moved)
-    atoms = g.flops.atoms() | g.macs.atoms()
-    at = _bindings_text(ctx, atoms | m.memory.peak_formula.atoms())
-
-    metrics = section.metrics
     fx = _Formulas(ctx)
-    metrics.append(fx.metric(Metric("macs", "MACs", macs_v, "MAC", headline="macs"), g.macs))
-    metrics.append(fx.metric(Metric("flops", "FLOPs (dense)", flops_v, "FLOP", note="2·MACs + element-wise",
-                                    headline="flops"), g.flops))
-    attn = [a for a in m.attention]
-    if attn:
-        dense = _sum(a.dense_macs for a in attn)
-        eff_list = [a.effective_macs for a in attn]
-        eff = None if any(e is None for e in eff_list) else _sum(e for e in eff_list if e is not None)
-        dense_v = _vsum(a.dense_value for a in attn)
-        eff_v = _vsum(a.effective_value for a in attn)
-        valid = _valid_for(attn)
-        metrics.append(fx.metric(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
-                                        _times2(dense_v), "FLOP", headline="attention_flops"), 2 * dense))
-        if any(a.family != "bidirectional" for a in attn):  # else mask-aware = dense
-            below = "; ".join(sorted({a.below for a in attn if a.below}))
-            for key, label, value, poly in (
-                    ("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(eff_v),
-                     2 * eff if eff is not None else None),
-                    ("flops.effective", "FLOPs (mask-aware)", m.effective_value, m.effective_flops)):
-                metrics.append(fx.metric(Metric(key, label, value, "FLOP", valid_for=valid, below=below), poly))
-    params = m.params
-    roles = params.by_role()
-    n_params = params.elements("parameter")
-    metrics.append(Metric("params", "Parameters", n_params, "count", None, _role_note(roles), headline="params"))
-    metrics.append(Metric("params.bytes", "Parameter bytes", params.nbytes("parameter"), "B", None,
-                          ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items()),
-                          headline="weight_bytes"))
-    metrics.append(Metric("initializer_elements", "Stored initializer elements", params.stored_elements(),
-                          "count", None, "parameters + buffers + constants, each tensor once"))
-    metrics.append(fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B"), moved))
-    intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
-    metrics.append(Metric("intensity", "Arithmetic intensity", _round(intensity), "FLOP/B", None,
-                          "dense FLOPs / bytes moved"))
-    mem = m.memory
-    metrics.append(fx.metric(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
-                                    note=f"after {mem.peak_node}", headline="peak_activation"), mem.peak_formula))
-    dominant = _peak_dominant(ctx, m)
-    if dominant:
-        metrics.append(Metric("memory.peak_dominant", "Peak dominated by", dominant, "text",
-                              headline="peak_tensor"))
-    if mem.largest:
-        name, lp, v = mem.largest
-        metrics.append(fx.metric(Metric("memory.largest", "Largest activation", v, "B", note=name), lp))
-    if g.folded:
-        metrics.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "count", None,
-                              "weight preparation done once at load; not counted"))
-    if g.total_bound:
-        for metric in metrics:
-            if metric.key in ("macs", "flops"):
-                metric.bound = g.total_bound  # uncosted nodes count zero; If/Loop counts may be bounds
-    if g.unknown_ops or g.partial:
-        metrics.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
-                              "count", None, "counted as zero; see findings"))
+    metrics = section.metrics
+    metrics += _compute_metrics(fx, m, flops_v, macs_v)
+    metrics += _param_metrics(m)
+    metrics += _traffic_metrics(fx, m, flops_v)
+    metrics += _memory_metrics(ctx, fx, m)
+    metrics += _node_metrics(m, metrics)
     section.symbols = dict(fx.namer.defs)
-
-    counted = m.counted
-    section.tables.append(_top_table(m, counted, flops_v, top, ridge))
-    layer_table, top_row = _layer_table(m, flops_v, top)
-    section.tables.append(layer_table)
-    section.tables.append(_op_table(m, flops_v, top))
-    section.tables.append(_param_table(params))
-    if attn:
-        section.tables.append(_attention_table(m, attn))
+    top_row = _tables(section, m, flops_v, opts)
     _findings(section, m)
-    hotspot = _hotspot(m, counted, flops_v, top_row)
+    hotspot = _hotspot(m, m.counted, flops_v, top_row)
     if hotspot:
         metrics.append(Metric("hotspot", "Top hotspot", hotspot, "text", headline="hotspot"))
     chart = _layer_chart(m)
     if chart is not None:
         section.charts.append(chart)
-    section.summary = _summary(m, macs_v, flops_v, n_params, at)
-    section.data = _data(ctx, m, counted, moved)
+    at = _bindings_text(ctx, g.flops.atoms() | g.macs.atoms() | m.memory.peak_formula.atoms())
+    section.summary = _summary(m, macs_v, flops_v, m.params.elements("parameter"), at)
+    section.data = _data(ctx, m, m.counted, g.read + g.written)
     ctx.publish("hotspots", m)  # the CostModel, for analyzers that require "hotspots"
     return section
+
+
+def _compute_metrics(fx: _Formulas, m: CostModel, flops_v: Any, macs_v: Any) -> list[Metric]:
+    """MACs and FLOPs at the binding; attention FLOPs dense and, when a mask hides keys, mask-aware."""
+    g = m.graph
+    out = [fx.metric(Metric("macs", "MACs", macs_v, "MAC", headline="macs"), g.macs),
+           fx.metric(Metric("flops", "FLOPs (dense)", flops_v, "FLOP", note="2·MACs + element-wise",
+                            headline="flops"), g.flops)]
+    attn = list(m.attention)
+    if not attn:
+        return out
+    dense = _sum(a.dense_macs for a in attn)
+    eff_list = [a.effective_macs for a in attn]
+    eff = None if any(e is None for e in eff_list) else _sum(e for e in eff_list if e is not None)
+    out.append(fx.metric(Metric("attention.flops.dense", "Attention FLOPs (QKᵀ+AV, dense)",
+                                _times2(_vsum(a.dense_value for a in attn)), "FLOP", headline="attention_flops"),
+                         2 * dense))
+    if all(a.family == "bidirectional" for a in attn):  # mask-aware = dense
+        return out
+    valid = _valid_for(attn)
+    below = "; ".join(sorted({a.below for a in attn if a.below}))
+    for key, label, value, poly in (
+            ("attention.flops.effective", "Attention FLOPs (mask-aware)", _times2(_vsum(a.effective_value
+                                                                                      for a in attn)),
+             2 * eff if eff is not None else None),
+            ("flops.effective", "FLOPs (mask-aware)", m.effective_value, m.effective_flops)):
+        out.append(fx.metric(Metric(key, label, value, "FLOP", valid_for=valid, below=below), poly))
+    return out
+
+
+def _param_metrics(m: CostModel) -> list[Metric]:
+    params = m.params
+    return [Metric("params", "Parameters", params.elements("parameter"), "count", None, _role_note(params.by_role()),
+                   headline="params"),
+            Metric("params.bytes", "Parameter bytes", params.nbytes("parameter"), "B", None,
+                   ", ".join(f"{k} {human(b, 'B')}" for k, (_, b) in params.by_dtype().items()),
+                   headline="weight_bytes"),
+            Metric("initializer_elements", "Stored initializer elements", params.stored_elements(), "count", None,
+                   "parameters + buffers + constants, each tensor once")]
+
+
+def _traffic_metrics(fx: _Formulas, m: CostModel, flops_v: Any) -> list[Metric]:
+    moved = m.graph.read + m.graph.written
+    moved_v = m.value(moved)
+    intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
+    return [fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B"), moved),
+            Metric("intensity", "Arithmetic intensity", _round(intensity), "FLOP/B", None,
+                   "dense FLOPs / bytes moved")]
+
+
+def _memory_metrics(ctx: AnalysisContext, fx: _Formulas, m: CostModel) -> list[Metric]:
+    mem = m.memory
+    out = [fx.metric(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
+                            note=f"after {mem.peak_node}", headline="peak_activation"), mem.peak_formula)]
+    dominant = _peak_dominant(ctx, m)
+    if dominant:
+        out.append(Metric("memory.peak_dominant", "Peak dominated by", dominant, "text", headline="peak_tensor"))
+    if mem.largest:
+        name, lp, v = mem.largest
+        out.append(fx.metric(Metric("memory.largest", "Largest activation", v, "B", note=name), lp))
+    return out
+
+
+def _node_metrics(m: CostModel, metrics: list[Metric]) -> list[Metric]:
+    """Folded and uncounted nodes; the MACs/FLOPs totals marked as bounds when they are."""
+    g = m.graph
+    out = []
+    if g.folded:
+        out.append(Metric("nodes.folded", "Constant-foldable nodes", len(g.folded), "count", None,
+                          "weight preparation done once at load; not counted"))
+    if g.total_bound:
+        for metric in metrics:
+            if metric.key in ("macs", "flops"):
+                metric.bound = g.total_bound  # uncosted nodes count zero; If/Loop counts may be bounds
+    if g.unknown_ops or g.partial:
+        out.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
+                          "count", None, "counted as zero; see findings"))
+    return out
+
+
+def _tables(section: Section, m: CostModel, flops_v: Any, opts: HotspotOptions) -> Any:
+    """The top-k tables (nodes, layers, op types), parameters and attention; the top layer row."""
+    section.tables.append(_top_table(m, m.counted, flops_v, opts.top, opts.ridge))
+    layer_table, top_row = _layer_table(m, flops_v, opts.top)
+    section.tables.append(layer_table)
+    section.tables.append(_op_table(m, flops_v, opts.top))
+    section.tables.append(_param_table(m.params))
+    if m.attention:
+        section.tables.append(_attention_table(m, list(m.attention)))
+    return top_row
 
 
 def _round(x: float | None) -> float | None:

@@ -9,7 +9,9 @@ the effective left padding (output 0's field starts at input coordinate -pad).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from model_analyze import dims as D
@@ -259,6 +261,71 @@ def token_ids(ctx: AnalysisContext, src: Source) -> bool:
     return ctx.shapes.dtype(src.axis[0]) in INTEGER_DTYPES
 
 
+@dataclass
+class FieldResult:
+    """What the receptive-field analysis found, before any wording (the compute step)."""
+
+    result: FlowResult
+    spatial: list[SourceAxis]
+    names: dict[SourceAxis, str]
+    lengths: dict[SourceAxis, int | None]
+    maps: list[tuple[str, str]]
+    """Final maps: (tensor, the consumer that mixes its positions away)."""
+    rows: list[list[Any]] = dataclasses.field(default_factory=list)
+    """The per-axis table, one row per (tensor, axis) with a field."""
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    best: RF | None = None
+    best_at: tuple[str, SourceAxis] | None = None
+    """The map (and source axis) of the reported field: the largest local field of a final map."""
+    lower_at: Any = None
+    """The first node positions are lost at (no flow rule, or it raised): the field is then ≥."""
+    stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def compute(ctx: AnalysisContext, result: FlowResult, spatial_src: list[Source]) -> FieldResult:
+    """Fields of the final maps and outputs, the reported one, and the growth along the first axis."""
+    spatial = [s.axis for s in spatial_src]
+    f = FieldResult(result, spatial, axis_names(spatial_src), {s.axis: source_length(ctx, s) for s in spatial_src},
+                    final_maps(ctx, result, spatial))
+    f.data = {"axes": {f.names[s]: {"input": s[0], "axis": s[1]} for s in spatial}, "final_maps": [], "outputs": [],
+              "growth": {}}
+    for kind, items in (("final_maps", f.maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
+        for tensor, consumer in items:
+            f.data[kind].append(_entry(f, kind, tensor, consumer))
+    lost = lost_maps(ctx, result, spatial)
+    f.lower_at = lost[0][1] if lost else None  # the field continues past it: whatever we report is ≥
+    for tensor, _node in lost:
+        for src in spatial:
+            _consider(f, field(result, tensor, src, f.lengths[src]), tensor, src)
+    first = spatial[0]
+    f.stages = growth(ctx, result, first, f.lengths[first])
+    f.data["growth"] = {f.names[first]: f.stages}
+    return f
+
+
+def _consider(f: FieldResult, rf: RF | None, tensor: str, src: SourceAxis) -> None:
+    """Keep ``rf`` as the reported field when it is the largest local one so far."""
+    if rf is not None and not rf.global_ and rf.size is not None and (f.best is None or rf.size > (f.best.size or 0)):
+        f.best, f.best_at = rf, (tensor, src)
+
+
+def _entry(f: FieldResult, kind: str, tensor: str, consumer: str) -> dict[str, Any]:
+    """One map's (or output's) fields per axis, for the JSON; its table rows as a side effect."""
+    entry: dict[str, Any] = {"tensor": tensor, "consumer": consumer, "axes": {}}
+    for src in f.spatial:
+        rf = field(f.result, tensor, src, f.lengths[src])
+        if rf is None:
+            continue
+        f.rows.append(rf_row(tensor, f.names[src], rf, f.lengths[src]))
+        entry["axes"][f.names[src]] = {"global": rf.global_, "size": fmt(rf.size), "stride": fmt(rf.stride),
+                                       "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact,
+                                       "context": rf.context}
+        # Dense prediction (segmentation): no map is pooled away, the outputs are the maps.
+        if kind == "final_maps" or (not f.maps and is_map(f.result, tensor, f.spatial)):
+            _consider(f, rf, tensor, src)
+    return entry
+
+
 def run(ctx: AnalysisContext) -> Section:
     result = flow(ctx)
     section = Section("receptive-field", "Receptive field")
@@ -269,154 +336,156 @@ def run(ctx: AnalysisContext) -> Section:
                     NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
     spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds and not token_ids(ctx, s)),
                          key=lambda s: s.axis)
-    hidden = [f for f in result.failures if f.op in STAGE_OPS]  # a conv/pool whose rule raised
-    if not spatial_src and hidden:
-        stuck = hidden[0]
-        section.summary = (f"receptive field unknown: positions are not followed through {stuck.op} {stuck.node} "
-                           "(its flow rule raised), so no map could be tracked")
-        return section
     if not spatial_src:
-        over_ids = any("spatial" in s.kinds for s in result.sources.values())
-        section.summary = ("convolutions run only over token-id inputs, a sequence: receptive field does not "
-                           "apply (their reach is in the attention section and `reach`)" if over_ids else
-                           "no convolution or pooling runs over an input axis: receptive field does not "
-                           "apply (sequence reach is in the attention section)")
+        section.summary = _no_field(result)
         return section
-    names = axis_names(spatial_src)
-    spatial = [s.axis for s in spatial_src]
-    lengths = {s.axis: source_length(ctx, s) for s in spatial_src}
-    table = Table("rf", "Receptive field per axis",
-                  [Column("tensor", "tensor"), Column("axis", "axis"), Column("size", "size", "right"),
-                   Column("stride", "stride", "right"), Column("pad", "pad", "right"),
-                   Column("center", "centre", "right"), Column("covers", "covers input", "right")],
-                  note="size/stride/pad in input positions; pad = effective left padding (output 0's field "
-                       "starts at -pad); centre = input coordinate of output 0's field centre. covers input "
-                       "'context': every position also sees the whole input through a position-independent "
-                       "path (RF004); size/stride/pad are then the local field's.")
-    data: dict[str, Any] = {"axes": {names[s]: {"input": s[0], "axis": s[1]} for s in spatial},
-                            "final_maps": [], "outputs": [], "growth": {}}
-    maps = final_maps(ctx, result, spatial)
-    lost = lost_maps(ctx, result, spatial)
-    best: RF | None = None
-    best_at: tuple[str, SourceAxis] | None = None
-    for kind, items in (("final_maps", maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
-        for tensor, consumer in items:
-            entry: dict[str, Any] = {"tensor": tensor, "consumer": consumer, "axes": {}}
-            for src in spatial:
-                rf = field(result, tensor, src, lengths[src])
-                if rf is None:
-                    continue
-                label = tensor
-                table.rows.append(rf_row(label, names[src], rf, lengths[src]))
-                entry["axes"][names[src]] = {"global": rf.global_, "size": fmt(rf.size), "stride": fmt(rf.stride),
-                                             "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact,
-                                             "context": rf.context}
-                # Dense prediction (segmentation): no map is pooled away, the outputs are the maps.
-                eligible = kind == "final_maps" or (not maps and is_map(result, tensor, spatial))
-                if eligible and not rf.global_ and rf.size is not None and \
-                        (best is None or rf.size > (best.size or 0)):
-                    best, best_at = rf, (tensor, src)
-            data[kind].append(entry)
-    lower_at = lost[0][1] if lost else None  # the field continues past it: whatever we report is ≥
-    for tensor, _node in lost:
-        for src in spatial:
-            rf = field(result, tensor, src, lengths[src])
-            if rf is not None and not rf.global_ and rf.size is not None and \
-                    (best is None or rf.size > (best.size or 0)):
-                best, best_at = rf, (tensor, src)
-    section.tables.append(table)
-    first = spatial[0]
-    stages = growth(ctx, result, first, lengths[first])
-    data["growth"] = {names[first]: stages}
+    f = compute(ctx, result, spatial_src)
+    present(ctx, section, f)
+    return section
+
+
+def _no_field(result: FlowResult) -> str:
+    """Why there is no receptive field to report."""
+    hidden = [f for f in result.failures if f.op in STAGE_OPS]  # a conv/pool whose rule raised
+    if hidden:
+        stuck = hidden[0]
+        return (f"receptive field unknown: positions are not followed through {stuck.op} {stuck.node} "
+                "(its flow rule raised), so no map could be tracked")
+    if any("spatial" in s.kinds for s in result.sources.values()):
+        return ("convolutions run only over token-id inputs, a sequence: receptive field does not "
+                "apply (their reach is in the attention section and `reach`)")
+    return ("no convolution or pooling runs over an input axis: receptive field does not "
+            "apply (sequence reach is in the attention section)")
+
+
+def present(ctx: AnalysisContext, section: Section, f: FieldResult) -> None:
+    """The section from the computed fields: tables, the growth chart, metrics, findings, summary."""
+    section.tables.append(Table("rf", "Receptive field per axis", RF_COLUMNS, f.rows, note=RF_NOTE))
+    _present_growth(section, f)
+    if f.best is not None:
+        _present_metrics(section, f, f.best)
+    _beyond_input(ctx, section, f)
+    misaligned(ctx, f.result, f.spatial, section, f.names)
+    if f.result.unknown_ops:
+        section.add("RF003", Severity.WARNING,
+                    "ops without a token-flow rule were treated as mixing every position (the field is an "
+                    "over-approximation): " + ", ".join(f"{k}×{v}" for k, v in sorted(f.result.unknown_ops.items())))
+    section.data = f.data
+    mixer_note = _merged_map(ctx, section, f)
+    context = _context(ctx, section, f)
+    section.summary = _summary(f, context, mixer_note)
+
+
+RF_COLUMNS = [Column("tensor", "tensor"), Column("axis", "axis"), Column("size", "size", "right"),
+              Column("stride", "stride", "right"), Column("pad", "pad", "right"), Column("center", "centre", "right"),
+              Column("covers", "covers input", "right")]
+RF_NOTE = ("size/stride/pad in input positions; pad = effective left padding (output 0's field starts at -pad); "
+           "centre = input coordinate of output 0's field centre. covers input 'context': every position also "
+           "sees the whole input through a position-independent path (RF004); size/stride/pad are then the "
+           "local field's.")
+
+
+def _present_growth(section: Section, f: FieldResult) -> None:
+    """The RF growth along the first spatial axis: a line chart node by node, a table by stride stage."""
+    axis, stages = f.names[f.spatial[0]], f.stages
     stage_rows: list[list[Any]] = []
     for k, row in enumerate(stages):
         if k + 1 == len(stages) or stages[k + 1]["stride"] != row["stride"]:
             stage_rows.append([len(stage_rows) + 1, row["node"], row["op"], row["stride"], row["rf"]])
     if len(stages) >= 2:
         section.charts.append(Chart(
-            "rf_growth", "line", f"Receptive field along {names[first]}, conv/pool node by node",
+            "rf_growth", "line", f"Receptive field along {axis}, conv/pool node by node",
             "conv/pool node, in graph order", "receptive field", y_unit="px", log_y=True,
-            series=[Series(names[first], [Point(r["node"], r["rf"], f"{r['op']}, stride {r['stride']}")
-                                          for r in stages])]))
+            series=[Series(axis, [Point(r["node"], r["rf"], f"{r['op']}, stride {r['stride']}") for r in stages])]))
     if stage_rows:
-        section.tables.append(Table("growth", f"RF growth along {names[first]} (end of each stride stage)",
+        section.tables.append(Table("growth", f"RF growth along {axis} (end of each stride stage)",
                                     [Column("stage", "stage", "right"), Column("node", "last node"),
                                      Column("op", "op"), Column("stride", "stride", "right"),
                                      Column("rf", "RF", "right")], stage_rows))
-    if best is not None:
-        src = best_at[1] if best_at is not None else first
-        length = lengths[src]
-        sees = f"stride {fmt(best.stride)} along {names[src]}"
-        if length is not None:
-            unit = "px" if names[src].rsplit(".", 1)[-1] in ("H", "W", "D") else "position"
-            sees += f", {'covers' if best.covers(length) else 'inside'} the {length:,}-{unit} input"
-        section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
-                                      note=sees + ("; local field, whole image through context (RF004)"
-                                                   if best.context else ""), headline="receptive_field",
-                                      bound="lower" if lower_at is not None else (None if best.exact else "upper")))
-        section.metrics.append(Metric("rf.stride", "Output stride", best.stride, "px"))
-        section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad, "px"))
-    # Each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames).
-    per_axis = {src: field(result, best_at[0], src, lengths[src]) for src in spatial} if best_at else {}
-    beyond = [src for src, rf in per_axis.items() if rf is not None and rf.size is not None
-              and lengths[src] is not None and rf.size > lengths[src]]
-    if beyond and best is not None:
-        def how(src: SourceAxis) -> str:
-            length = result.sources[src].length
-            kind = "" if D.is_int(length) else (" (bound)" if ctx.is_bound(length) else " (default)")
-            return f"{names[src]} {lengths[src]}{kind}"
 
-        sizes = ", ".join(f"{names[s]} {fmt(per_axis[s].size)}" for s in beyond)  # type: ignore[union-attr]
-        section.add("RF002", Severity.INFO,
-                    f"receptive field ({sizes}) exceeds the input size ({', '.join(how(s) for s in beyond)}): "
-                    "every final-map position sees the whole image along "
-                    f"{'that axis' if len(beyond) == 1 else 'those axes'}")
-    misaligned(ctx, result, spatial, section, names)
-    unknown = {k: v for k, v in result.unknown_ops.items()}
-    if unknown:
-        section.add("RF003", Severity.WARNING,
-                    "ops without a token-flow rule were treated as mixing every position (the field is an "
-                    "over-approximation): " + ", ".join(f"{k}×{v}" for k, v in sorted(unknown.items())))
-    section.data = data
-    context = ""
-    mixer_note = ""
-    merger = dict(maps).get(best_at[0]) if best_at is not None else None
+
+def _present_metrics(section: Section, f: FieldResult, best: RF) -> None:
+    src = f.best_at[1] if f.best_at is not None else f.spatial[0]
+    length = f.lengths[src]
+    sees = f"stride {fmt(best.stride)} along {f.names[src]}"
+    if length is not None:
+        unit = "px" if f.names[src].rsplit(".", 1)[-1] in ("H", "W", "D") else "position"
+        sees += f", {'covers' if best.covers(length) else 'inside'} the {length:,}-{unit} input"
+    section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
+                                  note=sees + ("; local field, whole image through context (RF004)"
+                                               if best.context else ""), headline="receptive_field",
+                                  bound="lower" if f.lower_at is not None else (None if best.exact else "upper")))
+    section.metrics.append(Metric("rf.stride", "Output stride", best.stride, "px"))
+    section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad, "px"))
+
+
+def _beyond_input(ctx: AnalysisContext, section: Section, f: FieldResult) -> None:
+    """RF002: each axis against its own length (a video's 15-px H field is not "beyond" its 8 frames)."""
+    if f.best is None or f.best_at is None:
+        return
+    per_axis = {src: field(f.result, f.best_at[0], src, f.lengths[src]) for src in f.spatial}
+    beyond = {src: rf for src, rf in per_axis.items() if rf is not None and rf.size is not None
+              and (n := f.lengths[src]) is not None and rf.size > n}
+    if not beyond:
+        return
+
+    def how(src: SourceAxis) -> str:
+        length = f.result.sources[src].length
+        kind = "" if D.is_int(length) else (" (bound)" if ctx.is_bound(length) else " (default)")
+        return f"{f.names[src]} {f.lengths[src]}{kind}"
+
+    sizes = ", ".join(f"{f.names[s]} {fmt(rf.size)}" for s, rf in beyond.items())
+    section.add("RF002", Severity.INFO,
+                f"receptive field ({sizes}) exceeds the input size ({', '.join(how(s) for s in beyond)}): "
+                "every final-map position sees the whole image along "
+                f"{'that axis' if len(beyond) == 1 else 'those axes'}")
+
+
+def _merged_map(ctx: AnalysisContext, section: Section, f: FieldResult) -> str:
+    """RF005 when the last tracked map is merged into tokens, windows or a vector; the summary's note."""
+    merger = dict(f.maps).get(f.best_at[0]) if f.best_at is not None else None
     mixer = next((n for n in ctx.graph.topo_order() if n.name == merger), None) if merger else None
-    if mixer is not None and mixer.op_type not in POOL_OPS and best_at is not None:
-        mixer_note = f"; then merged by {mixer.op_type} {mixer.name}, beyond which no map is tracked"
-        section.add("RF005", Severity.INFO,
-                    f"the positions of the last tracked map {best_at[0]} are merged by {mixer.op_type} "
-                    f"{mixer.name} (into tokens, windows or a flat vector): later tensors keep no map this "
-                    "analysis can follow position by position, so they are reported as seeing the whole image. "
-                    "For a windowed or token model (Swin, MaxViT, ViT) the size above is that of the stem "
-                    "before the merge, not the model's field", mixer.ref())
-    if best is not None and best.context and best_at is not None:
-        tensor, src = best_at
-        nodes = context_nodes(ctx, result, tensor, src, lengths[src])
-        ops = sorted({n.op_type for n in nodes})
-        context = "; every position also sees the whole image through position-independent paths"
-        section.add("RF004", Severity.INFO,
-                    f"every position of the final map {tensor} also depends on the whole input along "
-                    f"{names[src]} through {len(nodes)} position-independent path(s) ({', '.join(ops)}"
-                    f"{', first ' + nodes[-1].name if nodes else ''}), e.g. squeeze-excite pooling: the "
-                    f"size {best.size} is the local, position-dependent field (Distill's RF of the conv path)",
-                    nodes[-1].ref() if nodes else None)
-    if best is not None and lower_at is not None:
-        axis = names[best_at[1]] if best_at is not None else names[first]
-        why = result.conservative.get(lower_at.id, "")
-        section.summary = (f"final feature map unknown: RF ≥ {fmt(best.size)} along {axis} (at "
-                           f"{best_at[0] if best_at else '?'}); positions are not followed through "
-                           f"{lower_at.op_type} {lower_at.name} ({why}), so every later tensor is treated as "
-                           "seeing the whole input (an over-approximation)")
-    elif best is not None:
-        what = "final feature map" if maps else "dense output"
-        axis = names[best_at[1]] if best_at is not None else names[first]
-        size = fmt(best.size) if best.exact else f"≤{fmt(best.size)}"
-        section.summary = (f"{what}: RF {size} (stride {fmt(best.stride)}, effective padding "
-                           f"{fmt(best.pad)}) along {axis}{context}{mixer_note}")
-    else:
-        section.summary = "every spatial position is mixed before the outputs (global receptive field)"
-    return section
+    if mixer is None or mixer.op_type in POOL_OPS or f.best_at is None:
+        return ""
+    section.add("RF005", Severity.INFO,
+                f"the positions of the last tracked map {f.best_at[0]} are merged by {mixer.op_type} "
+                f"{mixer.name} (into tokens, windows or a flat vector): later tensors keep no map this "
+                "analysis can follow position by position, so they are reported as seeing the whole image. "
+                "For a windowed or token model (Swin, MaxViT, ViT) the size above is that of the stem "
+                "before the merge, not the model's field", mixer.ref())
+    return f"; then merged by {mixer.op_type} {mixer.name}, beyond which no map is tracked"
+
+
+def _context(ctx: AnalysisContext, section: Section, f: FieldResult) -> str:
+    """RF004 when every position also sees the whole input through position-independent paths."""
+    if f.best is None or not f.best.context or f.best_at is None:
+        return ""
+    tensor, src = f.best_at
+    nodes = context_nodes(ctx, f.result, tensor, src, f.lengths[src])
+    ops = sorted({n.op_type for n in nodes})
+    section.add("RF004", Severity.INFO,
+                f"every position of the final map {tensor} also depends on the whole input along "
+                f"{f.names[src]} through {len(nodes)} position-independent path(s) ({', '.join(ops)}"
+                f"{', first ' + nodes[-1].name if nodes else ''}), e.g. squeeze-excite pooling: the "
+                f"size {f.best.size} is the local, position-dependent field (Distill's RF of the conv path)",
+                nodes[-1].ref() if nodes else None)
+    return "; every position also sees the whole image through position-independent paths"
+
+
+def _summary(f: FieldResult, context: str, mixer_note: str) -> str:
+    best, at = f.best, f.best_at
+    if best is None:
+        return "every spatial position is mixed before the outputs (global receptive field)"
+    axis = f.names[at[1]] if at is not None else f.names[f.spatial[0]]
+    if f.lower_at is not None:
+        why = f.result.conservative.get(f.lower_at.id, "")
+        return (f"final feature map unknown: RF ≥ {fmt(best.size)} along {axis} (at {at[0] if at else '?'}); "
+                f"positions are not followed through {f.lower_at.op_type} {f.lower_at.name} ({why}), so every "
+                "later tensor is treated as seeing the whole input (an over-approximation)")
+    what = "final feature map" if f.maps else "dense output"
+    size = fmt(best.size) if best.exact else f"≤{fmt(best.size)}"
+    return (f"{what}: RF {size} (stride {fmt(best.stride)}, effective padding {fmt(best.pad)}) along "
+            f"{axis}{context}{mixer_note}")
 
 
 @hookimpl

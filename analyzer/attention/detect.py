@@ -19,6 +19,7 @@ RoPE.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,8 @@ PASS_THROUGH = frozenset({"Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze",
 AFTER_SOFTMAX = frozenset({"Cast", "Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze", "Slice"})
 """``Slice`` drops attention-sink columns (GPT-OSS: ``probs[..., :-1]``)."""
 MAX_CHAIN = 24
+QK_PRODUCTS = frozenset({("", "MatMul"), ("com.microsoft", "FusedMatMul")})
+"""Where the walk back from the softmax ends: the product of Q and Kᵀ."""
 
 
 @dataclass
@@ -394,97 +397,142 @@ def _rank_if_reshaped(ctx: AnalysisContext, ch: _Chain, node: Node) -> int:
     return ctx.shapes.rank(node.outputs[0]) or 0
 
 
+_Step = Callable[["AnalysisContext", "ModelGraph", "Node", int], "_Chain | None"]
+_STEPS: dict[str, _Step] = {}
+"""What each op between the QK product and the softmax does to the scores, by op type: a
+step continues the walk to QK through the right input and records the op on the chain
+(a scale, a mask term, a softcap, a stabiliser, sinks); an op without a step ends it."""
+
+
+def _step(*op_types: str) -> Callable[[_Step], _Step]:
+    def deco(fn: _Step) -> _Step:
+        for op in op_types:
+            _STEPS[op] = fn
+        return fn
+
+    return deco
+
+
 def _scores_chain(ctx: AnalysisContext, g: ModelGraph, tensor: str, depth: int) -> _Chain | None:
-    """Walk from the softmax input back to the QK product (see module doc)."""
+    """Walk from the softmax input back to the QK product (see module doc), one step per op."""
     node = g.producer(tensor)
     if node is None or depth > MAX_CHAIN:
         return None
-    op = node.op_type
-    if (op == "MatMul" and not node.domain) or (op == "FusedMatMul" and node.domain == "com.microsoft"):
+    if (node.domain, node.op_type) in QK_PRODUCTS:
         a, b = node.input(0), node.input(1)
         if not a or not b or is_constant(g, a) or is_constant(g, b):
             return None
         return _Chain(node)
-    if node.domain:
+    step = None if node.domain else _STEPS.get(node.op_type)
+    return step(ctx, g, node, depth) if step is not None else None
+
+
+@_step(*PASS_THROUGH)
+def _pass_through(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+    if ch is not None:
+        ch.nodes.append(node)
+        ch.reshaped = ch.reshaped or node.op_type in ("Reshape", "Flatten")
+    return ch
+
+
+@_step("Sub")
+def _stabiliser(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    """``x - max(x)`` over the keys (GPT-OSS's explicit softmax stabiliser): a per-row
+    shift, which changes no probability."""
+    if len(node.inputs) != 2:
         return None
-    if op in PASS_THROUGH:
-        ch = _scores_chain(ctx, g, node.input(0), depth + 1)
-        if ch is not None:
-            ch.nodes.append(node)
-            ch.reshaped = ch.reshaped or op in ("Reshape", "Flatten")
+    red = g.producer(node.input(1))
+    if red is None or red.op_type != "ReduceMax" or red.domain or red.input(0) != node.input(0):
+        return None
+    ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+    if ch is not None:
+        ch.nodes += [red, node]
+        ch.shift = node.id
+    return ch
+
+
+@_step("Concat")
+def _sinks(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    """Attention sinks: learned logit columns appended to the keys before the softmax
+    (GPT-OSS) and sliced off after it; they attend to no position."""
+    rank = ctx.shapes.rank(node.outputs[0])
+    axis = node.attr("axis", 0)
+    if len(node.inputs) < 2 or rank is None or axis not in (-1, rank - 1):
+        return None
+    for i, x in enumerate(node.inputs):
+        ch = _scores_chain(ctx, g, x, depth + 1)
+        if ch is None:
+            continue
+        sinks = [y for j, y in enumerate(node.inputs) if j != i and y]
+        ch.notes.append(f"attention sinks: {len(sinks)} learned logit column tensor(s) concatenated to the "
+                        "keys before the softmax (they absorb probability, they are no position)")
+        ch.nodes.append(node)
         return ch
-    if op == "Sub" and len(node.inputs) == 2:
-        # x - max(x) over the keys (GPT-OSS's explicit softmax stabiliser): a
-        # per-row shift, which changes no probability.
-        red = g.producer(node.input(1))
-        if red is not None and red.op_type == "ReduceMax" and not red.domain and red.input(0) == node.input(0):
-            ch = _scores_chain(ctx, g, node.input(0), depth + 1)
-            if ch is not None:
-                ch.nodes += [red, node]
-                ch.shift = node.id
-            return ch
+    return None
+
+
+@_step("Tanh")
+def _softcap(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    ch = _scores_chain(ctx, g, node.input(0), depth + 1)
+    if ch is not None:
+        ch.nodes.append(node)
+        ch.tanh_at = len(ch.factors)
+    return ch
+
+
+@_step("Mul", "Div")
+def _scale(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    op = node.op_type
+    if len(node.inputs) != 2:
         return None
-    if op == "Concat" and len(node.inputs) >= 2:
-        # Attention sinks: learned logit columns appended to the keys before the
-        # softmax (GPT-OSS) and sliced off after it; they attend to no position.
-        rank = ctx.shapes.rank(node.outputs[0])
-        axis = node.attr("axis", 0)
-        if rank is None or axis not in (-1, rank - 1):
-            return None
-        for i, x in enumerate(node.inputs):
-            ch = _scores_chain(ctx, g, x, depth + 1)
-            if ch is None:
-                continue
-            sinks = [y for j, y in enumerate(node.inputs) if j != i and y]
-            ch.notes.append(f"attention sinks: {len(sinks)} learned logit column tensor(s) concatenated to the "
-                            "keys before the softmax (they absorb probability, they are no position)")
-            ch.nodes.append(node)
-            return ch
-        return None
-    if op == "Tanh":
-        ch = _scores_chain(ctx, g, node.input(0), depth + 1)
-        if ch is not None:
-            ch.nodes.append(node)
-            ch.tanh_at = len(ch.factors)
+    for i in (0, 1) if op == "Mul" else (0,):
+        ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+        if ch is None:
+            continue
+        c = fold_scalar(ctx, g, node.input(1 - i))
+        if c is None or c == 0:
+            ch.scale_unknown = True
+            ch.notes.append(f"{op} {node.name!r} scales the scores by a non-constant")
+        else:
+            ch.factors.append(c if op == "Mul" else 1.0 / c)
+        ch.nodes.append(node)
         return ch
-    if op in ("Mul", "Div") and len(node.inputs) == 2:
-        for i in (0, 1) if op == "Mul" else (0,):
-            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
-            if ch is None:
-                continue
-            c = fold_scalar(ctx, g, node.input(1 - i))
-            if c is None or c == 0:
-                ch.scale_unknown = True
-                ch.notes.append(f"{op} {node.name!r} scales the scores by a non-constant")
-            else:
-                ch.factors.append(c if op == "Mul" else 1.0 / c)
+    return None
+
+
+@_step("Add")
+def _additive_mask(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    if len(node.inputs) != 2:
+        return None
+    for i in (0, 1):
+        ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+        if ch is not None:
+            ch.terms.append(MaskTerm(node.input(1 - i), "additive", rank=_rank_if_reshaped(ctx, ch, node)))
             ch.nodes.append(node)
             return ch
+    return None
+
+
+@_step("Where")
+def _selection_mask(ctx: AnalysisContext, g: ModelGraph, node: Node, depth: int) -> _Chain | None:
+    """``Where(cond, scores, fill)`` (keep where true) or ``Where(cond, fill, scores)`` (drop)."""
+    if len(node.inputs) != 3:
         return None
-    if op == "Add" and len(node.inputs) == 2:
-        for i in (0, 1):
-            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
-            if ch is not None:
-                ch.terms.append(MaskTerm(node.input(1 - i), "additive", rank=_rank_if_reshaped(ctx, ch, node)))
-                ch.nodes.append(node)
-                return ch
-        return None
-    if op == "Where" and len(node.inputs) == 3:
-        for i in (1, 2):
-            ch = _scores_chain(ctx, g, node.input(i), depth + 1)
-            if ch is None:
-                continue
-            fill = node.input(3 - i)
-            value = fold_scalar(ctx, g, fill)
-            kind = "keep" if i == 1 else "drop"
-            rank = _rank_if_reshaped(ctx, ch, node)
-            if value is None:
-                ch.terms.append(MaskTerm(node.input(0), kind, fill, rank))
-            elif value <= HIDDEN_BELOW:
-                ch.terms.append(MaskTerm(node.input(0), kind, rank=rank))
-            else:
-                ch.notes.append(f"Where {node.name!r} replaces scores by {value:g}, which hides no key")
-            ch.nodes.append(node)
-            return ch
-        return None
+    for i in (1, 2):
+        ch = _scores_chain(ctx, g, node.input(i), depth + 1)
+        if ch is None:
+            continue
+        fill = node.input(3 - i)
+        value = fold_scalar(ctx, g, fill)
+        kind = "keep" if i == 1 else "drop"
+        rank = _rank_if_reshaped(ctx, ch, node)
+        if value is None:
+            ch.terms.append(MaskTerm(node.input(0), kind, fill, rank))
+        elif value <= HIDDEN_BELOW:
+            ch.terms.append(MaskTerm(node.input(0), kind, rank=rank))
+        else:
+            ch.notes.append(f"Where {node.name!r} replaces scores by {value:g}, which hides no key")
+        ch.nodes.append(node)
+        return ch
     return None

@@ -40,24 +40,56 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
     from the cost engine (cached per tensor)."""
     order = graph.topo_order()
     report = MemoryReport()
-    sizes: dict[str, tuple[Poly, float]] = {}
+    sizes = _Sizes(tensor_bytes, evaluate)
+    produced, last_use = _lifetimes(graph, order, folded)
+    peak, peak_idx = _sweep(graph, produced, last_use, sizes)
+    report.unknown = sizes.unknown
+    report.peak_value = _num(peak)
+    report.peak_node = order[peak_idx].name if peak_idx >= 0 else "(graph inputs)"
+    at_peak = [(t, sizes.known[t]) for t in _live_at(graph, order, produced, last_use, peak_idx) if t in sizes.known]
+    formula = ZERO
+    for _, (p, _v) in at_peak:
+        formula = formula + p
+    report.peak_formula = formula
+    report.peak_tensors = sorted(((t, _num(v)) for t, (_p, v) in at_peak), key=lambda x: -x[1])[:5]
+    total = ZERO
+    for p, _ in sizes.known.values():
+        total = total + p
+    report.total = total
+    report.tensors = sorted(((t, p, _num(v)) for t, (p, v) in sizes.known.items()), key=lambda x: -x[2])
+    if report.tensors:
+        report.largest = report.tensors[0]
+    return report
 
-    def size(t: str) -> tuple[Poly, float] | None:
-        if t in sizes:
-            return sizes[t]
-        p = tensor_bytes(t)
-        v = evaluate(p) if p is not None else None
+
+class _Sizes:
+    """Bytes of each activation (formula, value at the binding), computed once; unknown ones counted."""
+
+    def __init__(self, tensor_bytes: Any, evaluate: Any) -> None:
+        self.tensor_bytes, self.evaluate = tensor_bytes, evaluate
+        self.known: dict[str, tuple[Poly, float]] = {}
+        self.unknown = 0
+
+    def __call__(self, t: str) -> float | None:
+        if t in self.known:
+            return self.known[t][1]
+        p = self.tensor_bytes(t)
+        v = self.evaluate(p) if p is not None else None
         if p is None or v is None:
-            report.unknown += 1
+            self.unknown += 1
             return None
-        sizes[t] = (p, float(v))
-        return sizes[t]
+        self.known[t] = (p, float(v))
+        return float(v)
 
+
+def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[list[list[str]], dict[str, int]]:
+    """The activations each node produces (none for a folded node: its outputs are weights),
+    and the index of each tensor's last reader (a body's outer references count for its
+    node; graph outputs live to the end)."""
     produced: list[list[str]] = []
     last_use: dict[str, int] = {}
     for idx, node in enumerate(order):
-        outs = [] if node.id in folded else [o for o in node.outputs if o]
-        produced.append(outs)
+        produced.append([] if node.id in folded else [o for o in node.outputs if o])
         for t in node.inputs:
             if t:
                 last_use[t] = idx
@@ -65,14 +97,20 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
             for sub in subs:
                 for t in sub.outer_refs:
                     last_use[t] = idx
-    end = len(order)
     for t in graph.outputs:
-        last_use[t] = end
+        last_use[t] = len(order)
+    return produced, last_use
+
+
+def _sweep(graph: ModelGraph, produced: list[list[str]], last_use: dict[str, int],
+           size: _Sizes) -> tuple[float, int]:
+    """Walk the order keeping the live set: ``(peak bytes, index of the node at the peak)``
+    (-1: the graph inputs alone are the peak)."""
     live: dict[str, float] = {}
     for t in graph.inputs:
         s = size(t)
         if s is not None:
-            live[t] = s[1]
+            live[t] = s
     current = sum(live.values())
     peak, peak_idx = current, -1
     frees: dict[int, list[str]] = {}
@@ -82,8 +120,8 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
         for t in outs:
             s = size(t)
             if s is not None:
-                live[t] = s[1]
-                current += s[1]
+                live[t] = s
+                current += s
         if current > peak:
             peak, peak_idx = current, idx
         for t in frees.get(idx, ()):
@@ -92,26 +130,7 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
         for t in outs:  # produced but never read and not an output
             if t in live and t not in last_use:
                 current -= live.pop(t)
-    report.peak_value = _num(peak)
-    report.peak_node = order[peak_idx].name if peak_idx >= 0 else "(graph inputs)"
-    at_peak = _live_at(graph, order, produced, last_use, peak_idx)
-    formula = ZERO
-    ranked = []
-    for t in at_peak:
-        s = sizes.get(t)
-        if s is not None:
-            formula = formula + s[0]
-            ranked.append((t, _num(s[1])))
-    report.peak_formula = formula
-    report.peak_tensors = sorted(ranked, key=lambda x: -x[1])[:5]
-    total = ZERO
-    for p, _ in sizes.values():
-        total = total + p
-    report.total = total
-    report.tensors = sorted(((t, p, _num(v)) for t, (p, v) in sizes.items()), key=lambda x: -x[2])
-    if report.tensors:
-        report.largest = report.tensors[0]
-    return report
+    return peak, peak_idx
 
 
 def _live_at(graph: ModelGraph, order: list[Any], produced: list[list[str]], last_use: dict[str, int],

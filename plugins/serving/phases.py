@@ -150,124 +150,143 @@ def _visible_last(mask: MaskInfo | None, n: int, dense: float) -> tuple[float, f
 
 
 def build(ctx: AnalysisContext, m: CostModel, kv: KVCache, n_override: int | None = None) -> Phases:
-    types = ctx.input_types()
-    seq = sequence_dim(ctx.graph, types)
-    pasts = kv.past_symbols
-    batch = batch_symbols(ctx, pasts | ({seq} if seq else set()))
-    base = {**ctx.bindings, **dict.fromkeys(batch, 1)}
-    cached = kv.read_directly and bool(pasts)
-    if seq is not None:
-        n = n_override or int(base.get(seq, 0) + (sum(base.get(p, 0) for p in pasts) if cached else 0))
-    else:
-        n = None
-    ctx_syms = _context_symbols(ctx, seq, pasts, batch)
+    """The prefill (or forward) and decode phases at the context length ``n``."""
+    return _PhaseBuilder(ctx, m, kv, n_override).phases()
 
-    def env(q: int, past: int) -> dict[str, int]:
-        out = dict(base)
+
+class _PhaseBuilder:
+    """The bindings of each phase, the weights and MACs it reads, and its costs: the
+    steps of :func:`build`, sharing what the binding fixes."""
+
+    def __init__(self, ctx: AnalysisContext, m: CostModel, kv: KVCache, n_override: int | None) -> None:
+        self.ctx, self.m, self.kv = ctx, m, kv
+        self.seq = seq = sequence_dim(ctx.graph, ctx.input_types())
+        self.pasts = pasts = kv.past_symbols
+        batch = batch_symbols(ctx, pasts | ({seq} if seq else set()))
+        self.base = {**ctx.bindings, **dict.fromkeys(batch, 1)}
+        self.cached = kv.read_directly and bool(pasts)
+        self.n: int | None = None
         if seq is not None:
-            out[seq] = q
-        out.update(dict.fromkeys(pasts, past))
-        out.update(dict.fromkeys(ctx_syms, q + past))
+            self.n = n_override or int(self.base.get(seq, 0) + (sum(self.base.get(p, 0) for p in pasts)
+                                                                 if self.cached else 0))
+        self.ctx_syms = _context_symbols(ctx, seq, pasts, batch)
+        self.pref_env = self.env(self.n, 0) if self.n is not None else dict(self.base)
+        self.dec_env = self.env(1, self.n - 1) if self.n is not None else None
+        self.layers = attention_layers(ctx)
+        self.owner = _layer_of(self.layers)
+        self.node_cost = {nc.node.id: nc for nc in m.graph.nodes}
+        self.mac_by = self._macs_by_dtype()
+        self.unread: list[str] = []
+
+    def env(self, q: int, past: int) -> dict[str, int]:
+        """The bindings of a step of ``q`` new tokens after ``past`` cached ones."""
+        out = dict(self.base)
+        if self.seq is not None:
+            out[self.seq] = q
+        out.update(dict.fromkeys(self.pasts, past))
+        out.update(dict.fromkeys(self.ctx_syms, q + past))
         return out
 
-    pref_env = env(n, 0) if n is not None else dict(base)
-    dec_env = env(1, n - 1) if n is not None else None
+    def _macs_by_dtype(self) -> dict[str, Poly]:
+        """MACs by compute dtype (the bound's work)."""
+        mac_by: dict[str, Poly] = {}
+        for nc in self.m.counted:
+            if nc.macs != 0:
+                key = compute_dtype(self.ctx, nc.node)
+                mac_by[key] = mac_by.get(key, Poly()) + nc.macs
+        return mac_by
 
-    # weights
-    stored = [t for t in m.params.tensors]
-    read_roles = ("parameter", "quantization", "buffer", "copy")
-    lookups = _lookup_tables(ctx, {t.name for t in stored if t.role in read_roles})
-    weights_read = sum(t.nbytes or 0 for t in stored if t.role in read_roles and t.name not in lookups)
-    weights_held = sum(t.nbytes or 0 for t in stored)
+    def io_bytes(self, e: dict[str, int]) -> float:
+        """Bytes of the graph's inputs and outputs other than the cache, at ``e``."""
+        names = [x for x in [*self.ctx.graph.inputs, *self.ctx.graph.outputs]
+                 if x not in self.kv.inputs and x not in self.kv.outputs]
+        return sum((_at(self.m.engine.tensor_bytes(x), e) or 0.0 for x in dict.fromkeys(names)), 0.0)
 
-    def lookup_bytes(tokens: int | None) -> float:
-        if tokens is None:
-            return float(sum(rows * rb for rows, rb in lookups.values()))
-        return float(sum(min(tokens, rows) * rb for rows, rb in lookups.values()))
-
-    # MACs by compute dtype (the bound's work) and all FLOPs
-    mac_by: dict[str, Poly] = {}
-    for nc in m.counted:
-        if nc.macs != 0:
-            key = compute_dtype(ctx, nc.node)
-            mac_by[key] = mac_by.get(key, Poly()) + nc.macs
-    layers = attention_layers(ctx)
-    owner = _layer_of(layers)
-    node_cost = {nc.node.id: nc for nc in m.graph.nodes}
-    io_names = [x for x in [*ctx.graph.inputs, *ctx.graph.outputs] if x not in kv.inputs and x not in kv.outputs]
-
-    def io_bytes(e: dict[str, int]) -> float:
-        total = 0.0
-        for x in dict.fromkeys(io_names):
-            v = _at(m.engine.tensor_bytes(x), e)
-            total += v or 0.0
-        return total
-
-    unread: list[str] = []
-    degree_ok = seq is None or all(p.degree(seq) <= 2 for p in [m.graph.flops, *mac_by.values()])
-
-    def evaluate(p: Poly, phase: str) -> float | None:
-        if phase == "prefill" or cached:
-            return _at(p, pref_env if phase == "prefill" else dec_env)  # type: ignore[arg-type]
-        zero, full = _at(p, env(0, 0)), _at(p, pref_env)
-        if zero is None or full is None or not n:
+    def evaluate(self, p: Poly, phase: str) -> float | None:
+        """``p`` in a phase: at its bindings, or — decode without a cache — the cost of one
+        more token of the prefill (a finite difference at n)."""
+        if phase == "prefill" or self.cached:
+            return _at(p, self.pref_env if phase == "prefill" else self.dec_env)  # type: ignore[arg-type]
+        zero, full = _at(p, self.env(0, 0)), _at(p, self.pref_env)
+        if zero is None or full is None or not self.n:
             return None
-        return zero + (full - zero) / n
+        return zero + (full - zero) / self.n
 
-    def phase_costs(phase: str) -> tuple[float | None, dict[str, float]]:
-        flops = evaluate(m.graph.flops, phase)
-        mma = {k: 2 * (evaluate(p, phase) or 0.0) for k, p in mac_by.items()}
-        for a in m.attention:
-            layer = owner.get(a.nodes[0])
-            nc = node_cost.get(a.nodes[0])
-            q_len = from_dim(layer.q_len) if layer is not None and layer.fused_node is None else None
-            k_len = from_dim(layer.k_len) if layer is not None and layer.fused_node is None else None
-            pairs: Poly | None
-            if q_len is not None and k_len is not None:
-                pairs = q_len * k_len
-            else:
-                pairs = nc.pairs if nc is not None else None
-            if pairs is None or n is None:
-                continue
-            dense_pref = _at(pairs, pref_env)
-            if not dense_pref:
-                continue
-            per_pair = (_at(a.dense_macs, pref_env) or 0.0) / dense_pref
-            mask = layer.mask if layer is not None else _hint_mask(a.family, a.mask_params)
-            self_attn = layer.self_attention if layer is not None else True
-            dense = evaluate(pairs, phase) or 0.0
-            if not self_attn:
-                shown = bound = dense
-            elif phase == "prefill":
-                shown, bound = _visible_prefill(mask, n, dense) if dense == float(n) * n else (dense, dense)
-            else:
-                shown, bound = _visible_last(mask, n, dense)
-            if mask is not None and mask.family not in EXACT_MASKS and self_attn:
-                unread.append(layer.name if layer is not None else a.name)
-            key = compute_dtype(ctx, nc.node) if nc is not None else "fp32"
-            if flops is not None:
-                flops -= 2 * per_pair * (dense - shown)
-            mma[key] = mma.get(key, 0.0) - 2 * per_pair * (dense - bound)
+    def phase_costs(self, phase: str) -> tuple[float | None, dict[str, float]]:
+        """FLOPs as displayed and the matrix work per compute dtype the bound divides, with
+        attention at the pairs its mask leaves visible."""
+        flops = self.evaluate(self.m.graph.flops, phase)
+        mma = {k: 2 * (self.evaluate(p, phase) or 0.0) for k, p in self.mac_by.items()}
+        for a in self.m.attention:
+            flops = self._attention(a, phase, flops, mma)
         return flops, mma
 
-    notes: list[str] = []
-    if not degree_ok:
-        notes.append("a cost term grows faster than seq²: the as-if-cached decode is approximate")
-    pf, pm = phase_costs("prefill")
-    prefill = Phase("prefill" if _decodes(layers, kv) else "forward", n, n, pf, pm, float(weights_read),
-                    lookup_bytes(n), float(kv.bytes(n)) if n is not None and kv.layers else 0.0,
-                    io_bytes(pref_env), _at(m.graph.read + m.graph.written, pref_env),
-                    how=f"the graph at {_fmt_env(pref_env, seq, pasts)}")
-    decode = None
-    if n is not None and _decodes(layers, kv):
-        df, dm = phase_costs("decode")
-        how = (f"read from the graph at {_fmt_env(dec_env, seq, pasts)}" if cached else  # type: ignore[arg-type]
-               "as if cached: one query row against n keys (the graph has no KV cache)")
-        io_env = dec_env if cached else env(1, 0)
-        decode = Phase("decode", n, 1, df, dm, float(weights_read), lookup_bytes(1),
-                       float(kv.bytes(n)) if kv.layers else 0.0, io_bytes(io_env), how=how)  # type: ignore[arg-type]
-    return Phases(seq, n, prefill, decode, cached, weights_held, weights_read,
-                  [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(unread)), notes)
+    def _attention(self, a: Any, phase: str, flops: float | None, mma: dict[str, float]) -> float | None:
+        """Take the pairs one attention layer's mask hides off ``flops`` (display) and ``mma`` (bound)."""
+        n = self.n
+        layer = self.owner.get(a.nodes[0])
+        nc = self.node_cost.get(a.nodes[0])
+        q_len = from_dim(layer.q_len) if layer is not None and layer.fused_node is None else None
+        k_len = from_dim(layer.k_len) if layer is not None and layer.fused_node is None else None
+        pairs: Poly | None
+        if q_len is not None and k_len is not None:
+            pairs = q_len * k_len
+        else:
+            pairs = nc.pairs if nc is not None else None
+        if pairs is None or n is None:
+            return flops
+        dense_pref = _at(pairs, self.pref_env)
+        if not dense_pref:
+            return flops
+        per_pair = (_at(a.dense_macs, self.pref_env) or 0.0) / dense_pref
+        mask = layer.mask if layer is not None else _hint_mask(a.family, a.mask_params)
+        self_attn = layer.self_attention if layer is not None else True
+        dense = self.evaluate(pairs, phase) or 0.0
+        if not self_attn:
+            shown = bound = dense
+        elif phase == "prefill":
+            shown, bound = _visible_prefill(mask, n, dense) if dense == float(n) * n else (dense, dense)
+        else:
+            shown, bound = _visible_last(mask, n, dense)
+        if mask is not None and mask.family not in EXACT_MASKS and self_attn:
+            self.unread.append(layer.name if layer is not None else a.name)
+        key = compute_dtype(self.ctx, nc.node) if nc is not None else "fp32"
+        mma[key] = mma.get(key, 0.0) - 2 * per_pair * (dense - bound)
+        return flops - 2 * per_pair * (dense - shown) if flops is not None else None
+
+    def phases(self) -> Phases:
+        m, kv, n, seq, pasts = self.m, self.kv, self.n, self.seq, self.pasts
+        stored = list(m.params.tensors)
+        read_roles = ("parameter", "quantization", "buffer", "copy")
+        lookups = _lookup_tables(self.ctx, {t.name for t in stored if t.role in read_roles})
+        weights_read = sum(t.nbytes or 0 for t in stored if t.role in read_roles and t.name not in lookups)
+        weights_held = sum(t.nbytes or 0 for t in stored)
+
+        def lookup_bytes(tokens: int | None) -> float:
+            if tokens is None:
+                return float(sum(rows * rb for rows, rb in lookups.values()))
+            return float(sum(min(tokens, rows) * rb for rows, rb in lookups.values()))
+
+        notes: list[str] = []
+        if seq is not None and any(p.degree(seq) > 2 for p in [m.graph.flops, *self.mac_by.values()]):
+            notes.append("a cost term grows faster than seq²: the as-if-cached decode is approximate")
+        pf, pm = self.phase_costs("prefill")
+        decodes = _decodes(self.layers, kv)
+        prefill = Phase("prefill" if decodes else "forward", n, n, pf, pm, float(weights_read), lookup_bytes(n),
+                        float(kv.bytes(n)) if n is not None and kv.layers else 0.0, self.io_bytes(self.pref_env),
+                        _at(m.graph.read + m.graph.written, self.pref_env),
+                        how=f"the graph at {_fmt_env(self.pref_env, seq, pasts)}")
+        decode = None
+        if n is not None and decodes:
+            df, dm = self.phase_costs("decode")
+            how = (f"read from the graph at {_fmt_env(self.dec_env, seq, pasts)}"  # type: ignore[arg-type]
+                   if self.cached else "as if cached: one query row against n keys (the graph has no KV cache)")
+            io_env = self.dec_env if self.cached else self.env(1, 0)
+            decode = Phase("decode", n, 1, df, dm, float(weights_read), lookup_bytes(1),
+                           float(kv.bytes(n)) if kv.layers else 0.0, self.io_bytes(io_env),  # type: ignore[arg-type]
+                           how=how)
+        return Phases(seq, n, prefill, decode, self.cached, weights_held, weights_read,
+                      [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(self.unread)), notes)
 
 
 def _decodes(layers: list[AttentionLayer], kv: KVCache) -> bool:
