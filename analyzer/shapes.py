@@ -425,7 +425,11 @@ class ShapeEngine:
 
 def _bounded(t: TensorType) -> TensorType:
     """``t``, with its dims made unknown when their product is beyond any tensor
-    (``BUDGETS.tensor_elements``): an Expand to [2^40, 2^40] computed from values."""
+    (``BUDGETS.tensor_elements``: an Expand to [2^40, 2^40] computed from values), and
+    its element type unknown when it is not a type code (a fuzzed Cast whose ``to`` is
+    a list of strings)."""
+    if t.dtype is not None and type(t.dtype) is not int:
+        t = TensorType(None, t.shape, t.kind)
     if t.shape is None:
         return t
     n = 1

@@ -431,3 +431,19 @@ def test_zero_stride_is_undefined_not_a_crash():
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w]), opset_imports=H.OPSET)
     report = analyze(model)
     assert not report.failed_sections(), [s.error for s in report.failed_sections()]
+
+
+def test_attribute_of_the_wrong_type_is_no_dtype():
+    """The fuzzer's crash-hotspots-cast-to-is-a-list: a Cast whose ``to`` is a STRINGS
+    attribute gave its output a list as element type; it is unknown instead."""
+    from onnx import helper
+
+    node = helper.make_node("Cast", ["x"], ["y"])
+    node.attribute.append(helper.make_attribute("to", [b"a"]))
+    model = helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)]), opset_imports=H.OPSET)
+    from model_analyze.runner import prepare
+
+    assert prepare(model).shapes.dtype("y") in (None, onnx.TensorProto.FLOAT)
+    assert not analyze(model).failed_sections()

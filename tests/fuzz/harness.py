@@ -36,7 +36,8 @@ def formats() -> dict:
     return _FORMATS
 
 
-def check(data: bytes) -> None:
+def check(data: bytes) -> str:
+    """``analyzed`` or ``one line`` (exit 2); raises :class:`Crash` otherwise."""
     from model_analyze.errors import AnalyzeError
     from model_analyze.runner import analyze
 
@@ -47,7 +48,7 @@ def check(data: bytes) -> None:
     except AnalyzeError as exc:
         if "\n" in str(exc) or not str(exc).strip():
             raise Crash(f"error message is not one line: {str(exc)!r}") from exc
-        return
+        return "one line"
     failed = report.failed_sections()
     if failed:
         raise Crash(f"analyzer {failed[0].analyzer!r} failed: {failed[0].error}")
@@ -55,3 +56,4 @@ def check(data: bytes) -> None:
         text = fmt.render(report)
         if not isinstance(text, str):
             raise Crash(f"format {name!r} rendered {type(text).__name__}")
+    return "analyzed"
