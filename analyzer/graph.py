@@ -239,11 +239,8 @@ class ModelGraph:
         self.model_path = model_path
         self.path = path
         self.outer = outer
-        self.vertices: dict[str, dict[str, Any]] = {}
-        """Every vertex of the nx view: node ids, ``input:x``, ``init:w``, ``output:y``,
-        ``outer:t`` (a name read from an enclosing graph), with their attributes."""
-        self.edges: list[tuple[str, str, str, bool]] = []
-        """(source vertex, target vertex, tensor, implicit) — one per tensor use."""
+        self._vertices: dict[str, dict[str, Any]] | None = None
+        self._edges: list[tuple[str, str, str, bool]] | None = None
         self._nx: nx.MultiDiGraph | None = None
         self.nodes: list[Node] = []
         self.node_by_id: dict[str, Node] = {}
@@ -266,6 +263,7 @@ class ModelGraph:
                 sp.values.data_location == _T.EXTERNAL or
                 sp.indices.data_location == _T.EXTERNAL, sp.values, sp)
         self.inputs: list[str] = [i.name for i in proto.input if i.name not in self.initializers]
+        self._input_names = set(self.inputs)
         self.outputs: list[str] = [o.name for o in proto.output]
         for vi in proto.value_info:
             self.declared[vi.name] = parse_type(vi.type)
@@ -300,12 +298,7 @@ class ModelGraph:
         return ModelError(self.model_path, problem + where)
 
     def _build(self) -> None:
-        vertices, edges = self.vertices, self.edges
         local: set[str] = set(self.inputs) | set(self.initializers)
-        for name in self.inputs:
-            vertices[f"input:{name}"] = {"kind": "input", "tensor": name}
-        for name in self.initializers:
-            vertices[f"init:{name}"] = {"kind": "initializer", "tensor": name}
         used_ids: set[str] = set()
         for idx, proto in enumerate(self.proto.node):
             nid = proto.name if proto.name and proto.name not in used_ids else ""
@@ -318,10 +311,6 @@ class ModelGraph:
             node = Node(proto, idx, nid, self)
             self.nodes.append(node)
             self.node_by_id[nid] = node
-            attrs = _NODE_VERTEX.get(node.op_type)
-            if attrs is None:  # one attribute dict per op type, shared (the nx view copies it)
-                attrs = _NODE_VERTEX[node.op_type] = {"kind": "node", "op_type": node.op_type}
-            vertices[nid] = attrs
             for out in node.outputs:
                 if not out:
                     continue
@@ -346,36 +335,70 @@ class ModelGraph:
                         node.subgraphs = {}
                     node.subgraphs.setdefault(attr.name, []).append(sub)
         for node in self.nodes:
-            wanted = [t for t in node.inputs if t]
-            implicit = sorted({t for subs in node.subgraphs.values() for s in subs
-                               for t in s.outer_refs})
-            for tensor, is_implicit in [(t, False) for t in wanted] + [(t, True) for t in implicit]:
-                src = self._source(tensor, local)
-                if src is None:
+            for tensor, is_implicit in self._uses(node):
+                if self._source(tensor) is None:
                     what = "uses outer-scope" if is_implicit else "reads"
                     raise self._fail(f"node {node.name!r} ({node.op_type}) {what} tensor "
                                      f"{tensor!r} that nothing produces")
-                edges.append((src, node.id, tensor, is_implicit))
                 self.consumers_map.setdefault(tensor, []).append(node)
         for name in self.outputs:
-            src = self._source(name, local)
-            if src is None:
+            if self._source(name) is None:
                 raise self._fail(f"graph output {name!r} is not produced by any node")
-            vertices[f"output:{name}"] = {"kind": "output", "tensor": name}
-            edges.append((src, f"output:{name}", name, False))
 
-    def _source(self, tensor: str, local: set[str]) -> str | None:
+    @staticmethod
+    def _uses(node: Node) -> list[tuple[str, bool]]:
+        """(tensor, implicit) for every tensor ``node`` reads: its inputs, then the names
+        its bodies read from enclosing scopes (sorted)."""
+        uses = [(t, False) for t in node.inputs if t]
+        if node.subgraphs:
+            uses += [(t, True) for t in sorted({t for subs in node.subgraphs.values() for s in subs
+                                                for t in s.outer_refs})]
+        return uses
+
+    @property
+    def edges(self) -> list[tuple[str, str, str, bool]]:
+        """(source vertex, target vertex, tensor, implicit) — one per tensor use; built on
+        first use (a 1M-node graph's topological order and queries do not need it)."""
+        if self._edges is None:
+            edges = [(self._source(t) or "", node.id, t, imp) for node in self.nodes for t, imp in self._uses(node)]
+            edges += [(self._source(name) or "", f"output:{name}", name, False) for name in self.outputs]
+            self._edges = edges
+        return self._edges
+
+    @property
+    def vertices(self) -> dict[str, dict[str, Any]]:
+        """Every vertex of the nx view: node ids, ``input:x``, ``init:w``, ``output:y``,
+        ``outer:t`` (a name read from an enclosing graph), with their attributes."""
+        if self._vertices is None:
+            vertices: dict[str, dict[str, Any]] = {}
+            for name in self.inputs:
+                vertices[f"input:{name}"] = {"kind": "input", "tensor": name}
+            for name in self.initializers:
+                vertices[f"init:{name}"] = {"kind": "initializer", "tensor": name}
+            for node in self.nodes:
+                attrs = _NODE_VERTEX.get(node.op_type)
+                if attrs is None:  # one attribute dict per op type, shared (the nx view copies it)
+                    attrs = _NODE_VERTEX[node.op_type] = {"kind": "node", "op_type": node.op_type}
+                vertices[node.id] = attrs
+            for name in self.outputs:
+                vertices[f"output:{name}"] = {"kind": "output", "tensor": name}
+            for src, _dst, tensor, _imp in self.edges:
+                if src.startswith("outer:"):
+                    vertices.setdefault(src, {"kind": "outer", "tensor": tensor})
+            self._vertices = vertices
+        return self._vertices
+
+    def _source(self, tensor: str) -> str | None:
         if tensor in self.producers:
             return self.producers[tensor].id
         if tensor in self.initializers:
             return f"init:{tensor}"
-        if tensor in local:
+        if tensor in self._input_names:
             return f"input:{tensor}"
         scope = self.outer
         while scope is not None:
             if scope.defines(tensor):
                 self.outer_refs.add(tensor)
-                self.vertices.setdefault(f"outer:{tensor}", {"kind": "outer", "tensor": tensor})
                 return f"outer:{tensor}"
             scope = scope.outer
         return None
@@ -397,15 +420,16 @@ class ModelGraph:
         """Nodes of this graph whose outputs ``node`` reads (outer-scope reads included
         through the owning node; inputs and initializers are not nodes)."""
         if self._preds is None:
-            preds: dict[str, list[Node]] = {n.id: [] for n in self.nodes}
-            for u, v, _key, _imp in self.edges:
-                if u in self.node_by_id and v in preds:
-                    preds[v].append(self.node_by_id[u])
-            self._preds = preds
+            self._preds = {n.id: self._node_preds(n) for n in self.nodes}
         return self._preds[node.id]
 
+    def _node_preds(self, node: Node) -> list[Node]:
+        """One entry per use of a tensor another node of this graph produces."""
+        producers = self.producers
+        return [producers[t] for t, _imp in self._uses(node) if t in producers]
+
     def defines(self, tensor: str) -> bool:
-        return tensor in self.producers or tensor in self.initializers or tensor in self.inputs
+        return tensor in self.producers or tensor in self.initializers or tensor in self._input_names
 
     # -- queries ----------------------------------------------------------
     def producer(self, tensor: str) -> Node | None:
@@ -435,10 +459,10 @@ class ModelGraph:
         by_id = self.node_by_id
         indeg = {n.id: 0 for n in self.nodes}
         succ: dict[str, list[str]] = {}
-        for u, v, _key, _imp in self.edges:
-            if u in by_id and v in indeg:
-                indeg[v] += 1
-                succ.setdefault(u, []).append(v)
+        for node in self.nodes:
+            for p in self._node_preds(node):
+                indeg[node.id] += 1
+                succ.setdefault(p.id, []).append(node.id)
         heap = [(n.index, n.id) for n in self.nodes if indeg[n.id] == 0]
         heapq.heapify(heap)
         order: list[Node] = []

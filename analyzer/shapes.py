@@ -425,21 +425,25 @@ class ShapeEngine:
 
 def _bounded(t: TensorType) -> TensorType:
     """``t``, with its dims made unknown when their product is beyond any tensor
-    (``BUDGETS.tensor_elements``: an Expand to [2^40, 2^40] computed from values), and
-    its element type unknown when it is not a type code (a fuzzed Cast whose ``to`` is
-    a list of strings)."""
+    (``BUDGETS.tensor_elements``: an Expand to [2^40, 2^40] computed from values) and a
+    negative dim unknown, and its element type unknown when it is not a type code (a
+    fuzzed Cast whose ``to`` is a list of strings)."""
     if t.dtype is not None and type(t.dtype) is not int:
         t = TensorType(None, t.shape, t.kind)
-    if t.shape is None:
+    shape = t.shape
+    if shape is None:
         return t
+    values = [D.as_int(d) if d is not None else None for d in shape]
+    if any(v is not None and v < 0 for v in values):  # no dim is negative (a Reshape to a fuzzed -4·10^18)
+        shape = tuple(None if v is not None and v < 0 else d for d, v in zip(shape, values, strict=True))
+        t = TensorType(t.dtype, shape, t.kind)
     n = 1
-    for d in t.shape:
-        v = D.as_int(d) if d is not None else None
+    for v in values:
         if v is not None and v > 0:
             n *= v
     from .budgets import BUDGETS
 
-    return t if n <= BUDGETS.tensor_elements else TensorType(t.dtype, (None,) * len(t.shape), t.kind)
+    return t if n <= BUDGETS.tensor_elements else TensorType(t.dtype, (None,) * len(shape), t.kind)
 
 
 def _bounded_ints(model: onnx.ModelProto) -> bool:

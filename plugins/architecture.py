@@ -83,7 +83,7 @@ def params_per_layer(cost: Any) -> int | None:
 def depth_width(section: Section, layers: list[AttentionLayer], cost: Any) -> dict[str, Any] | None:
     width = model_width(layers)
     depth = sum(1 for la in layers if la.self_attention)
-    if not width or not depth:
+    if not width or width < 1 or not depth:  # a width of -3 (a fuzzed dim) has no log
         return None
     info = levine(depth, width)
     info["params_per_layer"] = params_per_layer(cost)

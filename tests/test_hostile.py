@@ -447,3 +447,20 @@ def test_attribute_of_the_wrong_type_is_no_dtype():
 
     assert prepare(model).shapes.dtype("y") in (None, onnx.TensorProto.FLOAT)
     assert not analyze(model).failed_sections()
+
+
+def test_negative_dim_is_unknown():
+    """The fuzzer's crash-architecture-negative-width: a Reshape to a fuzzed
+    -4·10^18 gave attention a negative width (log of it). No dim is negative."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from model_analyze.runner import prepare
+
+    shape = numpy_helper.from_array(np.array([-4452317305539395582, 2], np.int64), "shape")
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [shape]), opset_imports=H.OPSET)
+    dims = prepare(model).shapes.shape("y")
+    assert dims is not None and not any(isinstance(d, int) and d < 0 for d in dims), dims

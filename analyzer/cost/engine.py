@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
@@ -52,6 +52,7 @@ class CostEngine:
         self._folded: dict[int, set[str]] = {}
         self._env: dict[str, Any] = {}
         self._values: dict[Any, Any] = {}
+        self._polys: dict[Any, Poly] = {}
         """Evaluations by expression: the nodes of a 1M-node graph share a few cost formulas."""
         self._typed_bytes: dict[tuple[Any, int | None], Poly | None] = {}
         self._bindings = ctx.bindings
@@ -170,7 +171,23 @@ class CostEngine:
             nc.written = self._sum_bytes(o for o in node.outputs if o)
         if folded:
             nc.status = "folded"
+        nc.macs, nc.flops = self._shared(nc.macs), self._shared(nc.flops)
+        nc.read, nc.written = self._shared(nc.read), self._shared(nc.written)
         return nc
+
+    @overload
+    def _shared(self, p: Poly) -> Poly: ...
+    @overload
+    def _shared(self, p: None) -> None: ...
+    def _shared(self, p: Poly | None) -> Poly | None:
+        """One Poly object per distinct cost: most nodes of a large graph cost one of a few
+        formulas (``64·batch·seq`` for every activation of a chain)."""
+        if p is None:
+            return None
+        try:
+            return self._polys.setdefault(p.e, p)
+        except TypeError:  # an unhashable expression: kept as it is
+            return p
 
     def _apply(self, nc: NodeCost, oc: OpCost) -> None:
         macs = from_dim(oc.macs) if oc.macs is not None else None

@@ -186,6 +186,9 @@ class FlowEngine:
         self.opsets = opsets
         self.overrides = overrides or {}
         self.states: dict[str, FlowState] = {}
+        self._interned: dict[Any, FlowState] = {}
+        """Equal states share one object: the activations of an element-wise chain depend
+        on the input exactly as their producer's input did (a 1M-node graph kept 1M copies)."""
         self.sources: dict[SourceAxis, Source] = {}
         self.unknown_ops: dict[str, int] = {}
         self.rule_errors: dict[str, str] = {}
@@ -232,7 +235,21 @@ class FlowEngine:
                 st = outs[k] if k < len(outs) else None
                 if st is None:
                     st = self.conservative(node)[0] or empty(None)
-                self.states[name] = st
+                self.states[name] = self._intern(st, node)
+
+    def _intern(self, st: FlowState, node: Node) -> FlowState:
+        """The stored state equal to ``st`` if there is one (states are never mutated once
+        stored), else ``st``: first the node's first input's (an element-wise op passes its
+        input's dependencies on), then any. A state whose deps are not hashable is kept."""
+        first = self.states.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
+        if first is not None and first.axes == st.axes and first.fixed == st.fixed:
+            return first
+        try:
+            key = (None if st.axes is None else tuple(tuple(sorted(ax.items())) for ax in st.axes),
+                   tuple(sorted(st.fixed.items())))
+            return self._interned.setdefault(key, st)
+        except TypeError:
+            return st
 
     def _node(self, node: Node) -> list[FlowState | None]:
         fn = self.overrides.get(node.id) or self.registry.flow_rule(node.domain, node.op_type)
