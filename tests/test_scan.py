@@ -225,11 +225,13 @@ def _const_mask_model(window: int | None, seq: int = 128, d: int = 16) -> onnx.M
     return b.model()
 
 
-def test_cache_redoes_only_what_changed(registry, tmp_path):
+def test_cache_redoes_only_what_changed(registry, tmp_path, monkeypatch):
     from registry_builders import mlp
 
     import model_analyze
+    from model_analyze.scanner.cache import StatIndex
 
+    monkeypatch.setattr(StatIndex, "RACY_NS", 0)  # the models were written a moment ago
     root = registry[0]
     models = tmp_path / "models"
     shutil.copytree(root / "team2", models / "team2")
@@ -250,6 +252,7 @@ def test_cache_redoes_only_what_changed(registry, tmp_path):
     assert first["mask.onnx"].report.headline("reach").value == 128  # causal over 128 positions
     again, stats = run()
     assert stats.analyzed == 0 and stats.cache_hits == 52 and all(r.cached for r in again.values())
+    assert stats.hashed == 0  # known by their stat: not one model file was read
     assert all(_strip(again[k].data(), ("cached",)) == _strip(first[k].data(), ("cached",)) for k in first)
 
     changed = models / "team2" / "model_0010.onnx"
@@ -260,6 +263,7 @@ def test_cache_redoes_only_what_changed(registry, tmp_path):
     third, stats = run()
     redone = sorted(k for k, r in third.items() if not r.cached)
     assert redone == ["mask.onnx", "model_0010.onnx"] and stats.analyzed == 2 and stats.cache_hits == 51
+    assert stats.hashed == 4  # the four files written since: read to key them
     assert third["mask.onnx"].report.headline("reach").value == 8  # window 8: the read-back bytes count
     copy = third["copy.onnx"]
     assert copy.cached and copy.data()["report"]["model"]["path"] == str(models / "copy.onnx")
@@ -426,3 +430,36 @@ def test_a_report_read_back_from_its_line_is_the_report(tmp_path):
     for name in ("convnet.onnx", "tiny_transformer.onnx", "loop_like.onnx"):
         data = json.loads(json.dumps(analyze(str(ROOT / "samples" / name)).to_dict()))
         assert report_from_dict(data).to_dict() == data, name
+
+
+def test_the_table_of_slim_results_is_the_table_of_full_ones(local_run):
+    """The scan keeps only what the table reads of each report; the table must not change."""
+    from model_analyze.render.summary import render_text
+    from model_analyze.scanner.records import result_from_entry, slim
+
+    _, lines = local_run
+    entries = json.loads(json.dumps(list(lines.values())))
+    for e in entries[::7]:  # as if fail-on were info: every finding blocks, the slim keeps them all
+        if e["status"] == "ok":
+            e.update(fail_on="info", exit_code=1, status="fail")
+    full = [result_from_entry(e) for e in entries]
+    small = [result_from_entry(slim(e)) for e in entries]
+    assert any(r.status == "fail" for r in full)
+    assert render_text(small, 2) == render_text(full, 2)
+
+
+def test_stat_index_trusts_only_an_unchanged_settled_file(tmp_path, monkeypatch):
+    from model_analyze.scanner.cache import StatIndex
+    from model_analyze.scanner.keys import identity
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"one")
+    index = StatIndex(str(tmp_path))
+    index.record(str(model), identity(str(model)), "d1")
+    assert index.lookup(str(model)) is None  # written just now: a change in the same tick could hide
+    monkeypatch.setattr(StatIndex, "RACY_NS", 0)
+    index.record(str(model), identity(str(model)), "d1")
+    index.save()
+    assert StatIndex(str(tmp_path)).lookup(str(model)) == "d1"
+    model.write_bytes(b"two")  # same size, new mtime/ctime
+    assert StatIndex(str(tmp_path)).lookup(str(model)) is None

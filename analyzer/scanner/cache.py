@@ -18,6 +18,9 @@ import json
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
 
 from .keys import Dep
 
@@ -46,6 +49,7 @@ class ResultCache:
     """Cached lines by key."""
 
     def __init__(self, directory: str) -> None:
+        self.directory = directory
         self.root = os.path.join(directory, LAYOUT)
 
     def _path(self, key: str) -> str:
@@ -105,5 +109,66 @@ class ResultCache:
                 open(marker, "w").close()
             elif os.path.exists(marker):
                 os.unlink(marker)
+        except OSError:
+            pass
+
+
+class StatIndex:
+    """Graph digests of local files by path, trusted while the file's identity (device, inode, size,
+    mtime, ctime) is unchanged — git's index, for the same reason: a re-scan of 100,000 unchanged
+    models should ``stat`` them, not read them.
+
+    An entry is recorded only for a file last changed more than :data:`RACY_NS` before: a change
+    within the same clock tick as the recording could otherwise leave the identity equal (git's
+    "racy" case). Models that name external data are never recorded (their key depends on other
+    files). Kept in one file, ``<dir>/v1/stat-index.json``, rewritten at the end of a scan.
+    """
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, LAYOUT, "stat-index.json")
+        self.entries: dict[str, list[Any]] = {}
+        self.dirty = False
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict) and isinstance(data.get("entries"), dict):
+                self.entries = data["entries"]
+        except (OSError, ValueError):
+            pass
+
+    def lookup(self, path: str) -> str | None:
+        entry = self.entries.get(path)
+        if entry is None:
+            return None
+        from .keys import identity
+
+        now = identity(path)
+        if now is None or list(now) != entry[:5]:
+            return None
+        return str(entry[5])
+
+    def record(self, path: str, ident: Sequence[int] | None, digest: str) -> None:
+        if ident is None:
+            return
+        now = time.time_ns()
+        if now - ident[3] <= self.RACY_NS or now - ident[4] <= self.RACY_NS:
+            return
+        entry = [*ident, digest]
+        if self.entries.get(path) != entry:
+            self.entries[path] = entry
+            self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"entries": self.entries}, f, separators=(",", ":"))
+            os.replace(tmp, self.path)
+            self.dirty = False
         except OSError:
             pass

@@ -28,6 +28,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from .. import protoscan
@@ -51,7 +52,26 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False)
 
 
-def graph_digest(path: str) -> str | None:
+Identity = tuple[int, int, int, int, int]
+"""A file's device, inode, size, mtime and ctime (ns): equal means unchanged (git's index test)."""
+
+
+def identity(path: str) -> Identity | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+@dataclass(frozen=True)
+class GraphDigest:
+    digest: str
+    external: bool
+    """The model names external data: its key also depends on other files (never stat-cached)."""
+
+
+def graph_digest(path: str) -> GraphDigest | None:
     """The hash of the model's skeleton and of its external-data verdicts; None when the file is
     not one the skeleton scanner reads (the analysis then says what is wrong, uncached)."""
     try:
@@ -64,14 +84,16 @@ def graph_digest(path: str) -> str | None:
             return None
         if not protoscan.EmbeddedData.available():
             # protobuf without unknown fields: the loader parses the whole file, so all of it is read
-            return digest(KEY_VERSION, "whole", _read_all(fd, st.st_size))
+            whole = _read_all(fd, st.st_size)
+            return GraphDigest(digest(KEY_VERSION, "whole", whole), b"location" in whole)
         try:
             sk = protoscan.scan_fd(fd)
         except (protoscan.ScanError, OSError):
             return None
     finally:
         os.close(fd)
-    return digest(KEY_VERSION, sk.data, canonical(external_verdicts(sk.data, os.path.dirname(os.path.abspath(path)))))
+    verdicts = external_verdicts(sk.data, os.path.dirname(os.path.abspath(path)))
+    return GraphDigest(digest(KEY_VERSION, sk.data, canonical(verdicts)), bool(verdicts))
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -140,3 +162,8 @@ def recorded_reads() -> Iterator[list[Dep]]:
     finally:
         protoscan.READS = previous
         deps.extend(sorted({(offset, len(data), digest(data)) for offset, data in reads}))
+
+
+def settings_key(context: str, graph: str, preset: Any) -> str:
+    """The cache key: the scan's context, the graph and the settings that apply to its path."""
+    return digest(context, graph, canonical([preset.values, preset.labels, preset.provenance]))

@@ -17,6 +17,7 @@ import enum
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,17 +64,39 @@ def stopped_entry(path: str, status: str, error: str, *, elapsed_s: float = 0.0,
             "cached": False, "key": None}
 
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+METRIC_KEEP = ("key", "label", "value", "unit", "formula", "headline", "bound")
+"""What the table reads of a headline metric (``formula`` marks a value taken at default dims)."""
+
+
 def slim(entry: dict[str, Any]) -> dict[str, Any]:
-    """The entry with a report cut to what the summary reads (a fresh dict; ``entry`` is untouched)."""
+    """The entry with a report cut to what the summary table, the verdict and the reasons read: the
+    headline metrics, the findings at or above ``fail_on`` and the worst one, failed sections, the
+    dims. A fresh dict; ``entry`` is untouched."""
     out = {k: entry.get(k) for k in LINE_FIELDS if k != "report"}
     rep = entry.get("report")
-    if rep:
-        model = dict(rep["model"], inputs=[], outputs=[])
-        sections = [dict(s, metrics=[m for m in s["metrics"] if m.get("headline")], tables=[], charts=[], data={},
-                         symbols={}) for s in rep.get("sections", [])]
-        out["report"] = dict(rep, model=model, sections=sections)
-    else:
+    if not rep:
         out["report"] = None
+        return out
+    threshold = SEVERITY_RANK.get(str(entry.get("fail_on")), 3)
+    every = [*rep.get("findings", []), *(f for s in rep.get("sections", []) for f in s.get("findings", []))]
+    worst = max(every, key=lambda f: SEVERITY_RANK.get(f["severity"], 0), default=None)
+
+    def keep(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: f[k] for k in ("code", "severity", "message", "source") if k in f} for f in findings
+                if f is worst or SEVERITY_RANK.get(f["severity"], 0) >= threshold]
+
+    sections = []
+    for s in rep.get("sections", []):
+        metrics = [{k: m[k] for k in METRIC_KEEP if k in m} for m in s.get("metrics", []) if m.get("headline")]
+        findings = keep(s.get("findings", []))
+        if metrics or findings or s.get("status") == "failed":
+            sections.append({"analyzer": s["analyzer"], "title": s.get("title", ""), "status": s.get("status", "ok"),
+                             "error": s.get("error"), "metrics": metrics, "findings": findings})
+    model = {k: v for k, v in rep["model"].items() if k not in ("inputs", "outputs", "unknown_ops")}
+    out["report"] = {"model": dict(model, inputs=[], outputs=[]), "dims": rep.get("dims", {}), "sections": sections,
+                     "findings": keep(rep.get("findings", [])), "tool": rep.get("tool", "model-analyze"),
+                     "version": rep.get("version", ""), "elapsed_s": rep.get("elapsed_s", 0.0)}
     return out
 
 
@@ -96,34 +119,58 @@ def report_from_dict(data: dict[str, Any]) -> Report:
 
 
 def _build(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
+    return _plan(tp)(value)
+
+
+Plan = Callable[[Any], Any]
+_PLANS: dict[Any, Plan] = {}
+
+
+def _plan(tp: Any) -> Plan:
+    """How to turn JSON into a value of type ``tp``, worked out once per type (a report has
+    hundreds of values; asking ``typing`` about each was most of a cached scan's time)."""
+    plan = _PLANS.get(tp)
+    if plan is None:
+        inner = _make_plan(tp)
+        plan = _PLANS[tp] = inner if inner is _same else (lambda v: None if v is None else inner(v))
+    return plan
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _make_plan(tp: Any) -> Plan:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         for option in options:
-            if dataclasses.is_dataclass(option) and isinstance(value, dict):
-                return _build(option, value)
+            if dataclasses.is_dataclass(option):
+                sub = _plan(option)
+                return lambda v: sub(v) if isinstance(v, dict) else v
+        for option in options:
             if isinstance(option, type) and issubclass(option, enum.Enum):
-                return _build(option, value)
-        return value
+                return _plan(option)
+        return _same
     if origin is list:
         (arg,) = typing.get_args(tp) or (Any,)
-        return [_build(arg, v) for v in value]
+        sub = _plan(arg)
+        return _same if sub is _same else (lambda v: [sub(x) for x in v])
     if origin is dict:
         args = typing.get_args(tp)
-        arg = args[1] if len(args) == 2 else Any
-        return {k: _build(arg, v) for k, v in value.items()}
+        sub = _plan(args[1] if len(args) == 2 else Any)
+        return _same if sub is _same else (lambda v: {k: sub(x) for k, x in v.items()})
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
-        kwargs = {f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)
-                  if f.init and f.name in value}
-        return tp(**kwargs)
+        fields = [(f.name, _plan(hints[f.name])) for f in dataclasses.fields(tp) if f.init]
+        cls = tp
+        return lambda v: cls(**{name: sub(v[name]) for name, sub in fields if name in v})
     if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
-        return tp[str(value).upper()]
+        enum_int = tp
+        return lambda v: enum_int[str(v).upper()]
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp(value)
-    return value
+        return tp
+    return _same
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

@@ -21,12 +21,12 @@ from ..batch import BatchRunner, CliSettings
 from ..config import Config, load_config
 from ..errors import UsageError
 from . import records
-from .cache import ResultCache, default_cache_dir
-from .keys import check_deps
+from .cache import ResultCache, StatIndex, default_cache_dir
+from .keys import check_deps, graph_digest, identity, settings_key
 from .records import ScanResult
 from .spec import Item, Limits, Outcome, Preset, ScanSpec, is_url, source_of
 from .targets import find_targets
-from .task import context_digest, load_plugins, model_key, relabel
+from .task import context_digest, load_plugins, relabel
 
 EXECUTORS = ("local", "dask")
 DEFAULT_TIMEOUT_S = 600.0
@@ -56,6 +56,8 @@ class ScanStats:
 
     analyzed: int = 0
     cache_hits: int = 0
+    hashed: int = 0
+    """Local files this process read to key them (the others were known by their ``stat``)."""
     resumed: int = 0
     workers_started: int = 0
 
@@ -90,10 +92,18 @@ class Scan:
         if not self.items:
             return
         index = self.cache.index() if self.cache is not None else {}
+        stat = StatIndex(self.cache.directory) if self.cache is not None else None
+        try:
+            yield from self._run(index, stat)
+        finally:
+            if stat is not None:
+                stat.save()
+
+    def _run(self, index: dict[str, Any], stat: StatIndex | None) -> Iterator[ScanResult]:
         items = self.items
-        if index and self.executor == "local":
+        if index and stat is not None and self.executor == "local":
             items = []
-            for item, result in self._cached_here(index):
+            for item, result in self._cached_here(index, stat):
                 if result is not None:
                     yield result
                 else:
@@ -103,6 +113,8 @@ class Scan:
         vanished: list[Item] = []
         with self._executor(index) as ex:
             for item, outcome in ex.run(items):
+                if stat is not None and outcome.graph is not None:
+                    stat.record(item.source, outcome.graph[1], outcome.graph[0])
                 result = self._result(item, outcome)
                 if result is None:
                     vanished.append(Item(item.id, item.path, item.source, item.preset, force_miss=True))
@@ -114,12 +126,22 @@ class Scan:
                     yield result
             self.stats.workers_started = getattr(ex, "spawned", 0)
 
-    def _cached_here(self, index: dict[str, Any]) -> Iterator[tuple[Item, ScanResult | None]]:
+    def _cached_here(self, index: dict[str, Any], stat: StatIndex) -> Iterator[tuple[Item, ScanResult | None]]:
         """Local files whose key the cache holds, answered here without starting a worker (a cached
-        re-run reads each model's skeleton once and its entry); the others keyed for the workers."""
+        re-run stats each unchanged model and reads its entry); the others keyed for the workers."""
         context = context_digest(self.runner.pm, self.spec)
         for item in self.items:
-            key = model_key(context, item, item.source) if not is_url(item.source) else None
+            key = None
+            if not is_url(item.source):
+                graph = stat.lookup(item.source)
+                if graph is None:
+                    before = identity(item.source)
+                    found = graph_digest(item.source)
+                    self.stats.hashed += 1
+                    if found is not None and not found.external and identity(item.source) == before:
+                        stat.record(item.source, before, found.digest)
+                    graph = found.digest if found is not None else None
+                key = settings_key(context, graph, item.preset) if graph is not None else None
             if key is not None and key in index and check_deps(item.source, index[key]):
                 result = self._result(item, Outcome(item.id, key=key, hit=True))
                 if result is not None:

@@ -78,6 +78,9 @@ class Outcome:
     slim: dict[str, Any] | None = None
     deps: list[Any] = field(default_factory=list)
     cacheable: bool = False
+    graph: tuple[str, Any] | None = None
+    """``(graph digest, file identity)`` when the worker hashed a local file that did not change
+    meanwhile: the scanning process remembers it (``cache.StatIndex``) for the next scan."""
 
 
 def is_url(path: str) -> bool:

@@ -112,11 +112,13 @@ class Analyst:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def _analyze(self, item: Item, local: str) -> Outcome:
-        before = _identity(local)
+        before = keys.identity(local)
+        graph = None
         if item.keyed:
             key = item.key
         else:
-            key = model_key(self.context, item, local) if self.spec.use_cache and before is not None else None
+            graph = keys.graph_digest(local) if self.spec.use_cache and before is not None else None
+            key = keys.settings_key(self.context, graph.digest, item.preset) if graph is not None else None
             if key is not None and not item.force_miss and key in self.index \
                     and keys.check_deps(local, self.index[key]):
                 return Outcome(item.id, key=key, hit=True)
@@ -124,9 +126,12 @@ class Analyst:
         with keys.recorded_reads() as deps:
             result = self.runner.analyze_one(item.path, local)
         entry = entry_of(result, local, key)
-        cacheable = key is not None and result.exit_code in (0, 1) and _identity(local) == before
+        unchanged = keys.identity(local) == before
+        cacheable = key is not None and result.exit_code in (0, 1) and unchanged
+        seen = (graph.digest, before) if graph is not None and not graph.external and unchanged and \
+            local == item.source else None
         return Outcome(item.id, key=key, line=records.line_of(entry), slim=records.slim(entry), deps=list(deps),
-                       cacheable=cacheable)
+                       cacheable=cacheable, graph=seen)
 
 
 def fetch_failed(item: Item, exc: Exception) -> Outcome:
@@ -143,15 +148,6 @@ def context_digest(pm: PluginManager, spec: ScanSpec) -> str:
     plugins = sorted((i.name, i.distribution, i.version) for i in pm.infos.values())
     failed = sorted((i.name, i.distribution, i.version, i.error) for i in pm.failures)
     return keys.digest(keys.KEY_VERSION, __version__, keys.canonical([plugins, failed, asdict(spec.cli)]))
-
-
-def model_key(context: str, item: Item, local: str) -> str | None:
-    """The cache key of ``item`` read from ``local``; None when the file is not one to cache."""
-    graph = keys.graph_digest(local)
-    if graph is None:
-        return None
-    return keys.digest(context, graph, keys.canonical([item.preset.values, item.preset.labels,
-                                                        item.preset.provenance]))
 
 
 def entry_of(result: ModelResult, read_from: str, key: str | None) -> dict[str, Any]:
@@ -175,14 +171,6 @@ def relabel(entry: dict[str, Any], old: str, new: str) -> None:
     error = entry.get("error")
     if isinstance(error, str) and old != new and error.startswith(old + ":"):
         entry["error"] = new + error[len(old):]
-
-
-def _identity(path: str) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def fetch(url: str, workdir: str) -> str:
