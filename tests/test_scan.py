@@ -355,6 +355,8 @@ def test_dask_local_cluster_gives_the_local_lines(registry, local_run, process_c
     assert set(remote) == {str(p) for p in paths}
     for path, entry in remote.items():
         assert _strip(entry) == _strip(lines[path]), path
+    again = _scan_lines(paths[:2], executor="dask", client=process_cluster)  # a second scan, same workers
+    assert [_strip(again[str(p)]) for p in paths[:2]] == [_strip(lines[str(p)]) for p in paths[:2]]
 
 
 def test_dask_in_process_cluster_fetches_memory_and_file_urls(registry, local_run):

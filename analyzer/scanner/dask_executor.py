@@ -33,16 +33,21 @@ IN_FLIGHT_PER_THREAD = 4
 """Tasks submitted ahead per worker thread: enough to keep workers fed, few enough that a
 killed scan leaves little work in the cluster and memory stays flat over 100,000 models."""
 
-_local = threading.local()
-_sandboxes: list[LocalPool] = []
+CHUNK = 8
+"""Most models per Dask task (see :func:`remote_chunk`)."""
+
+_sandboxes: dict[int, tuple[str, LocalPool]] = {}
+"""Each Dask worker thread's sandbox (by thread id), with the scan it was made for."""
 _lock = threading.Lock()
 
 
 def _close_all() -> None:
+    """Stop every sandbox process of this Dask worker (the end of a scan; the worker's exit)."""
     with _lock:
-        for pool in _sandboxes:
-            pool.close()
+        pools = [pool for _, pool in _sandboxes.values()]
         _sandboxes.clear()
+    for pool in pools:
+        pool.close()
 
 
 atexit.register(_close_all)
@@ -64,17 +69,27 @@ def remote_task(spec: ScanSpec, index: dict[str, list[Dep]], limits: Limits, ite
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def remote_chunk(spec: ScanSpec, index: dict[str, list[Dep]], limits: Limits, items: list[Item]) -> list[Outcome]:
+    """A few models in one Dask task (each under its own limits): a scheduler round trip costs
+    about what analysing a small model does, so small models travel in chunks."""
+    return [remote_task(spec, index, limits, item) for item in items]
+
+
+def chunk_size(models: int, threads: int) -> int:
+    """Up to :data:`CHUNK` models a task, while every thread still gets several tasks."""
+    return max(1, min(CHUNK, models // (threads * 8)))
+
+
 def _sandboxed(spec: ScanSpec, index: dict[str, list[Dep]], limits: Limits, item: Item) -> Outcome:
-    pool: LocalPool | None = getattr(_local, "pool", None)
-    if pool is None or getattr(_local, "run_id", None) != spec.run_id:
+    thread = threading.get_ident()
+    with _lock:
+        run_id, pool = _sandboxes.get(thread, ("", None))
+    if pool is None or run_id != spec.run_id:
         if pool is not None:
-            pool.close()
-            with _lock:
-                _sandboxes.remove(pool)
+            pool.close()  # left by an earlier scan
         pool = LocalPool(spec, 1, limits, index)
-        _local.pool, _local.run_id = pool, spec.run_id
         with _lock:
-            _sandboxes.append(pool)
+            _sandboxes[thread] = (spec.run_id, pool)
     for _, outcome in pool.run([item]):
         return outcome
     raise RuntimeError("the sandbox returned no outcome")  # pragma: no cover
@@ -137,33 +152,36 @@ class DaskExecutor:
         client = self.client
         # a list each: scatter() would spread a dict's values as separate pieces
         spec_f, index_f, limits_f = client.scatter([self.spec, self.index, self.limits], broadcast=True)
-        pending = iter(items)
-        ahead = IN_FLIGHT_PER_THREAD * self.threads()
-        by_key: dict[str, tuple[Item, Any]] = {}
+        todo = list(items)
+        threads = self.threads()
+        size = chunk_size(len(todo), threads)
+        chunks = iter([todo[k:k + size] for k in range(0, len(todo), size)])
+        by_key: dict[str, tuple[list[Item], Any]] = {}
         done = _distributed().as_completed()
 
         def submit(n: int) -> None:
             for _ in range(n):
-                item = next(pending, None)
-                if item is None:
+                chunk = next(chunks, None)
+                if chunk is None:
                     return
-                fut = client.submit(remote_task, spec_f, index_f, limits_f, item, pure=False,
-                                    key=f"model-analyze-scan-{self.spec.run_id}-{item.id}-{int(item.force_miss)}",
-                                    retries=0)
-                by_key[fut.key] = (item, fut)
+                first = chunk[0]
+                fut = client.submit(remote_chunk, spec_f, index_f, limits_f, chunk, pure=False, retries=0,
+                                    key=f"model-analyze-scan-{self.spec.run_id}-{first.id}-{int(first.force_miss)}")
+                by_key[fut.key] = (chunk, fut)
                 done.add(fut)
 
-        submit(ahead)
+        submit(IN_FLIGHT_PER_THREAD * threads)
         try:
             for fut in done:
-                item, _ = by_key.pop(fut.key)
+                chunk, _ = by_key.pop(fut.key)
                 try:
-                    outcome = fut.result()
+                    outcomes = fut.result()
                 except Exception as exc:  # the task itself failed (a worker lost, a cancelled future)
-                    outcome = _failed(item, f"{item.path}: the Dask task failed: {type(exc).__name__}: {exc}")
+                    outcomes = [_failed(item, f"{item.path}: the Dask task failed: {type(exc).__name__}: {exc}")
+                                for item in chunk]
                 fut.release()
                 submit(1)
-                yield item, outcome
+                yield from zip(chunk, outcomes, strict=True)
         finally:
             if by_key:
                 client.cancel([f for _, f in by_key.values()], force=True)

@@ -28,6 +28,8 @@ class Progress:
         self.total, self.mode, self.label = total, mode, label
         self.stream = stream or sys.stderr
         self.done = self.failed = 0
+        self.shown = -1
+        """``done`` when the last plain line was printed (the closing line is not printed twice)."""
         self.start = self.last = time.monotonic()
         self.bar: Any = None
         if mode == "bar" and total:
@@ -54,6 +56,7 @@ class Progress:
             self._line()
 
     def _line(self) -> None:
+        self.shown = self.done
         rate = self.rate()
         left = self.total - self.done
         eta = f" · ETA {_eta(left / rate)}" if rate > 0 and left > 0 else ""
@@ -65,5 +68,5 @@ class Progress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
-        elif self.mode == "lines" and self.total:
+        elif self.mode == "lines" and self.total and self.shown != self.done:
             self._line()
