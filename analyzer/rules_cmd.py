@@ -13,7 +13,7 @@ import textwrap
 import click
 
 from .clikit import guarded
-from .codes import Code, expand, is_selector, markdown_table, registry
+from .codespec import Code, is_selector
 from .errors import UsageError, did_you_mean
 
 WIDTH = 80
@@ -25,6 +25,8 @@ WIDTH = 80
 @guarded
 def rules(fmt: str) -> None:
     """List every finding code: default severity, source and meaning."""
+    from .codes import markdown_table, registry  # the registry: every code's module, when asked
+
     codes = registry()
     if fmt == "json":
         click.echo(json.dumps([_as_dict(c) for c in codes.values()], indent=2, ensure_ascii=False))
@@ -51,6 +53,8 @@ def _as_dict(c: Code) -> dict[str, str]:
 @guarded
 def explain(code: str, fmt: str) -> None:
     """Explain a finding code (or every code of a prefix, e.g. BG)."""
+    from .codes import expand, registry
+
     codes = registry()
     sel = code.strip().upper()
     found = expand(sel) if is_selector(sel) else []

@@ -24,7 +24,6 @@ from .errors import UsageError, did_you_mean
 from .graph import ModelGraph, build_graph, dtype_name
 from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
-from .ops.core import default_registry
 from .ops.registry import OpRegistry
 from .options import OptionLayer, catalog, resolve
 from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
@@ -57,6 +56,8 @@ class AnalyzeOptions:
 
 
 def build_registry(pm: PluginManager) -> tuple[OpRegistry, list[Finding]]:
+    from .ops.core import default_registry  # the rule tables: imported when a model is analyzed
+
     reg = default_registry()
     findings: list[Finding] = []
     items, errors = pm.op_rules()
