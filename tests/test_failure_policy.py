@@ -13,6 +13,7 @@ import pytest
 
 import model_analyze.runner as runner
 from conftest import SAMPLES
+from model_analyze.ops import core as ops_core
 from model_analyze.ops.core import default_registry
 
 CONVNET = str(SAMPLES / "convnet.onnx")
@@ -33,7 +34,7 @@ def _analyze_with(monkeypatch, kind: str, op: str, path: str = CONVNET):
         setattr(rule, kind, _raise)
         return reg
 
-    monkeypatch.setattr(runner, "default_registry", registry)
+    monkeypatch.setattr(ops_core, "default_registry", registry)
     return runner.analyze(path)
 
 
