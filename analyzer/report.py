@@ -228,11 +228,28 @@ def anchor(analyzer: str, key: str) -> str:
     return f"{analyzer}-{key}".replace(".", "-").replace("_", "-").lower()
 
 
+BOUNDS = ("lower", "upper", "estimate")
+"""What a value that is not exact is: see :attr:`Metric.bound`."""
+
+
+def combine_bounds(a: str | None, b: str | None) -> str | None:
+    """The bound kind of a sum of two values of kinds ``a`` and ``b``: a lower bound plus an
+    exact value is a lower bound; a lower plus an upper bound is neither (``estimate``)."""
+    if a == b or b is None:
+        return a
+    if a is None:
+        return b
+    return "estimate"
+
+
 @dataclass
 class Column:
     key: str
     label: str
     align: str = "left"
+    bounded: bool = False
+    """The row's bound kind (:attr:`Table.bounds`) applies to this column's values: renderers
+    mark them ``≥``/``≤``/``≈`` (a FLOPs column, not the share or the name beside it)."""
 
 
 @dataclass
@@ -242,6 +259,24 @@ class Table:
     columns: list[Column]
     rows: list[list[Cell]] = field(default_factory=list)
     note: str = ""
+    bounds: list[str | None] = field(default_factory=list)
+    """Per row (parallel to :attr:`rows`): ``None`` when the row's bounded values are exact,
+    else ``lower``/``upper``/``estimate`` as for :attr:`Metric.bound` — e.g. a layer with
+    an uncosted node costs *at least* its row. Why per row: a total's mark says the total
+    is a bound, but not which rows it comes from."""
+
+    def add(self, row: list[Cell], bound: str | None = None) -> None:
+        """Append a row and its bound kind (keeps :attr:`bounds` parallel to :attr:`rows`)."""
+        self.bounds += [None] * (len(self.rows) - len(self.bounds))
+        self.rows.append(row)
+        self.bounds.append(bound)
+
+    def row_bound(self, i: int) -> str | None:
+        return self.bounds[i] if i < len(self.bounds) else None
+
+    def fill_bounds(self) -> None:
+        """Make :attr:`bounds` exactly as long as :attr:`rows` (rows appended directly are exact)."""
+        self.bounds = [self.row_bound(i) for i in range(len(self.rows))]
 
 
 @dataclass

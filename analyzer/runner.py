@@ -358,4 +358,6 @@ def run_analyzer(an: Analyzer, ctx: AnalysisContext) -> Section:
     for m in section.metrics:
         m.doc = m.doc or f"{DOC}#{anchor(section.analyzer, m.key)}"
         m.description = m.description or an.metrics.get(m.key, "")
+    for table in section.tables:
+        table.fill_bounds()  # one bound kind per row in the JSON, whichever way the rows were added
     return section

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_analyze.context import AnalysisContext
-from model_analyze.cost import Aggregate, CostModel, Poly, cost_model
+from model_analyze.cost import Aggregate, CostModel, Poly, cost_model, node_bound
 from model_analyze.cost.attention import AttentionCost, describe_mask
 from model_analyze.cost.poly import atom_values
 from model_analyze.plugin_api import (
@@ -34,7 +34,7 @@ from model_analyze.plugin_api import (
     option,
 )
 from model_analyze.readable import Namer, readable
-from model_analyze.render import fold_label, human
+from model_analyze.render import fold_label, human, mark
 
 from ._docs import METRICS, data_schema
 
@@ -173,21 +173,28 @@ def _traffic_metrics(fx: _Formulas, m: CostModel, flops_v: Any) -> list[Metric]:
     moved = m.graph.read + m.graph.written
     moved_v = m.value(moved)
     intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
-    return [fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B"), moved),
+    # A tensor of unknown size moves zero bytes in the sum: the total is then a lower bound,
+    # and a ratio of two bounds is neither.
+    unsized = any(nc.read is None or nc.written is None for nc in m.counted)
+    ratio = "estimate" if unsized or m.graph.total_bound else None
+    return [fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B",
+                             bound="lower" if unsized else None), moved),
             Metric("intensity", "Arithmetic intensity", _round(intensity), "FLOP/B", None,
-                   "dense FLOPs / bytes moved")]
+                   "dense FLOPs / bytes moved", bound=ratio if intensity is not None else None)]
 
 
 def _memory_metrics(ctx: AnalysisContext, fx: _Formulas, m: CostModel) -> list[Metric]:
     mem = m.memory
+    unsized = "lower" if mem.unknown else None  # activations of unknown size are left out of the sums
     out = [fx.metric(Metric("memory.peak", "Peak activation memory", mem.peak_value, "B",
-                            note=f"after {mem.peak_node}", headline="peak_activation"), mem.peak_formula)]
+                            note=f"after {mem.peak_node}", headline="peak_activation", bound=unsized),
+                     mem.peak_formula)]
     dominant = _peak_dominant(ctx, m)
     if dominant:
         out.append(Metric("memory.peak_dominant", "Peak dominated by", dominant, "text", headline="peak_tensor"))
     if mem.largest:
         name, lp, v = mem.largest
-        out.append(fx.metric(Metric("memory.largest", "Largest activation", v, "B", note=name), lp))
+        out.append(fx.metric(Metric("memory.largest", "Largest activation", v, "B", note=name, bound=unsized), lp))
     return out
 
 
@@ -200,7 +207,7 @@ def _node_metrics(m: CostModel, metrics: list[Metric]) -> list[Metric]:
                           "weight preparation done once at load; not counted"))
     if g.total_bound:
         for metric in metrics:
-            if metric.key in ("macs", "flops"):
+            if metric.key in ("macs", "flops", "flops.effective"):
                 metric.bound = g.total_bound  # uncosted nodes count zero; If/Loop counts may be bounds
     if g.unknown_ops or g.partial:
         out.append(Metric("nodes.uncounted", "Nodes not costed", sum(g.unknown_ops.values()) + len(g.partial),
@@ -254,17 +261,19 @@ def _role_note(roles: dict[str, tuple[int, int, int]]) -> str:
 
 
 def _summary(m: CostModel, macs: Any, flops: Any, n_params: int, at: str) -> str:
-    text = f"{human(macs)} MACs, {human(flops)} FLOPs"
+    b = mark(m.graph.total_bound)
+    text = f"{b}{human(macs)} MACs, {b}{human(flops)} FLOPs"
     if m.attention and m.effective_value is not None and m.effective_value != flops:
-        text += f" ({human(m.effective_value)} mask-aware)"
-    text += f", {human(n_params)} parameters, peak activations {human(m.memory.peak_value, 'B')}"
+        text += f" ({b}{human(m.effective_value)} mask-aware)"
+    peak = mark("lower" if m.memory.unknown else None) + human(m.memory.peak_value, "B")
+    text += f", {human(n_params)} parameters, peak activations {peak}"
     return text + (f" at {at}" if at else "")
 
 
 def _top_table(m: CostModel, counted: list[Any], total: Any, k: int, ridge: float) -> Table:
     t = Table("top_nodes", f"Top {k} nodes by FLOPs",
               [Column("node", "node"), Column("op", "op"), Column("layer", "layer"),
-               Column("flops", "FLOPs", "right"), Column("share", "share", "right"),
+               Column("flops", "FLOPs", "right", bounded=True), Column("share", "share", "right"),
                Column("intensity", "FLOP/B", "right"), Column("bound", "bound")],
               note=f"bound: compute if FLOP/B ≥ {ridge:g} (a typical accelerator ridge point), else memory")
     ranked = sorted(((m.value(nc.flops) or 0, nc) for nc in counted), key=lambda x: -x[0])
@@ -273,8 +282,8 @@ def _top_table(m: CostModel, counted: list[Any], total: Any, k: int, ridge: floa
             break
         moved = m.value((nc.read or Poly()) + (nc.written or Poly()))
         inten = v / moved if moved else None
-        t.rows.append([nc.node.name, nc.node.op_type, nc.layer, human(v), _share(v, total),
-                       _round(inten), "—" if inten is None else ("compute" if inten >= ridge else "memory")])
+        t.add([nc.node.name, nc.node.op_type, nc.layer, human(v), _share(v, total),
+               _round(inten), "—" if inten is None else ("compute" if inten >= ridge else "memory")], node_bound(nc))
     return t
 
 
@@ -282,17 +291,17 @@ _INDEX = re.compile(r"^(.*\D)(\d+)$")
 
 
 def _collapse(aggs: list[Aggregate], m: CostModel) -> list[tuple[str, int, Aggregate]]:
-    """Runs of identical layers (``layers.0`` … ``layers.31`` with equal cost and
-    parameters) as one row ``layers.{0..31}`` ×32."""
+    """Runs of identical layers (``layers.0`` … ``layers.31`` with equal cost, parameters
+    and bound kind) as one row ``layers.{0..31}`` ×32."""
     out: list[tuple[str, int, Aggregate]] = []
-    groups: dict[tuple[str, Poly, int], list[tuple[int, Aggregate]]] = {}
-    order: list[tuple[str, Poly, int]] = []
+    groups: dict[tuple[str, Poly, int, str | None], list[tuple[int, Aggregate]]] = {}
+    order: list[tuple[str, Poly, int, str | None]] = []
     for a in aggs:
         mt = _INDEX.match(a.key)
         if not mt:
             out.append((a.key, 1, a))
             continue
-        key = (mt.group(1), a.flops, a.params)
+        key = (mt.group(1), a.flops, a.params, a.bound)
         if key not in groups:
             groups[key] = []
             order.append(key)
@@ -309,14 +318,14 @@ def _collapse(aggs: list[Aggregate], m: CostModel) -> list[tuple[str, int, Aggre
 def _layer_table(m: CostModel, total: Any, k: int) -> tuple[Table, tuple[str, int, Aggregate] | None]:
     t = Table("layers", "By layer" + (f" ({m.layer_source})" if m.layer_source else ""),
               [Column("layer", "layer"), Column("count", "×", "right"), Column("nodes", "nodes", "right"),
-               Column("flops", "FLOPs each", "right"), Column("share", "share", "right"),
+               Column("flops", "FLOPs each", "right", bounded=True), Column("share", "share", "right"),
                Column("params", "params each", "right")])
     rows = _collapse(m.layers, m)
     rows.sort(key=lambda r: -(m.value(r[2].flops) or 0) * r[1])
     for label, count, a in rows[:k]:
         v = m.value(a.flops)
-        t.rows.append([label, count, a.nodes, human(v),
-                       _share(v * count if v is not None else None, total), a.params])
+        t.add([label, count, a.nodes, human(v), _share(v * count if v is not None else None, total), a.params],
+              a.bound)
     if len(rows) > k:
         t.note = f"{len(rows) - k} more rows in the JSON report (section data 'layers')"
     return t, (rows[0] if rows and len(rows) > 1 else None)
@@ -402,13 +411,13 @@ def _peak_dominant(ctx: AnalysisContext, m: CostModel) -> str:
 
 def _op_table(m: CostModel, total: Any, k: int) -> Table:
     t = Table("ops", "By op type", [Column("op", "op"), Column("nodes", "nodes", "right"),
-                                    Column("flops", "FLOPs", "right"), Column("share", "share", "right"),
+                                    Column("flops", "FLOPs", "right", bounded=True),
+                                    Column("share", "share", "right"),
                                     Column("bytes", "bytes moved", "right")])
     ranked = sorted(m.ops, key=lambda a: -(m.value(a.flops) or 0))
     for a in ranked[:k]:
         v = m.value(a.flops)
-        t.rows.append([a.key, a.nodes, human(v), _share(v, total),
-                       human(m.value(a.read + a.written), "B")])
+        t.add([a.key, a.nodes, human(v), _share(v, total), human(m.value(a.read + a.written), "B")], a.bound)
     if len(ranked) > k:
         t.note = f"{len(ranked) - k} more op types in the JSON report"
     return t

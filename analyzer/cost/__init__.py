@@ -8,8 +8,8 @@ analysis and aggregates per node, layer and op type.
 """
 
 from .engine import Aggregate, CostModel, cost_model
-from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost
+from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, node_bound
 from .poly import Poly
 
 __all__ = ["Aggregate", "CostCtx", "CostModel", "CostUnknown", "GraphCost", "NodeCost", "OpCost", "Poly",
-           "cost_model"]
+           "cost_model", "node_bound"]

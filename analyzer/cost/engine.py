@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any, overload
 from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
 from ..opsets import latest
+from ..report import combine_bounds
 from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
-from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, Summed, accumulate, tensor_bytes
+from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, Summed, accumulate, node_bound, tensor_bytes
 from .params import ParamReport, parameter_report
 from .poly import Poly, atom_values, from_dim, product, total
 
@@ -221,6 +222,9 @@ class Aggregate:
     key: str
     nodes: int = 0
     params: int = 0
+    bound: str | None = None
+    """What the group's counts are (:func:`~.model.node_bound` of its nodes combined):
+    ``lower`` when one of its nodes is uncosted, ``None`` when exact."""
     macs = Summed()
     flops = Summed()
     read = Summed()
@@ -228,6 +232,7 @@ class Aggregate:
 
     def add(self, nc: NodeCost) -> None:
         self.nodes += 1
+        self.bound = combine_bounds(self.bound, node_bound(nc))
         accumulate(self, nc)
 
 

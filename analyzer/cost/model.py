@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..graph import ModelGraph, Node
+from ..report import combine_bounds
 from ..tensors import dtype_bits
 from .poly import ONE, ZERO, Poly, from_dim, product, total
 
@@ -164,6 +165,21 @@ def accumulate(totals: Any, nc: NodeCost) -> None:
     """Add a node's MACs, FLOPs and bytes to any running total (graph, layer, op type;
     their fields are :class:`Summed`). Unknown bytes (``None``) count as zero."""
     totals.__dict__.setdefault("_costs", []).append(nc)
+
+
+def node_bound(nc: NodeCost) -> str | None:
+    """What a node's count is: ``lower`` when it counts zero for want of a rule or a shape
+    (or counts a lower bound), ``upper`` for an upper bound (the costlier ``If`` branch),
+    ``estimate`` when both are in it (a body holding both), ``None`` when exact. Why: a
+    table row (layer, op type) that holds such a node is a bound too, and must say so."""
+    own: str | None = None
+    if nc.status in ("unknown", "partial"):
+        own = "lower"
+    if nc.bound:
+        own = combine_bounds(own, "lower" if is_lower(nc.bound) else "upper")
+    if nc.body is not None:
+        own = combine_bounds(own, nc.body.total_bound)
+    return own
 
 
 def is_lower(bound: str) -> bool:

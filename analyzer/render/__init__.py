@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..report import Table
 
 SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%", "s", "tokens/s"}
 """Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
@@ -81,8 +84,24 @@ def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
         text = seconds(value)
     else:
         text = value if isinstance(value, str) else human(value, unit if unit in SHOWN_UNITS else "")
-    mark = {"lower": "≥ ", "upper": "≤ ", "estimate": "≈ "}.get(bound or "", "")
-    return mark + text
+    return mark(bound) + text
+
+
+def mark(bound: str | None) -> str:
+    """``≥ `` for a lower bound, ``≤ `` for an upper bound, ``≈ `` for an estimate, else nothing."""
+    return {"lower": "≥ ", "upper": "≤ ", "estimate": "≈ "}.get(bound or "", "")
+
+
+def table_cells(table: Table) -> list[list[str]]:
+    """A table's cells as printed, the same in every format: each value formatted by
+    :func:`cell`, and the values of a ``bounded`` column marked with their row's bound
+    (``≥ 1.2 G`` in the row of a layer holding an uncosted node)."""
+    out = []
+    for i, row in enumerate(table.rows):
+        m = mark(table.row_bound(i))
+        out.append([(m + text if m and j < len(table.columns) and table.columns[j].bounded and text != "—" else text)
+                    for j, text in enumerate(cell(v) for v in row)])
+    return out
 
 
 def seconds(t: float) -> str:

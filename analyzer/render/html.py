@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from ..report import HEADLINES, Chart, Finding, Metric, Report, Section, Status, Table
-from . import cell, clean, formula_text, human, middle, value_text
+from . import clean, formula_text, human, middle, table_cells, value_text
 from .verdict import verdict
 
 CSS = """
@@ -50,8 +50,8 @@ def esc(x: Any) -> str:
 def table(t: Table) -> str:
     head = "".join(f'<th class="{"r" if c.align == "right" else ""}">{esc(c.label)}</th>' for c in t.columns)
     rows = []
-    for row in t.rows:
-        cells = "".join(f'<td class="{"r" if c.align == "right" else ""}">{esc(cell(v))}</td>'
+    for row in table_cells(t):
+        cells = "".join(f'<td class="{"r" if c.align == "right" else ""}">{esc(v)}</td>'
                         for c, v in zip(t.columns, row, strict=False))
         rows.append(f"<tr>{cells}</tr>")
     title = f"<h3>{esc(t.title)}</h3>" if t.title else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import Report, Section, Status, Table
-from . import cell, clean, value_text
+from . import clean, table_cells, value_text
 from .verdict import verdict
 
 
@@ -13,8 +13,8 @@ def table(t: Table) -> list[str]:
     out = [f"**{t.title}**", ""] if t.title else []
     out.append("| " + " | ".join(c.label for c in t.columns) + " |")
     out.append("|" + "|".join("---:" if c.align == "right" else "---" for c in t.columns) + "|")
-    for row in t.rows:
-        out.append("| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |")
+    for row in table_cells(t):
+        out.append("| " + " | ".join(text.replace("|", "\\|") for text in row) + " |")
     if t.note:
         out += ["", f"_{t.note}_"]
     return out + [""]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 
 from ..report import Finding, Report, Section, Severity, Status, Table, TensorSummary
-from . import cell, clean, formula_text, human, middle, value_text
+from . import clean, formula_text, human, middle, table_cells, value_text
 from .verdict import MAX_LINES, verdict
 
 WIDTH = 80
@@ -37,7 +37,7 @@ KEEP = "\u00a0"
 
 def render_table(table: Table, width: int = WIDTH, indent: str = "  ") -> list[str]:
     cols = table.columns
-    rows = [[cell(v) for v in row] for row in table.rows]
+    rows = table_cells(table)
     widths = [max([len(c.label)] + [len(r[i]) for r in rows if i < len(r)]) for i, c in enumerate(cols)]
     avail = width - len(indent) - 2 * (len(cols) - 1)
     for floor in (8, 4, 1):

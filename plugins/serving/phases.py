@@ -95,6 +95,8 @@ class Phases:
     """(table, rows, bytes per row) of tensors only ever gathered from."""
     unread_masks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    flops_bound: str | None = None
+    """What the FLOPs/MACs are (the graph's total bound): ``lower`` when nodes are uncosted."""
 
 
 def _at(p: Poly | None, env: dict[str, int]) -> float | None:
@@ -286,7 +288,8 @@ class _PhaseBuilder:
                            float(kv.bytes(n)) if kv.layers else 0.0, self.io_bytes(io_env),  # type: ignore[arg-type]
                            how=how)
         return Phases(seq, n, prefill, decode, self.cached, weights_held, weights_read,
-                      [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(self.unread)), notes)
+                      [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(self.unread)), notes,
+                      m.graph.total_bound)
 
 
 def _decodes(layers: list[AttentionLayer], kv: KVCache) -> bool:

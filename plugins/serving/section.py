@@ -16,7 +16,7 @@ from model_analyze.context import AnalysisContext
 from model_analyze.cost import cost_model
 from model_analyze.devices import Device
 from model_analyze.plugin_api import Code, Column, Metric, Section, Severity, Table
-from model_analyze.render import fold_label, human
+from model_analyze.render import fold_label, human, mark
 
 from .kv import KVCache, parse_kv_dtype, read_cache
 from .options import ServingOptions
@@ -149,21 +149,21 @@ def _phase_metrics(section: Section, ph: Phases, data: dict[str, Any]) -> None:
         what = {"prefill": f"{p.context:,} tokens; " if p.context else "",
                 "decode": f"one token at context {p.context:,}; " if p.context else "", "forward": ""}[p.name]
         section.metrics.append(Metric(f"{p.name}.flops", f"{label} FLOPs", exact(p.flops), "FLOP", None,
-                                      f"{what}mask-aware; {p.how}"))
+                                      f"{what}mask-aware; {p.how}", bound=ph.flops_bound))
         section.metrics.append(Metric(f"{p.name}.bytes", f"{label} bytes", exact(p.bytes()), "B", None,
                                       _bytes_note(p), bound="lower"))
     title = "Prefill vs decode (one sequence)" if ph.decode else "Forward pass (one sequence or item)"
     table = Table("phases", title, [
-        Column("phase", "phase"), Column("tokens", "tokens", "right"), Column("flops", "FLOPs", "right"),
-        Column("mma", "2·MACs", "right"), Column("bytes", "bytes ≥", "right"),
+        Column("phase", "phase"), Column("tokens", "tokens", "right"), Column("flops", "FLOPs", "right", bounded=True),
+        Column("mma", "2·MACs", "right", bounded=True), Column("bytes", "bytes ≥", "right"),
         Column("unfused", "unfused bytes", "right"), Column("ai", "FLOP/B", "right")],
         note="FLOPs: all, mask-aware; 2·MACs: the matrix work the bounds use; bytes ≥: weights once + KV cache + "
              "inputs/outputs; unfused: every tensor written and read (hotspots), not a bound")
     for p in rows:
         ai = p.mma_total / p.bytes() if p.bytes() else None
-        table.rows.append([p.name, p.tokens, human(exact(p.flops)), human(exact(p.mma_total)),
-                           human(exact(p.bytes()), "B"), human(exact(p.unfused), "B") if p.unfused else "—",
-                           f"{ai:.3g}" if ai is not None else "—"])
+        table.add([p.name, p.tokens, human(exact(p.flops)), human(exact(p.mma_total)),
+                   human(exact(p.bytes()), "B"), human(exact(p.unfused), "B") if p.unfused else "—",
+                   f"{ai:.3g}" if ai is not None else "—"], ph.flops_bound)
     section.tables.append(table)
     data["phases"] = {p.name: {"context": p.context, "tokens": p.tokens, "flops": exact(p.flops),
                                "mma_flops": {k: exact(v) for k, v in p.mma.items()}, "bytes": exact(p.bytes()),
@@ -314,10 +314,12 @@ def _summary(kv: KVCache, ph: Phases, device: Device | None, batch: int, bounds:
     if kv.layers and ph.n is not None:
         dtype = "/".join(sorted({la.dtype for la in kv.layers}))
         parts.append(f"KV cache {human(exact(kv.bytes(ph.n)), 'B')} per sequence at {n_text} ({dtype})")
+    b = mark(ph.flops_bound)
     if ph.decode is not None:
-        parts.append(f"decode step {human(exact(ph.decode.flops))} FLOPs vs prefill {human(exact(ph.prefill.flops))}")
+        parts.append(f"decode step {b}{human(exact(ph.decode.flops))} FLOPs vs prefill "
+                     f"{b}{human(exact(ph.prefill.flops))}")
     elif ph.prefill is not None:
-        parts.append(f"forward {human(exact(ph.prefill.flops))} FLOPs")
+        parts.append(f"forward {b}{human(exact(ph.prefill.flops))} FLOPs")
     if device is not None:
         key = "decode" if "decode" in bounds else next(iter(bounds), None)
         x = next((b for b in bounds.get(key, []) if b.batch == batch), None) if key else None
