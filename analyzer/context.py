@@ -43,7 +43,7 @@ class AnalysisContext:
         """Bound dims plus stated defaults: what concrete numbers are computed at."""
         return {**self.dims.defaults, **self.dims.bound}
 
-    def evaluate(self, value: Any, bindings: dict[str, int] | None = None) -> Any:
+    def evaluate(self, value: object, bindings: dict[str, int] | None = None) -> int | float | None:
         """A dim/formula evaluated at the bindings (int/float when fully bound)."""
         v = D.subs(value, self.bindings if bindings is None else bindings)
         if v is None or D.is_int(v) or isinstance(v, float):
@@ -56,7 +56,7 @@ class AnalysisContext:
         """The graph inputs whose type is known, with their inferred shapes."""
         return {name: t for name in self.graph.inputs if (t := self.shapes.type(name)) is not None}
 
-    def is_bound(self, value: Any) -> bool:
+    def is_bound(self, value: object) -> bool:
         """True when every symbol in ``value`` is bound by the user (not a default)."""
         return D.free_symbols(value) <= set(self.dims.bound)
 
@@ -77,10 +77,10 @@ class AnalysisContext:
             self._cache[key] = factory()
         return self._cache[key]
 
-    def publish(self, analyzer: str, result: Any) -> None:
+    def publish(self, analyzer: str, result: object) -> None:
         """Make a structured result available to analyzers that require ``analyzer``."""
         self._results[analyzer] = result
 
-    def result(self, analyzer: str) -> Any:
+    def result(self, analyzer: str) -> object:
         """The published result of ``analyzer`` (None if it did not run or failed)."""
         return self._results.get(analyzer)

@@ -35,7 +35,7 @@ def is_int(d: object) -> TypeGuard[int]:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
-def as_int(d: Any) -> int | None:
+def as_int(d: object) -> int | None:
     """``d`` as an int if it is concrete."""
     if d is None:
         return None
@@ -113,13 +113,13 @@ def dmin(a: Dim, b: Dim) -> Dim:
     return normalize(S.minimum(a, b))
 
 
-def minmax_args(d: Any) -> tuple[Any, ...] | None:
+def minmax_args(d: object) -> tuple[Any, ...] | None:
     """The arguments when ``d`` is ``min(a, b)`` or ``max(a, b)``."""
     fn = d.function() if isinstance(d, Expr) else None
     return fn.args if fn is not None and fn.kind in ("min", "max") else None
 
 
-def free_symbols(d: Any) -> set[str]:
+def free_symbols(d: object) -> set[str]:
     """Names of the dim symbols ``d`` depends on."""
     return d.free_symbols if isinstance(d, Expr) else set()
 
@@ -146,7 +146,7 @@ def equal(a: Dim | None, b: Dim | None) -> bool:
         return False
 
 
-def fmt(d: Any) -> str:
+def fmt(d: object) -> str:
     """Human form: ``seq``, ``seq + 1``, ``?`` for unknown."""
     if d is None:
         return "?"

@@ -317,7 +317,9 @@ def checked(cat: OptionCatalog, layer: OptionLayer) -> list[tuple[str, OptionSpe
     for name, table in layer.per.items():
         if name not in cat.analyzers:
             known = sorted(cat.analyzers)
-            raise UsageError(f"{where_of(layer.label, name, '').rstrip('. ')}: no analyzer {name!r} takes "
+            # --option names one key (say which); a config table is wrong as a whole (its header)
+            key = next(iter(table), "") if layer.label == "--option" else ""
+            raise UsageError(f"{where_of(layer.label, name, key).rstrip('. ')}: no analyzer {name!r} takes "
                              f"options{did_you_mean(name, known)} (analyzers with options: "
                              f"{', '.join(known) or 'none'})")
         for key, raw in table.items():

@@ -130,7 +130,8 @@ def model_info(ctx: AnalysisContext) -> ModelInfo:
             t = ctx.shapes.type(n)
             shape = [D.fmt(d) for d in t.shape] if t and t.shape is not None else ["?"]
             values = [ctx.evaluate(d) for d in t.shape] if t and t.shape is not None else []
-            at = [int(v) for v in values] if values and all(isinstance(v, int) for v in values) else None
+            ints = [v for v in values if isinstance(v, int)]
+            at = ints if values and len(ints) == len(values) else None
             out.append(TensorSummary(n, dtype_name(t.dtype if t else None), shape, at))
         return out
 

@@ -144,7 +144,7 @@ class ShapeCtx:
         t = self.type(i)
         return t.dtype if t else None
 
-    def const(self, i: int, cap: int = 1 << 16) -> Any:
+    def const(self, i: int, cap: int = 1 << 16) -> np.ndarray | None:
         """Concrete numpy value of input ``i`` if it is a small constant (or was folded)."""
         name = self.node.input(i)
         if not name:

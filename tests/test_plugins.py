@@ -298,7 +298,7 @@ def test_options_from_the_config_and_per_path(tmp_path, monkeypatch, cli_run):
                                          "mean top? (options: top, ridge)"),
     (("--option", "hotspots.top=abc"), "", "--option hotspots.top: expected an integer from 1 to 1,000,000, "
                                            "got 'abc'"),
-    (("--option", "nosuch.top=1"), "", "no analyzer 'nosuch' takes options"),
+    (("--option", "nosuch.top=1"), "", "--option nosuch.top: no analyzer 'nosuch' takes options"),
     (("--option", "top=1"), "", "--option 'top=1': expected NAME.KEY=VALUE"),
     (("--option", "serving.batch=0"), "", "--option serving.batch: expected an integer from 1 to"),
     (("--option", "serving.device=tpu9"), "", "--device 'tpu9': unknown device"),

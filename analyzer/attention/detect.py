@@ -302,7 +302,7 @@ def _graph_batch(ctx: AnalysisContext) -> int | None:
     for name in ctx.graph.inputs:
         shape = ctx.shapes.shape(name)
         if shape and len(shape) >= 2:
-            b = D.as_int(shape[0])
+            b: int | float | None = D.as_int(shape[0])
             if b is None:
                 b = ctx.evaluate(shape[0])
             return b if isinstance(b, int) and b > 0 else None

@@ -225,7 +225,7 @@ def evaluate(ctx: AnalysisContext, sl: MaskSlice, env: dict[str, int], length: i
                 continue
             numel = 1
             for d in shape:
-                v = D.as_int(d) if d is not None else None
+                v: int | float | None = D.as_int(d) if d is not None else None
                 if v is None and d is not None:
                     v = ctx.evaluate(d, env)
                 if isinstance(v, int):
@@ -302,7 +302,7 @@ def _shape(ctx: AnalysisContext, tensor: str, env: dict[str, int]) -> tuple[int,
         raise SliceError(f"shape of {tensor!r} unknown")
     out = []
     for d in shape:
-        v = D.as_int(d) if d is not None else None
+        v: int | float | None = D.as_int(d) if d is not None else None
         if v is None and d is not None:
             v = ctx.evaluate(d, env)
         if not isinstance(v, int) or v < 0:

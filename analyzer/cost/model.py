@@ -10,18 +10,21 @@ so a missing shape never becomes a silent zero or a crash.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from ..graph import ModelGraph, Node
+from ..graph import ModelGraph, Node, Shape
 from ..report import combine_bounds
 from ..tensors import dtype_bits
 from .poly import ONE, ZERO, Poly, from_dim, product, total
 
 if TYPE_CHECKING:
+    from ..dims import Dim
     from ..ops.registry import OpRegistry, OpRule
-    from ..shapes import ShapeTable
+    from ..shapes import ShapeTable, SymValue
+    from .engine import CostEngine
 
 
 MaskSpec = tuple[str, dict[str, Any]]
@@ -207,7 +210,7 @@ class CostCtx:
     the op registry (for per-element constants) and the engine (for bodies)."""
 
     def __init__(self, node: Node, shapes: ShapeTable, registry: OpRegistry, rule: OpRule | None,
-                 engine: Any) -> None:
+                 engine: CostEngine) -> None:
         self.node = node
         self.shapes = shapes
         self.registry = registry
@@ -253,7 +256,7 @@ class CostCtx:
     def has(self, i: int) -> bool:
         return bool(self.node.input(i))
 
-    def shape(self, i: int) -> tuple[Any, ...] | None:
+    def shape(self, i: int) -> Shape | None:
         name = self.node.input(i)
         return self.shapes.shape(name) if name else None
 
@@ -261,7 +264,7 @@ class CostCtx:
         name = self.node.input(i)
         return self.shapes.dtype(name) if name else None
 
-    def out_shape(self, k: int = 0) -> tuple[Any, ...] | None:
+    def out_shape(self, k: int = 0) -> Shape | None:
         if k >= len(self.node.outputs) or not self.node.outputs[k]:
             return None
         return self.shapes.shape(self.node.outputs[k])
@@ -272,14 +275,14 @@ class CostCtx:
         origin = getattr(self.shapes, "data_dependent", {}).get(tensor) if tensor else None
         return f": data-dependent (its size follows {origin} at run time)" if origin else ""
 
-    def need_shape(self, i: int) -> tuple[Any, ...]:
+    def need_shape(self, i: int) -> Shape:
         s = self.shape(i)
         if s is None:
             raise CostUnknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown"
                               + self.why(self.node.input(i)))
         return s
 
-    def need_out_shape(self, k: int = 0) -> tuple[Any, ...]:
+    def need_out_shape(self, k: int = 0) -> Shape:
         s = self.out_shape(k)
         if s is None:
             raise CostUnknown(f"shape of output {k} unknown" + self.why(self.node.outputs[k]))
@@ -316,13 +319,13 @@ class CostCtx:
             raise CostUnknown(f"a dim of output {k} is unknown" + self.why(self.node.outputs[k]))
         return p
 
-    def prod_dims(self, dims: Any) -> Poly:
+    def prod_dims(self, dims: Iterable[Dim | None]) -> Poly:
         p = product(dims)
         if p is None:
             raise CostUnknown("a dim is unknown")
         return p
 
-    def value(self, i: int) -> tuple[Any, ...] | None:
+    def value(self, i: int) -> SymValue | None:
         """Symbolic content of a small integer input (a trip count, ``k`` of TopK)."""
         name = self.node.input(i)
         if not name:
@@ -348,7 +351,7 @@ class CostCtx:
     def body_cost(self, sub: ModelGraph) -> GraphCost:
         return self.engine.graph_cost(sub)
 
-    def evaluate(self, p: Poly) -> Any:
+    def evaluate(self, p: Poly) -> int | float | None:
         return self.engine.evaluate(p)
 
 

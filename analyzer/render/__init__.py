@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..report import Table
+    from ..report import Chart, Table
 
 SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%", "s", "tokens/s"}
 """Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
@@ -148,3 +148,12 @@ def formula_text(formula: str | None, valid_for: dict[str, list[int | None]] | N
         elif hi is not None:
             ranges.append(f"{dim} ≤ {hi:,}")
     return f"{formula} for {', '.join(ranges)}" + (f"; {below} below" if below else "")
+
+
+def chart_pointer(chart: Chart) -> str | None:
+    """The line text and Markdown print for a chart they cannot draw: the chart is in the
+    HTML report (so a plugin's chart is never silently dropped). None for an empty chart."""
+    if not (chart.more or chart.series):
+        return None
+    n = sum(len(x.points) for x in chart.series)
+    return f"(chart in the HTML report: {chart.title}, {n} point{'s' if n != 1 else ''})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import Report, Section, Status, Table
-from . import clean, table_cells, value_text
+from . import chart_pointer, clean, table_cells, value_text
 from .verdict import verdict
 
 
@@ -34,6 +34,9 @@ def section(s: Section) -> list[str]:
         out.append("")
     for t in s.tables:
         out += table(t)
+    notes = [f"_{n}_" for n in map(chart_pointer, s.charts) if n]
+    if notes:
+        out += [*notes, ""]
     if s.findings:
         out += [f"- **{f.severity}** `{f.code}` {f.message}" + (f" — `{f.node}`" if f.node else "")
                 for f in s.findings]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 
 from ..report import Finding, Report, Section, Severity, Status, Table, TensorSummary
-from . import clean, formula_text, human, middle, table_cells, value_text
+from . import chart_pointer, clean, formula_text, human, middle, table_cells, value_text
 from .verdict import MAX_LINES, verdict
 
 WIDTH = 80
@@ -98,10 +98,9 @@ def render_section(s: Section, formulas: bool = False) -> list[str]:
         lines.append("")
         lines += render_table(t)
     for c in s.charts:
-        if c.more or c.series:
-            n = sum(len(x.points) for x in c.series)
-            lines += wrap(f"(chart in the HTML report: {c.title}, {n} point{'s' if n != 1 else ''})",
-                          WIDTH, "  ")
+        note = chart_pointer(c)
+        if note:
+            lines += wrap(note, WIDTH, "  ")
     if s.findings and s.status is not Status.FAILED:
         lines.append("")
         for f in sorted(s.findings, key=lambda f: -f.severity):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import dims as D
 from ..dims import Dim
@@ -22,6 +22,9 @@ from ..ops.registry import OpRegistry
 from ..shapes import ShapeTable
 from .deps import IDENTITY
 from .state import Deps, FlowState, SourceAxis, empty, everything
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FlowFn = Callable[["FlowCtx"], list[FlowState | None]]
 
@@ -113,7 +116,7 @@ class FlowCtx:
             v = e if isinstance(e, int) else None
         return v
 
-    def const(self, i: int, cap: int = 1 << 16) -> Any:
+    def const(self, i: int, cap: int = 1 << 16) -> np.ndarray | None:
         name = self.node.input(i)
         if not name:
             return None
