@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import dims as D
 from .graph import ModelGraph, TensorType
@@ -19,6 +19,9 @@ from .loader import LoadedModel
 from .ops.registry import OpRegistry
 from .report import DimInfo
 from .shapes import ShapeTable
+
+if TYPE_CHECKING:
+    from .manager import PluginManager
 
 T = TypeVar("T")
 
@@ -34,6 +37,9 @@ class AnalysisContext:
     """Each analyzer's options instance (its ``Analyzer.options`` dataclass), by analyzer name."""
     analyzer: str = ""
     """The analyzer running now (set by the runner)."""
+    plugins: PluginManager | None = None
+    """The run's plugins, for the core services that ask them mid-analysis (a plugin claiming
+    a custom op as attention); None: no plugin is asked."""
     _cache: dict[str, Any] = field(default_factory=dict)
     _results: dict[str, Any] = field(default_factory=dict)
 

@@ -56,3 +56,37 @@ class Format:
     render: Callable[[Report], str]
     suffix: str = ""
     description: str = ""
+
+
+@dataclass(frozen=True)
+class AttentionClaim:
+    """A plugin's reading of one node of a custom op as a fused attention layer
+    (``model_analyze_attention``): which inputs are Q, K and V, the axis that indexes
+    positions, and the keys query ``i`` sees — ``i - left .. i + right``.
+
+    Why a claim and not a flow rule: the core then treats the op as it treats
+    onnxruntime's fused attention — the attention section reports its mask family,
+    window and span, the token-flow engine gates keys by the mask (``reach`` is exact)
+    and the hotspots count mask-aware effective FLOPs. ``left``/``right`` ``None``
+    mean unbounded: ``right=0`` is causal, ``left=W - 1, right=0`` a sliding window of
+    ``W`` keys including the current one, both ``None`` bidirectional."""
+
+    query: int = 0
+    """Input index of Q (``[batch, positions, features]`` or ``[batch, heads, positions, head_dim]``)."""
+    key: int = 1
+    """Input index of K (the same as ``query`` for packed or self-only ops)."""
+    value: int = 2
+    """Input index of V."""
+    seq_axis: int = 1
+    """Axis of Q, K and V that indexes positions."""
+    left: int | None = None
+    """Keys before the query a query sees (``None``: all of them)."""
+    right: int | None = 0
+    """Keys after the query a query sees (``0``: causal; ``None``: all of them)."""
+    heads: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    scale: float | None = None
+    """The scale applied to QKᵀ, if the op states it (``None``: not stated; no default is assumed)."""
+    note: str = ""
+    """How the plugin read the op (shown with the mask)."""

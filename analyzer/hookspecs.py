@@ -20,9 +20,11 @@ and implement any of the hooks below with :data:`hookimpl` (re-exported by
 Hooks *return* what they provide (a list), as pytest's and llm's do; the core calls
 each through pluggy (``pm.hook.<name>()``) and collects the lists from all plugins,
 so ``hookimpl(tryfirst=True)``/``trylast`` order them and ``hookimpl(wrapper=True)``
-wraps the others. A hook that raises is reported against its plugin and never stops
-the others. docs/plugins.md is the guide; a test checks each hook here is documented
-there and implemented by one of its example plugins.
+wraps the others. One hook is pluggy's ``firstresult`` instead: a plugin claiming a
+node as attention (:func:`model_analyze_attention`), where the first claim wins. A hook
+that raises is reported against its plugin and never stops the others.
+docs/plugins.md is the guide; a test checks each hook here is documented there and
+implemented by one of its example plugins.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .descriptors import Analyzer, Format
+    from .context import AnalysisContext
+    from .descriptors import Analyzer, AttentionClaim, Format
     from .devices import Device
+    from .graph import Node
     from .ops.registry import OpRule
 
 PROJECT = "model_analyze"
@@ -99,4 +103,19 @@ def model_analyze_devices() -> list[Device]:
     the most the device can do (datasheet peaks), never sustained rates. The first
     plugin to claim a name or alias wins; the built-in table comes from the
     ``serving`` plugin.
+    """
+
+
+@hookspec(firstresult=True)
+def model_analyze_attention(node: Node, ctx: AnalysisContext) -> AttentionClaim | None:
+    """Claim ``node`` — a node of a non-standard domain (a custom op, or an onnxruntime
+    contrib op the core reads its own way) — as a fused attention layer.
+
+    The first plugin to return an :class:`~model_analyze.plugin_api.AttentionClaim`
+    wins (pluggy's ``firstresult``: ``hookimpl(tryfirst=True)`` to go before others);
+    return ``None`` for nodes that are not yours. A claimed node is read as the claim
+    says instead of by the core's own reader; a claim that does not fit the node (an
+    input index it lacks) and a hook that raises are listed with the attention
+    section's problems, never fatal. Called once per node of a non-standard domain,
+    only when some plugin implements it.
     """

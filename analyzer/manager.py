@@ -133,7 +133,11 @@ def _guard_impl(fn: Callable[..., object], plugin: str, hook: str, manager: Plug
         except Exception as exc:  # a broken plugin must not sink the others
             manager.record(plugin, hook, exc)
             return None if firstresult else _tag([], plugin)
-        if firstresult or hook in _NO_RESULT:
+        if firstresult:
+            if result is not None:
+                manager.winner = plugin  # pluggy stops at the first result: this plugin gave it
+            return result
+        if hook in _NO_RESULT:
             return result
         if result is None:
             return _tag([], plugin)
@@ -188,6 +192,8 @@ class PluginManager:
     infos: dict[str, PluginInfo]
     failures: list[PluginInfo]
     _errors: list[HookFailure] = field(default_factory=list)
+    winner: str = ""
+    """The plugin whose implementation gave the last ``firstresult`` hook's result."""
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -220,6 +226,28 @@ class PluginManager:
             plugin = getattr(res, "plugin", "?")
             items.extend((plugin, item) for item in res)
         return items, errors
+
+    def implemented(self, hook: str) -> bool:
+        """Some registered plugin implements ``hook`` (so a per-node call is worth making)."""
+        caller = getattr(self.pm.hook, hook, None)
+        return bool(caller is not None and caller.get_hookimpls())
+
+    def first(self, hook: str, kind: type[T], **kwargs: object) -> tuple[tuple[str, T] | None, list[HookFailure]]:
+        """A ``firstresult`` hook, ``pm.hook.<hook>(**kwargs)``: ``(plugin, result)`` of the first
+        implementation that returned something (None if none did), and the implementations
+        that failed on the way — a raising one, or one that returned something not a ``kind``."""
+        start = len(self._errors)
+        self.winner = ""
+        result = getattr(self.pm.hook, hook)(**kwargs)
+        errors = self._errors[start:]
+        del self._errors[start:]
+        if result is None:
+            return None, errors
+        if not isinstance(result, kind):
+            errors.append(HookFailure(self.winner or "?", hook, f"TypeError: {hook} returned a "
+                                      f"{type(result).__name__}, not a {kind.__name__}"))
+            return None, errors
+        return (self.winner or "?", result), errors
 
     def collect(self, hook: str, kind: type[T], **kwargs: object) -> tuple[list[tuple[str, T]], list[HookFailure]]:
         """:meth:`call`, keeping the items of type ``kind``; any other item is the plugin's error."""

@@ -6,7 +6,8 @@ the examples, and that plugins import nothing else from ``model_analyze``.
 
 - **Describing a plugin**: :data:`hookimpl`, :class:`Analyzer` (with :func:`option` fields
   for its options and :func:`json_schema` for its payload), :class:`Format`, :class:`OpRule`,
-  :class:`Device`, :class:`Code` (a finding code with its meaning and fix).
+  :class:`Device`, :class:`Code` (a finding code with its meaning and fix), and
+  :class:`AttentionClaim` (a custom op read as a fused attention layer).
 - **Reports**: :class:`Report`, :class:`Section`, :class:`Metric`, :class:`Table`,
   :class:`Column`, :class:`Chart`, :class:`Series`, :class:`Point`, :class:`Finding`,
   :class:`NodeRef`, :class:`Severity`, :class:`Status`, :data:`JSON`.
@@ -30,7 +31,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .codespec import Code
-from .descriptors import Analyzer, Format
+from .descriptors import Analyzer, AttentionClaim, Format
 from .devices import Device
 from .hookspecs import hookimpl
 from .ops.registry import OpRule
@@ -112,9 +113,9 @@ def shape_like_input(ctx: ShapeCtx, index: int = 0) -> list[TensorType | None]:
     return [ctx.type(index)]
 
 
-__all__ = ["JSON", "AnalysisContext", "Analyzer", "Chart", "Code", "Column", "CostCtx", "CostUnknown", "Device",
-           "Finding", "FlowCtx", "FlowState", "Format", "Metric", "ModelGraph", "Node", "NodeRef", "OpCost",
-           "OpRule", "Point", "Report", "Section", "Series", "Severity", "ShapeCtx", "Status", "Table",
-           "TensorType", "cost_per_element", "dims", "flow_affine", "flow_broadcast", "flow_conservative",
+__all__ = ["JSON", "AnalysisContext", "Analyzer", "AttentionClaim", "Chart", "Code", "Column", "CostCtx",
+           "CostUnknown", "Device", "Finding", "FlowCtx", "FlowState", "Format", "Metric", "ModelGraph", "Node",
+           "NodeRef", "OpCost", "OpRule", "Point", "Report", "Section", "Series", "Severity", "ShapeCtx", "Status",
+           "Table", "TensorType", "cost_per_element", "dims", "flow_affine", "flow_broadcast", "flow_conservative",
            "flow_gather", "flow_merge", "flow_pointwise", "flow_reduce", "flow_shift", "flow_window", "hookimpl",
            "json_schema", "option", "shape_like_input"]

@@ -186,6 +186,77 @@ def test_the_other_custom_ops_by_hand(example):
     assert hot.metric("flops").value == 1356 and hot.metric("macs").value == 192
 
 
+# -- a custom op claimed as attention (firstresult hook) -----------------------------------------
+WINDOW = 3
+
+
+def local_attention_model(window: int = WINDOW, name: str = "LocalAttention"):
+    return _model([helper.make_node(name, ["x", "x", "x"], ["y"], domain=DOMAIN, window=window)])
+
+
+def local_attention_in_standard_ops(T: int, window: int = WINDOW):
+    """softmax(x·xᵀ/√C + band)·x with ops onnxruntime runs; band[i, j] = 0 for
+    i − W < j ≤ i, else −1e9 (exp underflows to exactly 0 in float32)."""
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    band = np.where((j <= i) & (j > i - window), 0.0, -1e9).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["x", "xt"], ["s"]),
+             helper.make_node("Mul", ["s", "scale"], ["ss"]),
+             helper.make_node("Add", ["ss", "band"], ["sm"]),
+             helper.make_node("Softmax", ["sm"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "x"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(C ** -0.5, np.float32), "scale"), numpy_helper.from_array(band, "band")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, T, C])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return helper.make_model(helper.make_graph(nodes, "ref", [x], [y], inits),
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_local_attention_claimed_by_hand(example):
+    """T = 8, W = 3, B = 1, C = 4. Query t sees keys max(0, t − 2) .. t. Cost: q·kᵀ and P·v
+    are C MACs per (query, key) pair each: dense 8·8 pairs × 8 = 512 MACs (1,024 FLOPs);
+    visible pairs 1 + 2 + 3·6 = 21, so 21 × 8 = 168 MACs = 336 effective FLOPs."""
+    from model_analyze.attention import attention_layers
+
+    T = 8
+    without = prepare(local_attention_model(), AnalyzeOptions(dims={"T": T}))
+    assert attention_layers(without) == [] and _positions(without, "y", 5) == list(range(T))
+    example("tokenshift")
+    ctx = prepare(local_attention_model(), AnalyzeOptions(dims={"T": T}))
+    for t in range(T):
+        assert _positions(ctx, "y", t) == list(range(max(0, t - WINDOW + 1), t + 1)), t
+    [layer] = attention_layers(ctx)
+    assert (layer.mask.family, layer.mask.params, layer.heads, layer.head_dim) == ("sliding_window",
+                                                                                   {"window": 3}, 1, 4)
+    assert "claimed by plugin 'tokenshift'" in layer.mask.note and layer.scale == 0.5
+    report = analyze(local_attention_model(), AnalyzeOptions(dims={"T": T}))
+    hot = report.section("hotspots")
+    assert hot.metric("macs").value == 512 and hot.metric("flops.effective").value == 336
+    assert report.model.unknown_ops == {}
+
+
+def test_local_attention_claim_against_onnxruntime(example):
+    """onnxruntime runs the same attention with standard ops: changing x[s] changes y[t]
+    exactly for the keys the claimed window lets query t see."""
+    ort = pytest.importorskip("onnxruntime")
+    T = 10
+    sess = ort.InferenceSession(local_attention_in_standard_ops(T).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((1, T, C)).astype(np.float32)
+    base = sess.run(None, {"x": x})[0]
+    sees: dict[int, list[int]] = {t: [] for t in range(T)}
+    for s in range(T):
+        moved = x.copy()
+        moved[:, s, :] += 1.0
+        diff = np.abs(sess.run(None, {"x": moved})[0] - base).max(axis=(0, 2))
+        for t in np.flatnonzero(diff > 1e-6):
+            sees[int(t)].append(s)
+    example("tokenshift")
+    ctx = prepare(local_attention_model(), AnalyzeOptions(dims={"T": T}))
+    for t in range(T):
+        assert sees[t] == list(range(max(0, t - WINDOW + 1), t + 1)) == _positions(ctx, "y", t), t
+
+
 # -- installed, on the command line --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
@@ -223,7 +294,8 @@ def test_installed_examples_are_listed_with_their_options_and_api(installed):
                                                "type": "bool", "default": False, "flag": None,
                                                "help": "ops of a domain other than ai.onnx are fine (no X002)"}
     assert sorted(rows["tokenshift"]["op_rules"]) == sorted(f"{DOMAIN}::{op}" for op in (
-        "TokenShift", "CausalConv", "Stride", "Pick", "Summary", "Gelu2"))
+        "TokenShift", "CausalConv", "Stride", "Pick", "Summary", "Gelu2", "LocalAttention"))
+    assert set(rows["tokenshift"]["hooks"]) == {"model_analyze_op_rules", "model_analyze_attention"}
     assert rows["vega"]["formats"] == ["vega-lite"]
     text = _run(env, "plugins").stdout
     assert "op_allowlist  (model-analyze-example-plugin 0.1.0, plugin API 1.0)" in text

@@ -174,6 +174,102 @@ def test_hooks_are_called_through_pluggy_in_order_with_wrappers(register):
     assert seen and set(seen[0]) == set(names)  # the wrapper saw every plugin's result
 
 
+def _window_model():
+    """x → Relu → my.domain::Window(q, k, v = r, r, r) → y; T positions of 4 features."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Window", ["r", "r", "r"], ["y"], domain="my.domain")]
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
+                             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.domain", 1)])
+
+
+def _claims(model):
+    from model_analyze.attention import attention_layers, attention_problems
+    from model_analyze.runner import AnalyzeOptions, prepare
+
+    ctx = prepare(model, AnalyzeOptions(dims={"T": 8}))
+    return attention_layers(ctx), attention_problems(ctx)
+
+
+def test_attention_claims_are_firstresult_the_first_claim_wins(register):
+    """``model_analyze_attention`` is pluggy's firstresult: tryfirst implementations go first, a
+    None passes the node on, a raising plugin is a problem and the next one still decides."""
+    from model_analyze.plugin_api import AttentionClaim
+
+    asked = []
+
+    class Window2:
+        @hookimpl
+        def model_analyze_attention(self, node, ctx):
+            asked.append(node.op_type)
+            return AttentionClaim(left=1, right=0) if node.op_type == "Window" else None
+
+    class Everything:
+        @hookimpl(tryfirst=True)
+        def model_analyze_attention(self, node, ctx):
+            return AttentionClaim(left=None, right=None, note="sees it all")
+
+    class Declines:
+        @hookimpl(tryfirst=True)
+        def model_analyze_attention(self, node, ctx):
+            return None
+
+    class Raises:
+        @hookimpl(tryfirst=True)
+        def model_analyze_attention(self, node, ctx):
+            raise RuntimeError("cannot read it")
+
+    assert _claims(_window_model()) == ([], [])  # nobody claims: not attention
+    register(Window2(), "window2")
+    [layer], problems = _claims(_window_model())
+    assert (layer.mask.family, layer.mask.params) == ("sliding_window", {"window": 2}) and problems == []
+    assert asked == ["Window"]  # the standard-domain Relu is never offered
+    for plugin, name in ((Everything(), "everything"), (Declines(), "declines"), (Raises(), "raises")):
+        register(plugin, name)
+    [layer], problems = _claims(_window_model())
+    assert layer.mask.family == "bidirectional" and layer.mask.note == "claimed by plugin 'everything'; sees it all"
+    assert problems == ["Window 'Window_1': plugin 'raises' failed to claim it: RuntimeError: cannot read it"]
+    assert asked == ["Window"]  # Window2 was not asked again: a tryfirst claim came first
+
+
+def test_attention_claim_wrappers_and_bad_claims(register):
+    """A wrapper sees the claim and may veto it; a claim naming an input the node lacks, or
+    a result that is not a claim, is listed with the attention problems, never fatal."""
+    from model_analyze.plugin_api import AttentionClaim
+
+    class BadIndex:
+        @hookimpl
+        def model_analyze_attention(self, node, ctx):
+            return AttentionClaim(query=0, key=1, value=5)
+
+    class Veto:
+        @hookimpl(wrapper=True)
+        def model_analyze_attention(self, node, ctx):
+            claim = yield
+            return None if node.name == "Window_1" else claim
+
+    register(BadIndex(), "bad-index")
+    [layer], problems = _claims(_window_model())
+    assert layer.mask.family == "unknown"
+    assert problems == ["Window 'Window_1': ValueError: plugin 'bad-index' claims input 5 as the value; the node "
+                        "has no such input"]
+    register(Veto(), "veto")
+    assert _claims(_window_model()) == ([], [])
+    get_plugin_manager().unregister("veto")
+    get_plugin_manager().unregister("bad-index")
+
+    class NotAClaim:
+        @hookimpl
+        def model_analyze_attention(self, node, ctx):
+            return {"left": 3}
+
+    register(NotAClaim(), "not-a-claim")
+    layers, problems = _claims(_window_model())
+    assert layers == [] and problems == ["Window 'Window_1': plugin 'not-a-claim' failed to claim it: TypeError: "
+                                         "model_analyze_attention returned a dict, not a AttentionClaim"]
+
+
 def test_one_failing_plugin_does_not_sink_the_others(register):
     class RaisesBefore:
         @hookimpl(wrapper=True)

@@ -30,6 +30,7 @@ Semantics, from the op specifications (each reader cites what it relies on):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -45,16 +46,24 @@ from .model import AttentionLayer, MaskInfo
 
 if TYPE_CHECKING:
     from ..context import AnalysisContext
+    from ..descriptors import AttentionClaim
     from ..graph import ModelGraph, Node
+    from ..manager import PluginManager
 
 MS = "com.microsoft"
 Reader = Callable[["AnalysisContext", "Node", MaskReader, AttentionLayer], None]
 
 
 def detect_fused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]) -> list[AttentionLayer]:
+    """Every fused attention node: the ops :data:`READERS` knows, and the nodes a plugin
+    claims (``model_analyze_attention``; a claim goes before the core's own reader)."""
+    claims = ctx.plugins if ctx.plugins is not None and ctx.plugins.implemented(CLAIM_HOOK) else None
     layers = []
     for node in ctx.graph.walk():
-        fn = READERS.get((node.domain, node.op_type))
+        claim = _claim(ctx, claims, node, problems) if claims is not None and node.domain not in ("", "ai.onnx") \
+            else None
+        fn: Reader | None = functools.partial(_claimed, claim) if claim is not None else \
+            READERS.get((node.domain, node.op_type))
         if fn is None:
             continue
         kind = node.op_type if not node.domain else f"{'ms' if node.domain == MS else node.domain}.{node.op_type}"
@@ -68,6 +77,41 @@ def detect_fused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]) 
             layer.mask = unknown_mask(f"could not read the {node.op_type} node: {type(exc).__name__}")
         layers.append(layer)
     return layers
+
+
+# -- nodes a plugin claims -------------------------------------------------------------------
+CLAIM_HOOK = "model_analyze_attention"
+
+
+def _claim(ctx: AnalysisContext, plugins: PluginManager, node: Node,
+           problems: list[str]) -> tuple[str, AttentionClaim] | None:
+    """The first plugin's claim on ``node``; a plugin that fails is a problem, not a claim."""
+    from ..descriptors import AttentionClaim
+
+    claim, failures = plugins.first(CLAIM_HOOK, AttentionClaim, node=node, ctx=ctx)
+    problems += [f"{node.op_type} {node.name!r}: plugin {f.plugin!r} failed to claim it: {f.error}"
+                 for f in failures]
+    return claim
+
+
+def _claimed(claim: tuple[str, AttentionClaim], ctx: AnalysisContext, node: Node, reader: MaskReader,
+             layer: AttentionLayer) -> None:
+    """Fill ``layer`` from a plugin's claim: what the plugin states, nothing assumed."""
+    plugin, c = claim
+    for role, index in (("query", c.query), ("key", c.key), ("value", c.value)):
+        if not 0 <= index < len(node.inputs) or not node.input(index):
+            raise ValueError(f"plugin {plugin!r} claims input {index} as the {role}; the node has no such input")
+    layer.q_tensor, layer.k_tensor, layer.v_tensor = node.input(c.query), node.input(c.key), node.input(c.value)
+    layer.q_seq_axis = layer.k_seq_axis = layer.v_seq_axis = c.seq_axis
+    layer.heads, layer.kv_heads, layer.head_dim = c.heads, c.kv_heads, c.head_dim
+    layer.v_head_dim = c.head_dim
+    if c.heads and c.head_dim:
+        layer.model_dim = c.heads * c.head_dim
+    _lengths(layer, _shape(ctx, layer.q_tensor), _shape(ctx, layer.k_tensor), c.seq_axis, c.seq_axis)
+    layer.scale, layer.scale_note = c.scale, "" if c.scale is not None else f"not stated by plugin {plugin!r}"
+    structural = _band_mask(c.left, c.right)
+    structural.note = "; ".join(x for x in (f"claimed by plugin {plugin!r}", c.note) if x)
+    layer.mask = _combine(ctx, node, reader, layer, structural, [], [])
 
 
 # -- shared helpers ---------------------------------------------------------------------

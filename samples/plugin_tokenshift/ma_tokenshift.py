@@ -10,7 +10,11 @@ every position. This plugin describes them, so reach, receptive field and cost a
 * ``Stride(x)`` with ``stride = s`` — mean of each block of ``s`` positions: ``s·i .. s·i + s − 1``;
 * ``Pick(x)`` with ``positions = [p0, p1, …]`` — output position ``j`` is input position ``p_j``;
 * ``Summary(x)`` — the mean over time: every position;
-* ``Gelu2(x)`` — element-wise: nothing moves (and its cost needs no code at all).
+* ``Gelu2(x)`` — element-wise: nothing moves (and its cost needs no code at all);
+* ``LocalAttention(q, k, v)`` with ``window = W`` — single-head causal attention over the
+  last ``W`` positions, ``softmax(q·kᵀ/√C + band)·v``: claimed as attention
+  (``model_analyze_attention``), so the attention section reports a sliding window of
+  ``W``, reach sees ``t − W + 1 .. t`` and the hotspots count the visible pairs only.
 
 The time axis is ``axis`` (attribute, default 1: ``[batch, time, channels]``).
 docs/plugins.md walks through it; tests/test_plugin_examples.py checks every reach
@@ -111,6 +115,27 @@ def summary_cost(ctx: ma.CostCtx) -> ma.OpCost:
     return ma.OpCost(flops=ctx.numel(0))   # T − 1 adds and a division per output: T·B·C = the input's size
 
 
+# -- LocalAttention: softmax(q·kᵀ/√C + band)·v, keys t − W + 1 .. t ------------------------------
+def local_attention_cost(ctx: ma.CostCtx) -> ma.OpCost:
+    # q·kᵀ and the probabilities times v: C MACs each per (query, key) pair and batch row. The
+    # pairs are the dense T·T; the core counts the ones the claimed mask leaves visible.
+    batch, time, width = ctx.dim(0, 0), ctx.dim(0, 1), ctx.dim(0, 2)
+    return ma.OpCost(macs=time * time * batch * width * 2, pairs=time * time, pair_macs=batch * width * 2)
+
+
+@ma.hookimpl
+def model_analyze_attention(node: ma.Node, ctx: ma.AnalysisContext) -> ma.AttentionClaim | None:
+    if (node.domain, node.op_type) != (DOMAIN, "LocalAttention"):
+        return None   # not ours: the next plugin (or the core's own reader) decides
+    window = node.int_attr("window", 1)
+    q = ctx.shapes.shape(node.input(0))
+    width = q[-1] if q else None
+    head_dim = width if isinstance(width, int) else None
+    return ma.AttentionClaim(query=0, key=1, value=2, seq_axis=1, left=window - 1, right=0, heads=1,
+                             head_dim=head_dim, scale=None if head_dim is None else head_dim ** -0.5,
+                             note=f"window {window} keys including the current one")
+
+
 @ma.hookimpl
 def model_analyze_op_rules() -> list[ma.OpRule]:
     return [
@@ -122,4 +147,6 @@ def model_analyze_op_rules() -> list[ma.OpRule]:
         # Element-wise: a per-element constant is all the cost engine needs.
         ma.OpRule("Gelu2", DOMAIN, shape=ma.shape_like_input, flow=ma.flow_pointwise, category="elementwise",
                   flops_per_element=8),
+        # Token flow comes from the attention claim below (keys gated by the window).
+        ma.OpRule("LocalAttention", DOMAIN, shape=ma.shape_like_input, cost=local_attention_cost),
     ]
