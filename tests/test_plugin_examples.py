@@ -120,6 +120,23 @@ def _positions(ctx, tensor, t):
     return sorted({p for lo, hi in reach(ctx, tensor, 1, t).get(("x", 1), []) for p in range(lo, hi + 1)})
 
 
+def _ort_sees(model, T: int, seed: int) -> dict[int, list[int]]:
+    """Run ``model`` (standard ops, input x [1, T, C]) in onnxruntime: for each output position
+    t, the input positions s whose change (x[s] += 1) changes y[t] — dependence by perturbation."""
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(seed).standard_normal((1, T, C)).astype(np.float32)
+    base = sess.run(None, {"x": x})[0]
+    sees: dict[int, list[int]] = {t: [] for t in range(T)}
+    for s in range(T):
+        moved = x.copy()
+        moved[:, s, :] += 1.0
+        diff = np.abs(sess.run(None, {"x": moved})[0] - base).max(axis=(0, 2))
+        for t in np.flatnonzero(diff > 1e-6):
+            sees[int(t)].append(s)
+    return sees
+
+
 # -- token flow, by hand -------------------------------------------------------------------------
 def test_without_the_plugin_the_ops_are_unknown_and_mix_everything():
     report = analyze(token_shift_model(1), AnalyzeOptions(dims={"T": 12}))
@@ -144,19 +161,8 @@ def test_token_shift_reach_is_exact(example, layers):
 def test_token_shift_hand_derivation_against_onnxruntime(example, layers):
     """onnxruntime runs the token shift written with standard ops: changing x[s] changes y[t]
     exactly for the s of the hand derivation above — the set the engine reports for the custom op."""
-    ort = pytest.importorskip("onnxruntime")
     T = 12
-    sess = ort.InferenceSession(token_shift_in_standard_ops(layers, T).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).standard_normal((1, T, C)).astype(np.float32)
-    base = sess.run(None, {"x": x})[0]
-    sees: dict[int, list[int]] = {t: [] for t in range(T)}
-    for s in range(T):
-        moved = x.copy()
-        moved[:, s, :] += 1.0
-        diff = np.abs(sess.run(None, {"x": moved})[0] - base).max(axis=(0, 2))
-        for t in np.flatnonzero(diff > 1e-6):
-            sees[int(t)].append(s)
+    sees = _ort_sees(token_shift_in_standard_ops(layers, T), T, seed=0)
     example("tokenshift")
     ctx = prepare(token_shift_model(layers), AnalyzeOptions(dims={"T": T}))
     for t in range(T):
@@ -238,19 +244,8 @@ def test_local_attention_claimed_by_hand(example):
 def test_local_attention_claim_against_onnxruntime(example):
     """onnxruntime runs the same attention with standard ops: changing x[s] changes y[t]
     exactly for the keys the claimed window lets query t see."""
-    ort = pytest.importorskip("onnxruntime")
     T = 10
-    sess = ort.InferenceSession(local_attention_in_standard_ops(T).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).standard_normal((1, T, C)).astype(np.float32)
-    base = sess.run(None, {"x": x})[0]
-    sees: dict[int, list[int]] = {t: [] for t in range(T)}
-    for s in range(T):
-        moved = x.copy()
-        moved[:, s, :] += 1.0
-        diff = np.abs(sess.run(None, {"x": moved})[0] - base).max(axis=(0, 2))
-        for t in np.flatnonzero(diff > 1e-6):
-            sees[int(t)].append(s)
+    sees = _ort_sees(local_attention_in_standard_ops(T), T, seed=1)
     example("tokenshift")
     ctx = prepare(local_attention_model(), AnalyzeOptions(dims={"T": T}))
     for t in range(T):
