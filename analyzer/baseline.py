@@ -67,7 +67,7 @@ CODES: tuple[Code, ...] = (
          "The binding differs from the baseline's (metrics would not be comparable), or a headline metric is "
          "missing on one side (an analyzer not selected, a model without attention).",
          "Run with the same bindings as the baseline, or refresh the baseline.",
-         "bindings differ from the baseline (seq=4096 now, seq=2048 then): metrics not compared"),
+         "bindings differ from the baseline (seq=4096 now, seq=2048 then): metrics not compared", action="bind"),
     Code("BL007", "attention-layers-changed", W, "attention layers were added or removed since the baseline",
          "The set of attention layers (by name) differs from the baseline's.",
          "Nothing if the architecture changed on purpose (the costs say what it costs); refresh the baseline.",

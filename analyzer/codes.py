@@ -32,8 +32,8 @@ DOCS_URI = "https://github.com/model-analyze/model-analyze/blob/main/README.md#f
 
 
 def _c(code: str, name: str, severity: Severity, summary: str, explanation: str, fix: str,
-       example: str) -> Code:
-    return Code(code, name, severity, summary, explanation, fix, example)
+       example: str, action: str = "fix") -> Code:
+    return Code(code, name, severity, summary, explanation, fix, example, action=action)
 
 
 W, E, I = Severity.WARNING, Severity.ERROR, Severity.INFO  # noqa: E741
@@ -83,7 +83,7 @@ CORE: tuple[Code, ...] = (
        "structure is still analyzed; `verify`, which runs the model, needs the file.",
        "Nothing for a static review; put the data file beside the model to run `verify`.",
        "external data file 'model.onnx.data' is missing; weights are never read, so the structure is "
-       "still analyzed"),
+       "still analyzed", action="none"),
     _c("L015", "external-data-bad-offset", W, "external data offset/length are not non-negative integers",
        "The offset or length of an external tensor is not a non-negative integer; the reference cannot be "
        "read (weights are never read for the analysis; `verify` refuses it).",
@@ -127,7 +127,7 @@ CORE: tuple[Code, ...] = (
        "Install the plugin that knows the op, or write one: `OpRule(op_type, domain, shape=..., "
        "flow=..., cost=...)` through the `model_analyze_op_rules` hook.",
        "unknown op custom::MyOp (2 nodes): no rules; treated conservatively (every output position "
-       "depends on every input position, zero cost)"),
+       "depends on every input position, zero cost)", action="extend"),
     _c("D001", "dims-at-defaults", W,
        "numbers at guessed defaults (image H/W, a length): the binding to type is named; info when only a "
        "batch of 1 / an empty past is defaulted",
@@ -137,7 +137,7 @@ CORE: tuple[Code, ...] = (
        "binding to type; only a batch of 1 or an empty past is info.",
        "Bind the dims you deploy with: `--dim NAME=VALUE`, `--seq-len N`, `--input-shape NAME=D1,...` "
        "or `dims`/`seq-len`/`input-shapes` in the config.",
-       "numbers are at stated defaults seq=128 — bind with `--seq-len N`"),
+       "numbers are at stated defaults seq=128 — bind with `--seq-len N`", action="bind"),
     _c("C001", "config-binding-skipped", I,
        "a dim, seq-len or input shape from the config does not apply to this model: skipped",
        "One configuration covers a folder of different models; a binding the model has no use for "
@@ -145,7 +145,7 @@ CORE: tuple[Code, ...] = (
        "model and said here. The same binding typed on the command line is an error.",
        "Nothing, or move the binding into an `[[tool.model-analyze.overrides]]` block whose `paths` "
        "match only the models that have it.",
-       "dims.batch = 1 (pyproject.toml) skipped: the model has no dim 'batch' (its dims: s20)"),
+       "dims.batch = 1 (pyproject.toml) skipped: the model has no dim 'batch' (its dims: s20)", action="none"),
     _c("P001", "plugin-import-failed", E, "a plugin failed to import",
        "An installed plugin (entry-point group `model_analyze`) raised on import; its analyzers, "
        "rules and formats are missing from this run.",
@@ -166,25 +166,26 @@ CORE: tuple[Code, ...] = (
        "from the exporter's value_info or stay unknown, which can leave later costs uncosted.",
        "Report it with the model (the message names the rule and the line); a plugin can override the op's "
        "rule meanwhile.",
-       "shape rule model_analyze.ops.shape_rules.tensor.reshape raised on Reshape node '/r': ValueError: ..."),
+       "shape rule model_analyze.ops.shape_rules.tensor.reshape raised on Reshape node '/r': ValueError: ...",
+       action="extend"),
     _c("R002", "flow-rule-failed", E,
        "a token-flow rule raised: the node is treated as mixing every position; a receptive field past it "
        "is reported as a lower bound (`≥`), never as the field",
        "A token-flow rule raised; the node is treated conservatively (every position mixed), so reach is "
        "still sound and a receptive field past it is only a lower bound.",
        "Report it with the model; a plugin can give the op a flow rule meanwhile.",
-       "flow rule model_analyze.tokenflow.rules.conv.conv raised on Conv node '/c': IndexError: ..."),
+       "flow rule model_analyze.tokenflow.rules.conv.conv raised on Conv node '/c': IndexError: ...", action="extend"),
     _c("R003", "cost-rule-failed", E,
        "a cost rule (or the cost model) raised: the node counts zero and the totals are marked lower bounds",
        "A cost rule raised; the node counts zero and every total it feeds is a lower bound (≥).",
        "Report it with the model; a plugin can give the op a cost rule meanwhile.",
-       "cost rule model_analyze.cost.rules.matmul raised on MatMul node '/m': TypeError: ..."),
+       "cost rule model_analyze.cost.rules.matmul raised on MatMul node '/m': TypeError: ...", action="extend"),
     _c("R004", "onnx-inference-failed", W,
        "`onnx.shape_inference`, needed for tensors our rules left unknown, failed: they stay unknown",
        "Our rules come first; onnx's shape inference fills what they leave unknown. When it fails, those "
        "tensors stay unknown and nodes that need them may go uncosted.",
        "Bind the free dims (`--dim`, `--input-shape`) or report the model.",
-       "onnx shape inference failed: InferenceError: ... (12 tensors stay unknown)"),
+       "onnx shape inference failed: InferenceError: ... (12 tensors stay unknown)", action="bind"),
     _c("R005", "broadcast-dims-differ", W,
        "a broadcast joins two dims that must be equal but differ at the binding (both named with their "
        "values; a concrete or input-derived one is kept, never their max): the model does not run there, "
@@ -193,13 +194,14 @@ CORE: tuple[Code, ...] = (
        "report's binding mean the model cannot run there, or a shape rule is wrong; the analysis keeps "
        "the concrete or input-derived dim, never their max.",
        "Bind the dims consistently (both sides of the broadcast), or report the model if they are.",
-       "Add '/add' broadcasts dims that must be equal but differ at this binding: seq = 128 and past + 1 = 1"),
+       "Add '/add' broadcasts dims that must be equal but differ at this binding: seq = 128 and past + 1 = 1",
+       action="bind"),
     _c("P010", "analyzer-failed", E,
        "an analyzer raised; its section says `failed: <reason>`, the others still run",
        "One analyzer raising never sinks the report: its section is marked failed with the reason "
        "and every other analyzer still runs. The exit code is 1.",
        "Report it with the model (or a reproducer); `--debug` shows the traceback.",
-       "analyzer 'attention' failed: ValueError: ... at masks.py:120"),
+       "analyzer 'attention' failed: ValueError: ... at masks.py:120", action="extend"),
 )
 
 

@@ -36,6 +36,22 @@ class Code:
     """A message as the tool prints it."""
     source: str = "core"
     """``core`` or the plugin that registered it (set by :func:`registry`)."""
+    action: str = "fix"
+    """What the user can do about it, so the verdict's "next" row names the most actionable
+    finding, not merely the first warning: ``fix`` the model, its export or deployment
+    (or the config) should change; ``bind`` rerun with the real sizes or options; ``extend``
+    the analyzer lacks a rule — a plugin (or a bug report) fills it; ``none`` nothing to do,
+    a fact for the review (a missing weights file the analysis never reads)."""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"{self.code}: action {self.action!r} is not one of {', '.join(ACTIONS)}")
+
+
+ACTION_TEXT = {"fix": "change the model, its export or the config", "bind": "rerun with the real sizes or options",
+               "extend": "a rule is missing: a plugin (or a bug report) adds it", "none": "nothing to do"}
+ACTIONS = tuple(ACTION_TEXT)
+""":attr:`Code.action` values, most actionable first (the verdict's order)."""
 
 
 def _split(text: str) -> tuple[str, str]:

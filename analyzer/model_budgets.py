@@ -106,12 +106,12 @@ CODES: tuple[Code, ...] = (
          "no conv/pool map for `min-receptive-field`, the analyzer that computes it was not selected, or the "
          "value is not a number at the binding. A budget is skipped for such a model, and said.",
          "Nothing, or move the budget into an override whose `paths` match only the models it is for.",
-         "budget min-reach not checked: this report has no reach (no analyzer reported one)"),
+         "budget min-reach not checked: this report has no reach (no analyzer reported one)", action="none"),
     Code("BG091", "budget-not-proven", W, "a budget holds only for a bound, not for the exact value",
          "The metric is a lower bound (uncosted nodes) under a `max-*` budget, or an upper bound under a "
          "`min-*` budget: the limit may still be broken.",
          "Bind the free dims or resolve the uncosted nodes (HS002) so the value is exact.",
-         "budget max-macs not proven: MACs ≥ 3.1 G (a lower bound) ≤ 40 G"),
+         "budget max-macs not proven: MACs ≥ 3.1 G (a lower bound) ≤ 40 G", action="bind"),
 )
 
 

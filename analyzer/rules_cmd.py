@@ -13,7 +13,7 @@ import textwrap
 import click
 
 from .clikit import guarded
-from .codespec import Code, is_selector
+from .codespec import ACTION_TEXT, Code, is_selector
 from .errors import UsageError, did_you_mean
 
 WIDTH = 80
@@ -44,7 +44,7 @@ def rules(fmt: str) -> None:
 
 def _as_dict(c: Code) -> dict[str, str]:
     return {"code": c.code, "name": c.name, "severity": str(c.severity), "source": c.source, "summary": c.summary,
-            "explanation": c.explanation, "fix": c.fix, "example": c.example}
+            "explanation": c.explanation, "fix": c.fix, "action": c.action, "example": c.example}
 
 
 @click.command()
@@ -77,6 +77,7 @@ def _explain(c: Code) -> str:
     lines += para("Why: ", c.explanation)
     lines.append("")
     lines += para("Fix: ", c.fix.replace("`", ""))
+    lines += para("Action: ", f"{c.action} ({ACTION_TEXT[c.action]})")
     lines += ["", "  Example:"]
     lines += textwrap.wrap(f"{c.severity} {c.code} {c.example}", WIDTH, initial_indent="    ",
                            subsequent_indent="      ")

@@ -328,7 +328,8 @@ CODES = (
          "Levine et al. (NeurIPS 2020): depth beyond about log₃(d_x) gives diminishing returns for a fixed "
          "parameter budget. A heuristic from that paper, never a verdict.",
          "Nothing; consider width over depth if the model is width-limited.",
-         "Levine et al. (NeurIPS 2020) heuristic: depth L=32 > log₃(d_x)=7.57 (d_x=4096) → width-limited regime"),
+         "Levine et al. (NeurIPS 2020) heuristic: depth L=32 > log₃(d_x)=7.57 (d_x=4096) → width-limited regime",
+         action="none"),
     Code("AR002", "head-dim-mismatch", W, "head dim in the graph differs from d_model/h",
          "The head dim read from the graph is not d_model / heads; an export or config mismatch.",
          "Check the attention reshape against the config.",
@@ -347,10 +348,11 @@ CODES = (
     Code("AR005", "context-covered-after", I, "the last token first sees the first after k layers",
          "How many attention layers it takes before the last token's reach includes position 0.",
          "Nothing; informational.",
-         "at seq=2,048 the last token first sees the first one after 17 attention layer(s)"),
+         "at seq=2,048 the last token first sees the first one after 17 attention layer(s)", action="none"),
     Code("AR006", "quadratic-share", I, "share of FLOPs growing with N² and the N above which it dominates",
          "The attention scores grow with N², projections and MLP with N; the crossover is where the N² part "
          "dominates.",
          "Nothing; above the crossover a mask-aware or linear-attention kernel pays off.",
-         "at N=4,096 11.2% of dense FLOPs grow with N² (attention scores); they dominate above N ≈ 32,768"),
+         "at N=4,096 11.2% of dense FLOPs grow with N² (attention scores); they dominate above N ≈ 32,768",
+         action="none"),
 )

@@ -421,7 +421,7 @@ CODES = (
     Code("AT003", "attention-scale-not-constant", I, "the scale is applied but not a constant, so it is not checked",
          "The factor on the scores is computed at run time (e.g. from a shape), so its value is not compared.",
          "Nothing; bind the dims it depends on if you want it evaluated.",
-         "layer 0: scale not read: computed from Sqrt of a shape"),
+         "layer 0: scale not read: computed from Sqrt of a shape", action="none"),
     Code("AT010", "mask-not-understood", W,
          "mask not understood (cannot be evaluated, or depends on activations): every key assumed visible",
          "The mask's backward slice could not be evaluated, or it depends on activations; the layer is treated "
@@ -433,18 +433,19 @@ CODES = (
          "The evaluated masks match none of the families (bidirectional, causal, window, band, chunked, "
          "global+local, dilated, block-sparse) at every evaluated length; the pattern at one length is kept.",
          "Nothing if the pattern is intended; reach and mask-aware FLOPs are exact at that length only.",
-         "layer 0: mask fits no family: pattern kept at n=24"),
+         "layer 0: mask fits no family: pattern kept at n=24", action="none"),
     Code("AT012", "mask-input-driven", I,
          "a mask built from a graph input (padding): analyzed as all ones, i.e. no padding",
          "The mask depends on a graph input (BERT's attention_mask); it is analyzed with that input all ones.",
          "Nothing; the numbers are those of an unpadded batch.",
-         "layers 0..1: mask built from graph input(s) attention_mask; analyzed as if all ones (no padding)"),
+         "layers 0..1: mask built from graph input(s) attention_mask; analyzed as if all ones (no padding)",
+         action="none"),
     Code("AT013", "mask-candidate-too-large", I,
          "a window/chunk candidate above the evaluation limit could not be read",
          "A constant in the mask slice looks like a window or chunk size but is too large to evaluate directly "
          "and the two-probe reading did not confirm it.",
          "Bind a sequence length above the constant, or report the model.",
-         "layer 0: mask sizes above 1,024 not evaluated: 65536"),
+         "layer 0: mask sizes above 1,024 not evaluated: 65536", action="bind"),
     Code("AT020", "future-token-leak", E,
          "future-token leak: a query sees a later key while the rest of the model (or of the mask) is causal",
          "In a causal model a layer whose mask lets a query see later keys leaks the future: generation and "
@@ -464,5 +465,5 @@ CODES = (
          "A softmax (or a fused attention op) looks like attention but its layout is not understood; it is "
          "reported rather than skipped silently.",
          "Report the model; meanwhile the layer counts as unmasked for reach.",
-         "attention-like node not read: Softmax /attn/Softmax: score layout not understood"),
+         "attention-like node not read: Softmax /attn/Softmax: score layout not understood", action="extend"),
 )

@@ -554,36 +554,36 @@ CODES = (
     Code("HS001", "no-cost-rule", W, "op with no cost rule — counted as zero compute, listed",
          "No cost rule knows the op; its nodes count zero MACs/FLOPs, so totals are lower bounds.",
          "Give the op a cost through a plugin (`OpRule(..., category=..., flops_per_element=...)` or `cost=`).",
-         "custom::MyOp: no cost rule for 2 nodes; counted as zero compute"),
+         "custom::MyOp: no cost rule for 2 nodes; counted as zero compute", action="extend"),
     Code("HS002", "node-not-costed", W,
          "node not costed (a shape or dim unknown, or data-dependent: its size follows NonZero/NMS at run time) "
          "— zero counted, reason and op given",
          "A node's cost needs a shape that is unknown (or only known at run time, after NonZero or NMS); it "
          "counts zero and the totals are lower bounds (marked ≥).",
          "Bind the free dims (`--dim`, `--input-shape`); data-dependent sizes stay uncosted by design.",
-         "MatMul: 12 nodes not costed (shape of input 0 unknown); counted as zero"),
+         "MatMul: 12 nodes not costed (shape of input 0 unknown); counted as zero", action="bind"),
     Code("HS003", "cost-is-bound", I,
          "a count is a bound — `If` counts its costlier branch at the binding; upper bounds (Loop `M` with a "
          "condition, RNN `sequence_lens`, NMS worst case)",
          "The node's real cost depends on run-time data; the costlier branch or the worst case is counted.",
          "Nothing; the totals are upper bounds for that node.",
-         "If cost is a bound: costlier branch (then_branch) at the binding"),
+         "If cost is a bound: costlier branch (then_branch) at the binding", action="none"),
     Code("HS004", "cost-lower-bound", W,
          "a count is a lower bound — Loop without a known trip count (body counted once), TopK with unknown `k`, "
          "MaxRoiPool",
          "The node's cost depends on a run-time count that is not known; the count is a lower bound.",
          "Bind the dims the trip count depends on, or accept a lower bound.",
-         "Loop cost is a bound: lower bound (trip count unknown, body counted once)"),
+         "Loop cost is a bound: lower bound (trip count unknown, body counted once)", action="bind"),
     Code("HS005", "tied-embeddings", I,
          "tied embeddings — one table feeds the embedding `Gather` and the output projection (counted once)",
          "The embedding table is also the output projection; its parameters are counted once.",
          "Nothing; informational.",
          "tied embeddings: 'embed.weight' feeds both the embedding 'Gather_0' and the output projection "
-         "'MatMul_99'; counted once"),
+         "'MatMul_99'; counted once", action="none"),
     Code("HS006", "mask-aware-attention", I,
          "attention masks leave X % of the (query, key) pairs visible; mask-aware vs dense attention FLOPs",
          "With causal or windowed masks a kernel that skips masked blocks does only part of the dense work.",
          "Nothing; use a kernel that skips masked blocks to get the mask-aware cost.",
          "masks leave 50.0% of the attention (query, key) pairs visible: mask-aware attention FLOPs 2.2 T vs "
-         "4.4 T dense"),
+         "4.4 T dense", action="none"),
 )

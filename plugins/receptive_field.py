@@ -507,12 +507,13 @@ CODES = (
     Code("RF002", "field-exceeds-input", I, "the receptive field exceeds the input size",
          "Every final-map position already sees the whole image along that axis; more depth adds no context.",
          "Nothing; at a larger input the field may not cover it.",
-         "receptive field (H 427) exceeds the input size (H 224): every final-map position sees the whole image"),
+         "receptive field (H 427) exceeds the input size (H 224): every final-map position sees the whole image",
+         action="none"),
     Code("RF003", "field-over-approximated", W, "ops without a flow rule: the field is an over-approximation",
          "An op without a token-flow rule is treated as mixing every position, so the field is an upper bound.",
          "Give the op a flow rule through a plugin (`OpRule(..., flow=...)`).",
          "ops without a token-flow rule were treated as mixing every position (the field is an "
-         "over-approximation): custom::MyPool×1"),
+         "over-approximation): custom::MyPool×1", action="extend"),
     Code("RF004", "global-context", I,
          "the final map also sees the whole input through position-independent paths (squeeze-excite pooling, "
          "global context); size/stride/pad are the local field's",
@@ -520,12 +521,12 @@ CODES = (
          "reported size is the local conv path's field.",
          "Nothing; informational.",
          "every position of the final map x also depends on the whole input along H through 3 "
-         "position-independent path(s) (GlobalAveragePool)"),
+         "position-independent path(s) (GlobalAveragePool)", action="none"),
     Code("RF005", "map-merged", I,
          "the last tracked map is merged into tokens, windows or a flat vector; later tensors are reported as "
          "seeing the whole image",
          "After a patchify/window partition or a flatten, positions are no longer a map this analysis follows.",
          "Nothing; for ViT/Swin the size is that of the stem before the merge.",
          "the positions of the last tracked map x are merged by Reshape /patch/Reshape (into tokens, windows or a "
-         "flat vector)"),
+         "flat vector)", action="none"),
 )

@@ -75,7 +75,7 @@ def test_rules_and_explain_cover_every_code(cli_run):
         assert re.search(rf"^{code} +{c.severity} +{c.name}", listing, re.M), code
         text = cli_run("explain", code.lower()).stdout
         assert text.startswith(f"{code} {c.name} ({c.severity} by default")
-        assert "Why: " in text and "Fix: " in text and "Example:" in text
+        assert "Why: " in text and "Fix: " in text and f"Action: {c.action}" in text and "Example:" in text
     prefix = cli_run("explain", "BG").stdout
     assert all(c in prefix for c in codes if c.startswith("BG"))
 

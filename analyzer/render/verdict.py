@@ -73,17 +73,32 @@ def _findings(report: Report) -> list[str]:
 
 
 def next_step(report: Report) -> str:
-    """The one thing to do next: bind real sizes, else fix the worst finding, else nothing."""
+    """The one thing to do next: bind real sizes, else act on the most actionable finding,
+    else nothing.
+
+    Which finding is decided by the code registry's data (:attr:`Code.action`), never by
+    naming codes here: something to fix in the model beats a rerun with other sizes,
+    which beats a missing rule (a plugin or a bug report); a finding whose code needs no
+    action (a weights file the analysis never reads) is never the next step. Within one
+    kind the worst severity comes first, an analyzer's finding before a loader note."""
     failed = report.failed_sections()
     if failed:
         return f"analyzer {failed[0].analyzer} failed ({failed[0].error}); rerun with --debug and report it"
     if report.dims.guessed():
         return f"rerun with the real input size: {report.dims.suggestion}"
-    # Worst first; at equal severity an analyzer's finding before a loader note.
-    worst = sorted((f for f in report.all_findings() if f.severity >= Severity.WARNING),
-                   key=lambda f: (-f.severity, f.source == "core"))
-    if worst:
-        f = worst[0]
+    from ..codes import lookup
+    from ..codespec import ACTIONS
+
+    def action(code: str) -> str:
+        entry = lookup(code)
+        return entry.action if entry is not None else "fix"  # an unregistered code: assume it matters
+
+    ranked = sorted(((ACTIONS.index(action(f.code)), -f.severity, f.source == "core", i, f)
+                     for i, f in enumerate(report.all_findings()) if f.severity >= Severity.WARNING),
+                    key=lambda r: r[:4])
+    ranked = [r for r in ranked if ACTIONS[r[0]] != "none"]
+    if ranked:
+        f = ranked[0][-1]
         return f"look at {f.code}: {f.message}"
     return "nothing to fix at this binding; the details follow"
 

@@ -335,7 +335,7 @@ CODES = (
          "The export computes every step from scratch (no past key/value inputs); the decode step and the cache "
          "are costed as a cached runtime would run them: one query row against n keys, K/V of every token kept.",
          "Nothing; export with a KV cache to see the graph's own decode step.",
-         "the graph has no KV cache: the decode step and the cache are analysed as if cached"),
+         "the graph has no KV cache: the decode step and the cache are analysed as if cached", action="none"),
     Code("SV002", "does-not-fit-device", Severity.WARNING,
          "weights + KV cache at the bound context and batch exceed the device's memory",
          "At the bound context length and batch, the weights plus the KV cache need more memory than the device "
@@ -348,7 +348,7 @@ CODES = (
          "The cache size and the phase costs grow with the context; at a default length they are a guess.",
          "Bind the context you serve: `--seq-len N` or `seq-len` in the config.",
          "KV cache and prefill/decode figures are at a default context length (seq=128): bind the length you "
-         "serve with --seq-len N"),
+         "serve with --seq-len N", action="bind"),
     Code("SV004", "serving-mask-not-read", Severity.WARNING,
          "masks not read: FLOPs count that attention dense, the bounds one key per query",
          "For layers whose mask could not be read, FLOPs count the attention dense and the lower bounds assume "
@@ -360,5 +360,5 @@ CODES = (
          "The weights (and cache) fit in the device's on-chip cache, so DRAM bandwidth gives no lower bound; "
          "only the compute side is stated.",
          "Nothing; informational.",
-         "decode: the weights (and KV cache) fit in the 50 MB on-chip cache of H100 SXM"),
+         "decode: the weights (and KV cache) fit in the 50 MB on-chip cache of H100 SXM", action="none"),
 )
