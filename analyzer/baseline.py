@@ -191,12 +191,12 @@ def _pct(a: float, b: float) -> str:
 
 
 def _fmt(key: str, v: Any) -> str:
-    from .render import human
+    from .render import SIZE_UNITS, human
 
     if isinstance(v, bool):
         return "yes" if v else "no"
     unit = HEADLINES[key].unit if key in HEADLINES else ""
-    text = human(v, unit if unit in ("B", "tokens", "px") else "")
+    text = human(v, unit if unit in SIZE_UNITS else "")
     exact = f"{v:,}" if isinstance(v, int) and abs(v) >= 10**6 else ""
     return f"{text}" + (f" [{exact}]" if exact else "")
 

@@ -50,6 +50,13 @@ def dtype_name(dtype: int | None) -> str:
         return f"dtype{dtype}"
 
 
+def is_float(dtype: int | None) -> bool:
+    """A floating-point element type (float32/16/64, bfloat16, every float8): activations,
+    signals and caches, as opposed to ids, masks and shapes."""
+    return dtype in (_T.FLOAT, _T.FLOAT16, _T.BFLOAT16, _T.DOUBLE) or (
+        dtype is not None and "float8" in dtype_name(dtype))
+
+
 Shape = tuple[Dim | None, ...]
 
 

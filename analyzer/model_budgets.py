@@ -170,11 +170,11 @@ def parse_budget_option(spec: str) -> tuple[str, Any]:
 
 
 def _fmt(metric: Metric, value: Any) -> str:
-    from .render import human
+    from .render import SIZE_UNITS, human
 
     if isinstance(value, bool):
         return "yes" if value else "no"
-    unit = metric.unit if metric.unit in ("B", "px", "tokens") else ""
+    unit = metric.unit if metric.unit in SIZE_UNITS else ""
     return human(value, unit)
 
 

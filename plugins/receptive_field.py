@@ -16,6 +16,7 @@ from typing import Any
 
 from model_analyze import dims as D
 from model_analyze.context import AnalysisContext
+from model_analyze.graph import is_float
 from model_analyze.plugin_api import (
     Analyzer,
     Chart,
@@ -59,6 +60,32 @@ def axis_names(sources: list[Source]) -> dict[SourceAxis, str]:
         for k, s in enumerate(items):
             names[s.axis] = prefix + (labels[k] if labels else f"axis{s.axis[1]}")
     return names
+
+
+IMAGE_AXES = ("H", "W", "D")
+
+
+def axis_unit(ctx: AnalysisContext, name: str, src: SourceAxis) -> str:
+    """What one position along ``src`` is, so a field is never printed in pixels along time.
+
+    ``px`` on an image axis (one of an input's 2 or 3 spatial axes: H/W, D/H/W). On a lone
+    1-D axis, ``samples`` when the input is a raw signal — a float tensor with no other axis
+    than a batch and at most one channel (``[T]``, ``[B, T]``, ``[B, 1, T]``: audio like
+    silero VAD or wav2vec); otherwise ``positions`` (feature frames, time steps)."""
+    if name.rsplit(".", 1)[-1] in IMAGE_AXES:
+        return "px"
+    t = ctx.shapes.type(src[0])
+    if t is None or t.shape is None or not is_float(t.dtype):
+        return "positions"
+    rank, k = len(t.shape), src[1]
+    if k == rank - 1 and (rank <= 2 or (rank == 3 and D.is_int(t.shape[1]) and int(t.shape[1]) == 1)):
+        return "samples"
+    return "positions"
+
+
+WHOLE = {"px": "image", "samples": "signal", "positions": "input"}
+"""What "the whole …" is along an axis of each unit (never "the whole image" of an audio clip)."""
+SINGULAR = {"px": "px", "samples": "sample", "positions": "position"}
 
 
 def axis_deps(result: FlowResult, tensor: str, src: SourceAxis) -> list[tuple[int, Dep]]:
@@ -280,6 +307,8 @@ class FieldResult:
     lower_at: Any = None
     """The first node positions are lost at (no flow rule, or it raised): the field is then ≥."""
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    units: dict[SourceAxis, str] = dataclasses.field(default_factory=dict)
+    """What a position along each axis is: ``px``, ``samples`` or ``positions`` (:func:`axis_unit`)."""
 
 
 def compute(ctx: AnalysisContext, result: FlowResult, spatial_src: list[Source]) -> FieldResult:
@@ -287,7 +316,9 @@ def compute(ctx: AnalysisContext, result: FlowResult, spatial_src: list[Source])
     spatial = [s.axis for s in spatial_src]
     f = FieldResult(result, spatial, axis_names(spatial_src), {s.axis: source_length(ctx, s) for s in spatial_src},
                     final_maps(ctx, result, spatial))
-    f.data = {"axes": {f.names[s]: {"input": s[0], "axis": s[1]} for s in spatial}, "final_maps": [], "outputs": [],
+    f.units = {src: axis_unit(ctx, f.names[src], src) for src in spatial}
+    f.data = {"axes": {f.names[s]: {"input": s[0], "axis": s[1], "unit": f.units[s]} for s in spatial},
+              "final_maps": [], "outputs": [],
               "growth": {}}
     for kind, items in (("final_maps", f.maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
         for tensor, consumer in items:
@@ -395,7 +426,7 @@ def _present_growth(section: Section, f: FieldResult) -> None:
     if len(stages) >= 2:
         section.charts.append(Chart(
             "rf_growth", "line", f"Receptive field along {axis}, conv/pool node by node",
-            "conv/pool node, in graph order", "receptive field", y_unit="px", log_y=True,
+            "conv/pool node, in graph order", "receptive field", y_unit=f.units[f.spatial[0]], log_y=True,
             series=[Series(axis, [Point(r["node"], r["rf"], f"{r['op']}, stride {r['stride']}") for r in stages])]))
     if stage_rows:
         section.tables.append(Table("growth", f"RF growth along {axis} (end of each stride stage)",
@@ -408,15 +439,15 @@ def _present_metrics(section: Section, f: FieldResult, best: RF) -> None:
     src = f.best_at[1] if f.best_at is not None else f.spatial[0]
     length = f.lengths[src]
     sees = f"stride {fmt(best.stride)} along {f.names[src]}"
+    unit = f.units[src]
     if length is not None:
-        unit = "px" if f.names[src].rsplit(".", 1)[-1] in ("H", "W", "D") else "position"
-        sees += f", {'covers' if best.covers(length) else 'inside'} the {length:,}-{unit} input"
-    section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, "px",
-                                  note=sees + ("; local field, whole image through context (RF004)"
+        sees += f", {'covers' if best.covers(length) else 'inside'} the {length:,}-{SINGULAR[unit]} input"
+    section.metrics.append(Metric("rf.size", "Receptive field (final map)", best.size, unit,
+                                  note=sees + (f"; local field, whole {WHOLE[unit]} through context (RF004)"
                                                if best.context else ""), headline="receptive_field",
                                   bound="lower" if f.lower_at is not None else (None if best.exact else "upper")))
-    section.metrics.append(Metric("rf.stride", "Output stride", best.stride, "px"))
-    section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad, "px"))
+    section.metrics.append(Metric("rf.stride", "Output stride", best.stride, unit))
+    section.metrics.append(Metric("rf.pad", "Effective left padding", best.pad, unit))
 
 
 def _beyond_input(ctx: AnalysisContext, section: Section, f: FieldResult) -> None:
@@ -437,7 +468,7 @@ def _beyond_input(ctx: AnalysisContext, section: Section, f: FieldResult) -> Non
     sizes = ", ".join(f"{f.names[s]} {fmt(rf.size)}" for s, rf in beyond.items())
     section.add("RF002", Severity.INFO,
                 f"receptive field ({sizes}) exceeds the input size ({', '.join(how(s) for s in beyond)}): "
-                "every final-map position sees the whole image along "
+                f"every final-map position sees the whole {WHOLE[f.units[next(iter(beyond))]]} along "
                 f"{'that axis' if len(beyond) == 1 else 'those axes'}")
 
 
@@ -450,7 +481,7 @@ def _merged_map(ctx: AnalysisContext, section: Section, f: FieldResult) -> str:
     section.add("RF005", Severity.INFO,
                 f"the positions of the last tracked map {f.best_at[0]} are merged by {mixer.op_type} "
                 f"{mixer.name} (into tokens, windows or a flat vector): later tensors keep no map this "
-                "analysis can follow position by position, so they are reported as seeing the whole image. "
+                "analysis can follow position by position, so they are reported as seeing the whole input. "
                 "For a windowed or token model (Swin, MaxViT, ViT) the size above is that of the stem "
                 "before the merge, not the model's field", mixer.ref())
     return f"; then merged by {mixer.op_type} {mixer.name}, beyond which no map is tracked"
@@ -469,7 +500,7 @@ def _context(ctx: AnalysisContext, section: Section, f: FieldResult) -> str:
                 f"{', first ' + nodes[-1].name if nodes else ''}), e.g. squeeze-excite pooling: the "
                 f"size {f.best.size} is the local, position-dependent field (Distill's RF of the conv path)",
                 nodes[-1].ref() if nodes else None)
-    return "; every position also sees the whole image through position-independent paths"
+    return f"; every position also sees the whole {WHOLE[f.units[src]]} through position-independent paths"
 
 
 def _summary(f: FieldResult, context: str, mixer_note: str) -> str:

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..report import Chart, Table
 
-SHOWN_UNITS = {"B", "px", "tokens", "FLOP/B", "%", "s", "tokens/s"}
+SIZE_UNITS = ("B", "px", "samples", "positions", "tokens")
+"""Units printed after a human-sized number (``4.5 GB``, ``2,560 samples``)."""
+SHOWN_UNITS = {*SIZE_UNITS, "FLOP/B", "%", "s", "tokens/s"}
 """Units printed after a value; the others (MAC, FLOP, count, …) are in the label."""
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

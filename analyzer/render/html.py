@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from ..report import HEADLINES, Chart, Finding, Metric, Report, Section, Status, Table
-from . import clean, formula_text, human, middle, table_cells, value_text
+from . import SIZE_UNITS, clean, formula_text, human, middle, table_cells, value_text
 from .verdict import verdict
 
 CSS = """
@@ -67,7 +67,7 @@ def finding(f: Finding) -> str:
 
 # -- charts ------------------------------------------------------------------------------------
 def _fmt(v: float, unit: str) -> str:
-    return human(v, unit if unit in ("B", "px", "tokens") else "")
+    return human(v, unit if unit in SIZE_UNITS else "")
 
 
 def _svg(kind: str, key: str, title: str, w: int, h: int, body: str) -> str:

@@ -62,7 +62,7 @@ def _sees(report: Report) -> str:
     rf = report.headline("receptive_field")
     if rf is not None and isinstance(rf.value, (int, float)) and not isinstance(rf.value, bool):
         size = f"{rf.value:,}" if isinstance(rf.value, int) and rf.value < 10**5 else compact(rf.value)
-        return f"RF {_mark(rf)}{size} px"
+        return f"RF {_mark(rf)}{size} {rf.unit or 'px'}"
     return "—"
 
 

@@ -30,8 +30,7 @@ from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, attention_layers
 from model_analyze.context import AnalysisContext
 from model_analyze.errors import UsageError
-from model_analyze.graph import dtype_name
-from model_analyze.onnxproto import TensorProto
+from model_analyze.graph import dtype_name, is_float
 from model_analyze.tensors import dtype_bits
 from model_analyze.tokenflow.deps import Chunked
 
@@ -178,11 +177,6 @@ def batch_symbols(ctx: AnalysisContext, exclude: set[str]) -> set[str]:
     return out
 
 
-def _is_float(dtype: int | None) -> bool:
-    return dtype in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16,
-                     TensorProto.DOUBLE) or (dtype is not None and "FLOAT8" in dtype_name(dtype).upper())
-
-
 def _cache_tensors(ctx: AnalysisContext, names: list[str], pasts: set[str], by_name: bool) -> list[str]:
     out = []
     for name in names:
@@ -190,7 +184,7 @@ def _cache_tensors(ctx: AnalysisContext, names: list[str], pasts: set[str], by_n
         if t is None or t.shape is None or len(t.shape) < 3:
             continue
         has_past = any(D.free_symbols(d) & pasts for d in t.shape)
-        if has_past or (by_name and _CACHE_NAME.search(name) and _is_float(t.dtype)):
+        if has_past or (by_name and _CACHE_NAME.search(name) and is_float(t.dtype)):
             out.append(name)
     return out
 
