@@ -158,6 +158,14 @@ def _walk(root: str) -> Iterator[str]:
                 yield os.path.join(dirpath, name)
 
 
+def soft_bindings(values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    """The config's bindings for one model as ``AnalyzeOptions`` fields: *soft* — a dim, input
+    or sequence the model does not have is skipped and said (C001), never an error, so one
+    config covers a folder of different models (the command line's stay hard)."""
+    return {"soft_dims": dict(values.get("dims", {})), "soft_seq_len": values.get("seq-len"),
+            "soft_input_shapes": dict(values.get("input-shapes", {})), "soft_sources": sources}
+
+
 def worst_exit(results: Iterable[ModelResult]) -> int:
     return max((r.exit_code for r in results), default=0)
 
@@ -230,20 +238,8 @@ class BatchRunner:
         return values, labels
 
     def provenance(self, path: str) -> dict[str, str]:
-        """Which file or override set each binding and budget (``dims.batch`` → ``pyproject.toml``,
-        ``budgets.max-macs`` → ``pyproject.toml overrides[1]``), for the lines that state them."""
-        _, applied = self.config.for_model(path)
-        blocks = [(self.config.label, self.config.values)]
-        blocks += [(ov.label, ov.values) for ov in self.config.overrides if ov.label in applied]
-        out: dict[str, str] = {}
-        for label, values in blocks:
-            for key in ("dims", "input-shapes", "budgets"):
-                for k in values.get(key, {}):
-                    out[f"{key}.{k}"] = label
-            if "seq-len" in values:
-                out["seq-len"] = label
-        out.update({f"budgets.{k}": "--budget" for k in self.cli.budgets})
-        return out
+        """Which file, override or option set each binding and budget (:meth:`Config.sources`)."""
+        return self.config.sources(path) | {f"budgets.{k}": "--budget" for k in self.cli.budgets}
 
     def options(self, path: str, values: dict[str, Any]) -> tuple[Any, P.Policy]:
         from .runner import AnalyzeOptions
@@ -257,10 +253,7 @@ class BatchRunner:
             dims=dict(cli.dims), input_shapes=dict(cli.input_shapes), seq_len=cli.seq_len,
             select=analyzers, ignore=list(ign.analyzers),
             option_layers=[self._config_layer(values, self.config.label), *self._cli_layers()],
-            soft_dims=dict(values.get("dims", {})),
-            soft_seq_len=values.get("seq-len"),
-            soft_input_shapes=dict(values.get("input-shapes", {})),
-            soft_sources=self.provenance(path))
+            **soft_bindings(values, self.provenance(path)))
         policy = P.Policy(sel.codes, ext.codes, ign.codes,
                           P.severity_table(values.get("severity", {}), self.codes, "severity"))
         return options, policy

@@ -167,6 +167,32 @@ def build_options(dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len:
                           split_multi(ignore), params or {})
 
 
+def config_options(fn: F) -> F:
+    """``--config FILE`` and ``--isolated``, read as the main command reads them."""
+    fn = click.option("--isolated", is_flag=True, help="Ignore every config file.")(fn)
+    return click.option("--config", "config_path", default=None, metavar="FILE",
+                        help="Config file to read (default: the nearest model-analyze.toml, or pyproject.toml "
+                             "with [tool.model-analyze]).")(fn)
+
+
+def configured_options(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
+                       config_path: str | None, isolated: bool) -> tuple[AnalyzeOptions, list[str]]:
+    """The bindings a one-model subcommand (``reach``, ``verify``) works at, and the config
+    files/overrides that gave them: the command line's (an error when the model lacks the
+    dim), then the project config's for this path — the global table and every override
+    whose ``paths`` match — exactly as ``model-analyze PATH`` applies them (skipped and said,
+    C001, when the model has no such dim, input or sequence). ``--isolated`` reads none."""
+    from .batch import soft_bindings
+    from .config import Config, load_config
+
+    options = build_options(dims, input_shapes, seq_len)
+    config = Config() if isolated else load_config(explicit=config_path)
+    values, applied = config.for_model(model)
+    for key, value in soft_bindings(values, config.sources(model)).items():
+        setattr(options, key, value)
+    return options, ([config.label] if config.path else []) + applied
+
+
 def write_output(text: str, output: str | None, quiet: bool = False) -> None:
     """Write to ``output`` (a file) or stdout; a write error is one line and exit 2."""
     if output and output != "-":

@@ -227,6 +227,22 @@ class Config:
         _apply(values, ov)
         return values, [ov.label]
 
+    def sources(self, model_path: str) -> dict[str, str]:
+        """Which file or override set each binding and budget for one model (``dims.batch`` →
+        ``pyproject.toml``, ``budgets.max-macs`` → ``pyproject.toml overrides[1]``), for the
+        lines that state them (a skipped binding's C001 names where it came from)."""
+        _, applied = self.for_model(model_path)
+        blocks = [(self.label, self.values)]
+        blocks += [(ov.label, ov.values) for ov in self.overrides if ov.label in applied]
+        out: dict[str, str] = {}
+        for label, values in blocks:
+            for key in ("dims", "input-shapes", "budgets"):
+                for k in values.get(key, {}):
+                    out[f"{key}.{k}"] = label
+            if "seq-len" in values:
+                out["seq-len"] = label
+        return out
+
     def _global(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
                 for k, v in self.values.items() if k != "overrides"}

@@ -11,7 +11,7 @@ import json
 
 import click
 
-from .clikit import build_options, dims_options, guarded
+from .clikit import config_options, configured_options, dims_options, guarded
 from .errors import UsageError
 
 
@@ -25,11 +25,15 @@ from .errors import UsageError
 @click.option("--from", "src_pos", type=int, default=None, help="Input position S.")
 @click.option("--to", "dst_pos", type=int, default=None, help="Output position T.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@config_options
 @guarded
 def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
           output: str | None, axis: int | None, source: str | None, at: int | None, src_pos: int | None,
-          dst_pos: int | None, fmt: str) -> None:
-    """Which input positions can influence an output position."""
+          dst_pos: int | None, fmt: str, config_path: str | None, isolated: bool) -> None:
+    """Which input positions can influence an output position.
+
+    The project config's bindings (seq-len, dims, input-shapes; per-path overrides
+    included) apply as in `model-analyze PATH`; --isolated ignores them."""
     from .runner import prepare
     from .tokenflow import flow
     from .tokenflow import reach as reach_positions
@@ -40,7 +44,9 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         raise UsageError("give either --at I, or --from S --to T")
     if at is None and (src_pos is None or dst_pos is None):
         raise UsageError("--from and --to go together")
-    ctx = prepare(model, build_options(dims, input_shapes, seq_len))
+    options, config = configured_options(model, dims, input_shapes, seq_len, config_path, isolated)
+    ctx = prepare(model, options)
+    notes = [f.message for f in ctx.model.findings if f.code == "C001"]  # config bindings this model lacks
     result = flow(ctx)
     tensor = output or ctx.graph.outputs[0]
     if tensor not in result.states:
@@ -66,7 +72,7 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
     bindings = {**ctx.dims.defaults, **ctx.dims.bound}
     payload = {"output": tensor, "axis": axis, "position": position, "source": info.label,
                "source_length": n, "bindings": bindings, "intervals": [list(i) for i in intervals],
-               "count": count(intervals)}
+               "count": count(intervals), "config": config, "skipped": notes}
     if at is None:
         if n is not None and not 0 <= src_pos < n:  # type: ignore[operator]
             raise UsageError(f"--from {src_pos} is outside {info.label} (length {n})")
@@ -87,3 +93,5 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         verdict = "yes" if payload["reachable"] else "no"
         extra = f" (after {payload['hops']} attention layer(s))" if payload.get("hops") else ""
         click.echo(f"{verdict}: {info.label} position {src_pos} → {where}{extra} at {dims_text}")
+    for note in notes:
+        click.echo(f"note: {note}")

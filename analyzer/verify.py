@@ -177,6 +177,10 @@ class VerifyResult:
     unknown_ops: dict[str, int] = field(default_factory=dict)
     rule_errors: dict[str, str] = field(default_factory=dict)
     runtime: str = ""
+    config: list[str] = field(default_factory=list)
+    """The config file and overrides whose bindings applied (``verify`` fills it)."""
+    notes: list[str] = field(default_factory=list)
+    """Config bindings this model has no use for, skipped (C001 messages)."""
 
     @property
     def sound(self) -> bool:
@@ -199,7 +203,8 @@ class VerifyResult:
             "model": self.model, "runtime": self.runtime, "bindings": self.bindings,
             "seeds": self.seeds, "runs": self.runs, "inputs": self.inputs, "sound": self.sound,
             "complete": self.complete, "noise": self.noise, "tolerances": self.tolerances,
-            "unknown_ops": self.unknown_ops, "rule_errors": self.rule_errors,
+            "unknown_ops": self.unknown_ops, "rule_errors": self.rule_errors, "config": self.config,
+            "skipped": self.notes,
             "results": [p.as_dict() for p in self.pairs],
         }
 
@@ -657,7 +662,8 @@ def verify(ctx: AnalysisContext, outputs: Sequence[str] | None = None, seeds: in
         model=ctx.model.path, bindings=dict(env), seeds=seed_list, runs=runtime.runs,
         inputs={n: s.describe() for n, s in specs.items()}, pairs=[p.result for p in pairs],
         tolerances=tolerances, noise=noise, unknown_ops=dict(result.unknown_ops),
-        rule_errors=dict(result.rule_errors), runtime=runtime.version)
+        rule_errors=dict(result.rule_errors), runtime=runtime.version,
+        notes=[f.message for f in ctx.model.findings if f.code == "C001"])
 
 
 def _make_pairs(result: FlowResult, sources: list[SourceAxis], probes: dict[SourceAxis, list[int]],

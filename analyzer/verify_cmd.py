@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .budgets import BUDGETS
-from .clikit import build_options, dims_options, guarded
+from .clikit import config_options, configured_options, dims_options, guarded
 
 if TYPE_CHECKING:
     from .verify import PairResult, VerifyResult
@@ -35,19 +35,24 @@ if TYPE_CHECKING:
                    "e.g. the last feature map before a global pool.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--debug", is_flag=True, hidden=True)
+@config_options
 @guarded
 def verify(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None, seeds: int,
-           positions: int, outputs: tuple[str, ...], fmt: str, debug: bool) -> None:
+           positions: int, outputs: tuple[str, ...], fmt: str, debug: bool, config_path: str | None,
+           isolated: bool) -> None:
     """Check the static token-flow answer by running MODEL with onnxruntime.
 
     Perturbs input positions one at a time on random inputs and checks that
     every output change is predicted (sound), and how tight the prediction is
     (observed / predicted pairs). Needs onnxruntime: pip install 'model-analyze[verify]'.
+    The project config's bindings (seq-len, dims, input-shapes; per-path overrides
+    included) apply as in `model-analyze PATH`; --isolated ignores them.
     """
     from .verify import verify_model
 
-    result = verify_model(model, build_options(dims, input_shapes, seq_len), list(outputs) or None,
-                          seeds, positions)
+    options, config = configured_options(model, dims, input_shapes, seq_len, config_path, isolated)
+    result = verify_model(model, options, list(outputs) or None, seeds, positions)
+    result.config = config
     click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render_text(result))
     if not result.sound:
         sys.exit(1)
@@ -70,6 +75,7 @@ def render_text(result: VerifyResult) -> str:
              f"  {result.runtime}; seeds {seeds}; {result.runs} runs; at {at}"]
     lines.append("  inputs:")
     lines += [f"    {name}: {how}" for name, how in result.inputs.items()]
+    lines += [f"  note: {note}" for note in result.notes]
     if result.unknown_ops or result.rule_errors:
         lines.append(f"  engine approximated: {len(result.unknown_ops)} unknown op type(s), "
                      f"{len(result.rule_errors)} rule error(s) (conservative, still checked)")
