@@ -85,6 +85,7 @@ class AttentionClaim:
     """Keys after the query a query sees (``0``: causal; ``None``: all of them)."""
     heads: int | None = None
     kv_heads: int | None = None
+    """Key/value heads (grouped-query attention); ``None``: as many as ``heads``."""
     head_dim: int | None = None
     scale: float | None = None
     """The scale applied to QKᵀ, if the op states it (``None``: not stated; no default is assumed)."""

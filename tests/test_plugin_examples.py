@@ -232,8 +232,8 @@ def test_local_attention_claimed_by_hand(example):
     for t in range(T):
         assert _positions(ctx, "y", t) == list(range(max(0, t - WINDOW + 1), t + 1)), t
     [layer] = attention_layers(ctx)
-    assert (layer.mask.family, layer.mask.params, layer.heads, layer.head_dim) == ("sliding_window",
-                                                                                   {"window": 3}, 1, 4)
+    assert (layer.mask.family, layer.mask.params, layer.heads, layer.kv_heads, layer.head_dim) == (
+        "sliding_window", {"window": 3}, 1, 1, 4)
     assert "claimed by plugin 'tokenshift'" in layer.mask.note and layer.scale == 0.5
     report = analyze(local_attention_model(), AnalyzeOptions(dims={"T": T}))
     hot = report.section("hotspots")
@@ -265,6 +265,7 @@ def installed(tmp_path_factory):
                     str(site), *sources], check=True, capture_output=True)
     save(chain_model(), work / "chain.onnx")
     save(token_shift_model(1), work / "tokenshift.onnx")
+    save(local_attention_model(), work / "local_attention.onnx")
     return work, dict(os.environ, PYTHONPATH=str(site))
 
 
@@ -357,6 +358,9 @@ def test_installed_examples_options_device_command_and_codes(installed, tmp_path
     reached = _run(env, "reach", work / "tokenshift.onnx", "--dim", "T=16", "--at", "9").stdout
     assert reached.strip() == "y[axis 1] position 9 depends on x[1] positions 8..9 (2 of 16) at T=16"
     assert reached.strip() in GUIDE.read_text()  # the guide shows this very line
+    # window 3: query 5 sees keys 3..5 (the claim, through the installed plugin)
+    reached = _run(env, "reach", work / "local_attention.onnx", "--dim", "T=8", "--at", "5").stdout
+    assert reached.strip() == "y[axis 1] position 5 depends on x[1] positions 3..5 (3 of 8) at T=8"
 
 
 # -- the guide covers the API, the examples use it -----------------------------------------------

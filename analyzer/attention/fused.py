@@ -103,7 +103,7 @@ def _claimed(claim: tuple[str, AttentionClaim], ctx: AnalysisContext, node: Node
             raise ValueError(f"plugin {plugin!r} claims input {index} as the {role}; the node has no such input")
     layer.q_tensor, layer.k_tensor, layer.v_tensor = node.input(c.query), node.input(c.key), node.input(c.value)
     layer.q_seq_axis = layer.k_seq_axis = layer.v_seq_axis = c.seq_axis
-    layer.heads, layer.kv_heads, layer.head_dim = c.heads, c.kv_heads, c.head_dim
+    layer.heads, layer.kv_heads, layer.head_dim = c.heads, c.kv_heads or c.heads, c.head_dim
     layer.v_head_dim = c.head_dim
     if c.heads and c.head_dim:
         layer.model_dim = c.heads * c.head_dim
