@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from model_analyze.report import Finding, Report, Severity
+from model_analyze.report import Finding, Metric, Report, Severity
 
 ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture", "serving")
 
@@ -26,12 +26,28 @@ class Row:
     a: Any
     b: Any
     verdict: str = ""
+    a_bound: str | None = None
+    """``lower``/``upper``/``estimate`` when A's value is only a bound (``Metric.bound``): printed ≥/≤/≈."""
+    b_bound: str | None = None
 
 
 def _metric(report: Report, analyzer: str, key: str) -> Any:
     s = report.section(analyzer)
     m = s.metric(key) if s is not None else None
     return m.value if m is not None else None
+
+
+def _metric_row(key: str, label: str, a: Report, b: Report, analyzer: str, *keys: str) -> Row:
+    """A row of two metrics (the first of ``keys`` with a value), each keeping its bound kind:
+    a total with uncosted nodes reads ``≥ 1.2 G``, never as the exact figure."""
+    def pick(report: Report) -> Metric | None:
+        s = report.section(analyzer)
+        found = [m for m in (s.metric(k) for k in keys) if m is not None] if s is not None else []
+        return next((m for m in found if m.value), found[-1] if found else None)
+
+    ma, mb = pick(a), pick(b)
+    return Row(key, label, ma.value if ma else None, mb.value if mb else None,
+               a_bound=ma.bound if ma else None, b_bound=mb.bound if mb else None)
 
 
 def _data(report: Report, analyzer: str, *path: str) -> Any:
@@ -106,18 +122,14 @@ def rows(a: Report, b: Report) -> list[Row]:
         Row("heads", "heads (q/kv)", heads(a), heads(b)),
         Row("dk", "d_k", dk(a), dk(b)),
         Row("regime", "Levine regime", *arch("depth_width", "regime")),
-        Row("rf", "receptive field", _metric(a, "receptive-field", "rf.size"),
-            _metric(b, "receptive-field", "rf.size")),
+        _metric_row("rf", "receptive field", a, b, "receptive-field", "rf.size"),
         Row("reach", "last token's reach", *arch("coverage", "reach_last")),
         Row("covers", "sees the 1st token", *arch("coverage", "covers")),
         Row("first_layer", "…after layer", *arch("coverage", "first_layer")),
         Row("pairs", "reachable pairs", *arch("coverage", "pair_fraction")),
-        Row("params", "parameters", _metric(a, "hotspots", "params"), _metric(b, "hotspots", "params")),
-        Row("flops", "FLOPs (mask-aware)",
-            _metric(a, "hotspots", "flops.effective") or _metric(a, "hotspots", "flops"),
-            _metric(b, "hotspots", "flops.effective") or _metric(b, "hotspots", "flops")),
-        Row("memory", "peak activations", _metric(a, "hotspots", "memory.peak"),
-            _metric(b, "hotspots", "memory.peak")),
+        _metric_row("params", "parameters", a, b, "hotspots", "params"),
+        _metric_row("flops", "FLOPs (mask-aware)", a, b, "hotspots", "flops.effective", "flops"),
+        _metric_row("memory", "peak activations", a, b, "hotspots", "memory.peak"),
         *serving_rows(a, b),
     ]
     for r in out:  # a model that never covers N has no "first layer"
@@ -133,15 +145,14 @@ def rows(a: Report, b: Report) -> list[Row]:
 
 def serving_rows(a: Report, b: Report) -> list[Row]:
     """KV cache, decode cost and (with --device) its bound, from the serving section."""
-    def m(key: str) -> tuple[Any, Any]:
-        return _metric(a, "serving", key), _metric(b, "serving", key)
-
-    return [Row("kv", "KV cache / token", *m("kv.per_token")),
-            Row("kv", "KV cache at n", *m("kv.sequence")),
-            Row("flops", "decode step FLOPs", *m("decode.flops")),
-            Row("memory", "decode step bytes ≥", *m("decode.bytes")),
-            Row("bound", "decode step ≥", *m("bound.decode")),
-            Row("tps", "decode tokens/s ≤", *m("bound.tokens_per_s"))]
+    return [_metric_row("kv", "KV cache / token", a, b, "serving", "kv.per_token"),
+            _metric_row("kv", "KV cache at n", a, b, "serving", "kv.sequence"),
+            _metric_row("flops", "decode step FLOPs", a, b, "serving", "decode.flops"),
+            Row("memory", "decode step bytes ≥", _metric(a, "serving", "decode.bytes"),
+                _metric(b, "serving", "decode.bytes")),
+            Row("bound", "decode step ≥", _metric(a, "serving", "bound.decode"), _metric(b, "serving", "bound.decode")),
+            Row("tps", "decode tokens/s ≤", _metric(a, "serving", "bound.tokens_per_s"),
+                _metric(b, "serving", "bound.tokens_per_s"))]
 
 
 def headline(table: list[Row]) -> str:
@@ -162,7 +173,14 @@ def headline(table: list[Row]) -> str:
 UNITS = {"memory": "B", "kv": "B"}
 
 
-def _fmt(v: Any, key: str = "") -> str:
+def _fmt(v: Any, key: str = "", bound: str | None = None) -> str:
+    from model_analyze.render import mark
+
+    text = _fmt_value(v, key)
+    return text if text == "—" else mark(bound) + text
+
+
+def _fmt_value(v: Any, key: str) -> str:
     from model_analyze.render import cell, human
 
     if isinstance(v, float) and key == "pairs":
@@ -182,7 +200,7 @@ def render_text(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
 
     t = Table("compare", "", [Column("metric", "metric"), Column("a", "A", "right"), Column("b", "B", "right"),
                               Column("verdict", "verdict")],
-              [[r.label, _fmt(r.a, r.key), _fmt(r.b, r.key), r.verdict] for r in table])
+              [[r.label, _fmt(r.a, r.key, r.a_bound), _fmt(r.b, r.key, r.b_bound), r.verdict] for r in table])
     dims = ", ".join(f"{k}={v}" for k, v in n.items()) or "all concrete"
     lines = [f"A: {a}", f"B: {b}", f"at {dims}", "", *render_table(t), "", f"verdict: {headline(table)}"]
     return "\n".join(lines) + "\n"
@@ -192,7 +210,8 @@ def render_markdown(a: str, b: str, n: dict[str, int], table: list[Row]) -> str:
     out = [f"# compare `{a}` (A) vs `{b}` (B)", "",
            f"at {', '.join(f'`{k}={v}`' for k, v in n.items()) or 'all concrete'}", "",
            "| metric | A | B | verdict |", "|---|---:|---:|---|"]
-    out += [f"| {r.label} | {_fmt(r.a, r.key)} | {_fmt(r.b, r.key)} | {r.verdict} |" for r in table]
+    out += [f"| {r.label} | {_fmt(r.a, r.key, r.a_bound)} | {_fmt(r.b, r.key, r.b_bound)} | {r.verdict} |"
+            for r in table]
     return "\n".join([*out, "", f"**Verdict:** {headline(table)}", ""])
 
 

@@ -121,3 +121,19 @@ def test_marks_appear_exactly_on_bounded_rows(report, fmt):
         assert re.search(re.escape(name) + sep + f"{nodes}{sep}" + re.escape(flops) + sep, out), name
     # exact rows are not marked: the head's 64 FLOPs and the MatMul node of layers.0
     assert not re.search(r"head" + sep + "1" + sep + "1" + sep + "[≥≤≈]", out)
+
+
+def test_compare_keeps_each_side_bound(tmp_path, cli_run):
+    """`compare` prints the FLOPs total of this model as the estimate it is (≈ 320 = 128 + 0 +
+    0 + 128 + 64, both kinds of bound in it) and the peak activations as a lower bound (the
+    Mystery output's size is unknown, left out of the sums); its JSON rows carry the kinds."""
+    path = tmp_path / "bounded.onnx"
+    _model(str(path))
+    r = cli_run("compare", path, path, "--isolated")
+    assert r.exit_code == 0, r.stderr
+    assert re.search(r"FLOPs \(mask-aware\)\s+≈ 320\s+≈ 320\s+same", r.stdout)
+    assert re.search(r"peak activations\s+≥ \S+\s+≥ \S+", r.stdout)
+    assert re.search(r"parameters\s+224\s+224", r.stdout)  # exact: no mark
+    rows = {row["label"]: row for row in json.loads(cli_run("compare", path, path, "--isolated",
+                                                            "--format", "json").stdout)["rows"]}
+    assert rows["FLOPs (mask-aware)"]["a_bound"] == "estimate" and rows["parameters"]["a_bound"] is None
