@@ -136,10 +136,9 @@ class Node:
     """One ONNX node with parsed attributes (parsed lazily, cached)."""
 
     __slots__ = ("_attrs", "domain", "graph", "id", "index", "inputs", "name", "op_type",
-                 "outputs", "proto", "subgraphs")
+                 "outputs", "subgraphs")
 
     def __init__(self, proto: onnx.NodeProto, index: int, node_id: str, graph: ModelGraph) -> None:
-        self.proto = proto
         self.index = index
         self.id = node_id
         self.graph = graph
@@ -155,6 +154,13 @@ class Node:
         self.subgraphs: dict[str, list[ModelGraph]] = _NO_SUBGRAPHS
         """Bodies by attribute name; a shared empty dict for the (many) nodes without."""
         self._attrs: dict[str, Any] | None = None
+
+    @property
+    def proto(self) -> onnx.NodeProto:
+        """The node's protobuf message, fetched by index when read, not held: a held upb
+        message keeps a wrapper and, once its attributes are read, their container
+        alive — 430 bytes per node, 0.4 GB of a 1M-node graph."""
+        return self.graph.node_protos[self.index]
 
     def __repr__(self) -> str:
         return f"<Node {self.id} {self.domain + '.' if self.domain else ''}{self.op_type}>"
@@ -241,6 +247,8 @@ class ModelGraph:
                  outer: ModelGraph | None = None, fresh_input_dims: bool = True,
                  embedded: EmbeddedData | None = None) -> None:
         self.proto = proto
+        self.node_protos = proto.node
+        """The repeated ``node`` field, kept: indexing it is how a :class:`Node` reads its message."""
         self.embedded: EmbeddedData | None = outer.embedded if outer is not None else embedded
         """Reads back payloads the loader left in the model file (see ``protoscan``)."""
         self.model_path = model_path
@@ -252,12 +260,13 @@ class ModelGraph:
         self.nodes: list[Node] = []
         self.node_by_id: dict[str, Node] = {}
         self.producers: dict[str, Node] = {}
-        self.consumers_map: dict[str, list[Node]] = {}
+        self.consumers_map: dict[str, Node | list[Node]] = {}
+        """Readers of each tensor: the node itself when one reads it (most tensors of a
+        1M-node chain: no list of one each), a list when several do."""
         self.initializers: dict[str, Initializer] = {}
         self.declared: dict[str, TensorType] = {}
         self.outer_refs: set[str] = set()
         self._topo: list[Node] | None = None
-        self._preds: dict[str, list[Node]] | None = None
         self._const_cache: dict[tuple[str, int], Any] = {}
 
         for init in proto.initializer:
@@ -347,10 +356,19 @@ class ModelGraph:
                     what = "uses outer-scope" if is_implicit else "reads"
                     raise self._fail(f"node {node.name!r} ({node.op_type}) {what} tensor "
                                      f"{tensor!r} that nothing produces")
-                self.consumers_map.setdefault(tensor, []).append(node)
+                self._add_consumer(tensor, node)
         for name in self.outputs:
             if self._source(name) is None:
                 raise self._fail(f"graph output {name!r} is not produced by any node")
+
+    def _add_consumer(self, tensor: str, node: Node) -> None:
+        have = self.consumers_map.get(tensor)
+        if have is None:
+            self.consumers_map[tensor] = node
+        elif isinstance(have, list):
+            have.append(node)
+        else:
+            self.consumers_map[tensor] = [have, node]
 
     @staticmethod
     def _uses(node: Node) -> list[tuple[str, bool]]:
@@ -367,10 +385,17 @@ class ModelGraph:
         """(source vertex, target vertex, tensor, implicit) — one per tensor use; built on
         first use (a 1M-node graph's topological order and queries do not need it)."""
         if self._edges is None:
-            edges = [(self._source(t) or "", node.id, t, imp) for node in self.nodes for t, imp in self._uses(node)]
-            edges += [(self._source(name) or "", f"output:{name}", name, False) for name in self.outputs]
-            self._edges = edges
+            self._edges = list(self.iter_edges())
         return self._edges
+
+    def iter_edges(self) -> Iterator[tuple[str, str, str, bool]]:
+        """:attr:`edges` one at a time, none kept (a whole-graph pass over a 1M-node graph
+        need not hold 1M tuples)."""
+        for node in self.nodes:
+            for t, imp in self._uses(node):
+                yield self._source(t) or "", node.id, t, imp
+        for name in self.outputs:
+            yield self._source(name) or "", f"output:{name}", name, False
 
     @property
     def vertices(self) -> dict[str, dict[str, Any]]:
@@ -426,9 +451,7 @@ class ModelGraph:
     def predecessors(self, node: Node) -> list[Node]:
         """Nodes of this graph whose outputs ``node`` reads (outer-scope reads included
         through the owning node; inputs and initializers are not nodes)."""
-        if self._preds is None:
-            self._preds = {n.id: self._node_preds(n) for n in self.nodes}
-        return self._preds[node.id]
+        return self._node_preds(node)
 
     def _node_preds(self, node: Node) -> list[Node]:
         """One entry per use of a tensor another node of this graph produces."""
@@ -444,7 +467,10 @@ class ModelGraph:
         return self.producers.get(tensor)
 
     def consumers(self, tensor: str) -> list[Node]:
-        return self.consumers_map.get(tensor, [])
+        have = self.consumers_map.get(tensor)
+        if have is None:
+            return []
+        return list(have) if isinstance(have, list) else [have]
 
     def is_initializer(self, tensor: str) -> bool:
         scope: ModelGraph | None = self
@@ -463,6 +489,8 @@ class ModelGraph:
         return self._topo
 
     def _toposort(self) -> list[Node]:
+        if self._in_file_order():
+            return list(self.nodes)
         by_id = self.node_by_id
         indeg = {n.id: 0 for n in self.nodes}
         succ: dict[str, list[str]] = {}
@@ -493,6 +521,20 @@ class ModelGraph:
             more = " ..." if len(cycle) > 6 else ""
             raise self._fail(f"graph has a cycle: {names}{more}")
         return order
+
+    def _in_file_order(self) -> bool:
+        """True when every node reads only nodes before it (what the ONNX spec asks of a
+        file): the file order is then the order the sort below gives — at each step the
+        first unplaced node is ready and no ready node comes before it — found in one pass
+        without the sort's in-degree and successor tables (0.3 GB for a 1M-node graph)."""
+        producers = self.producers
+        for node in self.nodes:
+            index = node.index
+            for t, _imp in self._uses(node):
+                p = producers.get(t)
+                if p is not None and p.index >= index:
+                    return False
+        return True
 
     def walk(self) -> Iterator[Node]:
         """Every node, depth-first into subgraphs (a body's nodes follow their owner)."""

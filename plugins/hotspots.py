@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from model_analyze.context import AnalysisContext
@@ -35,6 +36,7 @@ from model_analyze.plugin_api import (
 )
 from model_analyze.readable import Namer, readable
 from model_analyze.render import fold_label, human, mark
+from model_analyze.report import Rows
 
 from ._docs import METRICS, data_schema
 
@@ -525,20 +527,28 @@ def _data(ctx: AnalysisContext, m: CostModel, counted: list[Any], moved: Poly) -
                    "largest": ({"name": mem.largest[0], "bytes": mem.largest[2], "formula": mem.largest[1].fmt()}
                                if mem.largest else None),
                    "total_activation_bytes": _jsonable(mem.total, m), "unknown_size_tensors": mem.unknown,
-                   "tensors": [{"name": n, "bytes": v, "formula": p.fmt()} for n, p, v in mem.tensors]},
+                   "tensors": Rows(mem.tensors, _tensor_row)},
         "layers": [{"name": a.key, "nodes": a.nodes, "macs": m.value(a.macs), "flops": m.value(a.flops),
                     "flops_formula": a.flops.fmt(), "params": a.params} for a in m.layers],
         "layer_source": m.layer_source,
         "ops": [{"op": a.key, "nodes": a.nodes, "macs": m.value(a.macs), "flops": m.value(a.flops),
                  "bytes": m.value(a.read + a.written)} for a in m.ops],
-        "nodes": [{"name": nc.node.name, "op": nc.node.op_type, "layer": nc.layer, "macs": m.value(nc.macs),
-                   "flops": m.value(nc.flops), "read": m.value(nc.read), "written": m.value(nc.written),
-                   "status": nc.status, **({"reason": nc.reason} if nc.reason else {}),
-                   **({"bound": nc.bound} if nc.bound else {})}
-                  for nc in counted if nc.status != "ok" or nc.flops != 0],
+        "nodes": Rows([nc for nc in counted if nc.status != "ok" or nc.flops != 0], partial(_node_row, m)),
         "unknown_ops": dict(g.unknown_ops),
         "folded_nodes": len(g.folded),
     }
+
+
+def _node_row(m: CostModel, nc: Any) -> dict[str, Any]:
+    return {"name": nc.node.name, "op": nc.node.op_type, "layer": nc.layer, "macs": m.value(nc.macs),
+            "flops": m.value(nc.flops), "read": m.value(nc.read), "written": m.value(nc.written),
+            "status": nc.status, **({"reason": nc.reason} if nc.reason else {}),
+            **({"bound": nc.bound} if nc.bound else {})}
+
+
+def _tensor_row(t: tuple[str, Poly, Any]) -> dict[str, Any]:
+    name, p, v = t
+    return {"name": name, "bytes": v, "formula": p.fmt()}
 
 
 @hookimpl

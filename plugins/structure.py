@@ -6,6 +6,7 @@ flow, where the weights live — from the graph alone.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,31 +24,52 @@ class StructureOptions:
 
 
 def longest_path(ctx: AnalysisContext) -> int:
-    """Depth = most ONNX nodes on any input→output path of the main graph."""
+    """Depth = most ONNX nodes on any input→output path of the main graph. Depths are kept
+    by node index in an array (8 bytes a node, not a dict entry and an int object)."""
     g = ctx.graph
-    depth: dict[str, int] = {}
+    depth = array("q", bytes(8 * len(g.nodes)))
     for node in g.topo_order():
-        depth[node.id] = 1 + max((depth[p.id] for p in g.predecessors(node)), default=0)
-    return max(depth.values(), default=0)
+        depth[node.index] = 1 + max((depth[p.index] for p in g.predecessors(node)), default=0)
+    return max(depth, default=0)
 
 
 def weak_components(ctx: AnalysisContext) -> int:
     """Weakly connected components of the main graph's vertices (union-find over its
-    edges: the count networkx's ``number_weakly_connected_components`` gives)."""
+    edges: the count networkx's ``number_weakly_connected_components`` gives). A node's
+    slot is its index, other vertices (``input:x``, ``init:w``, ``output:y``, ``outer:t``)
+    follow; the parents are an array and the edges are streamed, not kept."""
     g = ctx.graph
-    parent = {v: v for v in g.vertices}
+    by_id = g.node_by_id
+    parent = array("q", range(len(g.nodes)))
+    extra: dict[str, int] = {}
 
-    def root(v: str) -> str:
+    def slot(v: str) -> int:
+        node = by_id.get(v)
+        if node is not None:
+            return node.index
+        k = extra.get(v)
+        if k is None:
+            k = extra[v] = len(parent)
+            parent.append(k)
+        return k
+
+    def root(v: int) -> int:
         while parent[v] != v:
             parent[v] = parent[parent[v]]
             v = parent[v]
         return v
 
-    for u, v, _key, _imp in g.edges:
-        ru, rv = root(u), root(v)
+    for name in g.inputs:
+        slot(f"input:{name}")
+    for name in g.initializers:
+        slot(f"init:{name}")
+    for name in g.outputs:
+        slot(f"output:{name}")
+    for u, v, _key, _imp in g.iter_edges():
+        ru, rv = root(slot(u)), root(slot(v))
         if ru != rv:
             parent[ru] = rv
-    return sum(1 for v in parent if root(v) == v)
+    return sum(1 for v in range(len(parent)) if root(v) == v)
 
 
 def run(ctx: AnalysisContext) -> Section:

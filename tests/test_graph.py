@@ -130,15 +130,36 @@ def test_adjacency_without_networkx_matches_its_view():
 
     import networkx as nx
 
-    from model_analyze.plugins.structure import weak_components
+    from model_analyze.plugins.structure import longest_path, weak_components
     from model_analyze.runner import prepare
 
     for path in sorted(glob.glob(str(SAMPLES / "*.onnx")) + glob.glob(str(SAMPLES / "zoo" / "*.onnx"))):
         ctx = prepare(path)
         g = ctx.graph
         assert weak_components(ctx) == nx.number_weakly_connected_components(g.nx), path
+        node_dag = nx.DiGraph(g.nx.subgraph(n.id for n in g.nodes))
+        assert longest_path(ctx) == (nx.dag_longest_path_length(node_dag) + 1 if g.nodes else 0), path
         position = {n.id: i for i, n in enumerate(g.topo_order())}
         for node in g.nodes:
             preds = {u for u, _ in g.nx.in_edges(node.id) if g.nx.nodes[u]["kind"] == "node"}
             assert {p.id for p in g.predecessors(node)} == preds
             assert all(position[p] < position[node.id] for p in preds)
+
+
+def test_consumers_one_or_many_and_order_out_of_file_order():
+    """A tensor read once keeps its reader without a list; read twice (here by the same
+    node, as ``Mul(x, x)``) both uses are listed; a file whose nodes come before their
+    inputs' producers is still sorted (the file-order shortcut is not taken)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    nodes = [helper.make_node("Mul", ["a", "a"], ["b"], name="sq"),
+             helper.make_node("Relu", ["x"], ["a"], name="relu"),
+             helper.make_node("Neg", ["b"], ["y"], name="neg")]
+    g = _graph(helper.make_model(helper.make_graph(nodes, "g", [x], [y])))
+    assert [n.name for n in g.consumers("a")] == ["sq", "sq"]
+    assert [n.name for n in g.consumers("x")] == ["relu"]
+    assert g.consumers("y") == []
+    g.consumers("x").append(g.nodes[0])  # a copy: the graph's map is not changed by a caller
+    assert [n.name for n in g.consumers("x")] == ["relu"]
+    assert [n.name for n in g.topo_order()] == ["relu", "sq", "neg"]
+    assert g.nodes[1].proto.name == "relu"  # the message is fetched by index
