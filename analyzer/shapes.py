@@ -232,6 +232,9 @@ class ShapeEngine:
         self.table = ShapeTable()
         self._onnx_types: dict[str, TensorType] | None = None
         self.input_symbols: set[str] = set()
+        self._types: dict[TensorType, TensorType] = {}
+        """Each distinct output type once, bounded (:func:`_bounded`): the activations of a
+        1M-node chain share a handful of types — one object each, checked once."""
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain
@@ -310,11 +313,20 @@ class ShapeEngine:
             t = merge_types(ours, node.graph.declared_type(out))
             if t is None or t.shape is None or any(d is None for d in t.shape):
                 t = merge_types(t, self._onnx_type(out))
-            self.table.types[out] = _bounded(t) if t is not None else TensorType()
+            self.table.types[out] = self._bounded(t) if t is not None else TensorType()
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
         self._fold(node, ctx, results)
         self._mark_data_dependent(node)
+
+    def _bounded(self, t: TensorType) -> TensorType:
+        try:
+            hit = self._types.get(t)
+        except TypeError:  # an unhashable attribute value (a fuzzed dtype): checked alone
+            return _bounded(t)
+        if hit is None:
+            hit = self._types[t] = _bounded(t)
+        return hit
 
     def _mark_data_dependent(self, node: Node) -> None:
         """Follow unknown sizes back to the data-dependent op they come from."""

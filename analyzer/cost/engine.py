@@ -54,6 +54,9 @@ class CostEngine:
         self._env: dict[str, Any] = {}
         self._values: dict[Any, Any] = {}
         self._polys: dict[Any, Poly] = {}
+        self._sums: dict[tuple[int, ...], tuple[list[Poly], Poly]] = {}
+        """Sums of tensor sizes by the identities of the (shared, kept) size Polys: most
+        nodes read tensors of the same few sizes (an activation and a scalar)."""
         """Evaluations by expression: the nodes of a 1M-node graph share a few cost formulas."""
         self._typed_bytes: dict[tuple[Any, int | None], Poly | None] = {}
         self._bindings = ctx.bindings
@@ -212,7 +215,13 @@ class CostEngine:
             if b is None:
                 return None
             parts.append(b)
-        return parts[0] if len(parts) == 1 else total(parts)
+        if len(parts) == 1:
+            return parts[0]
+        key = tuple(map(id, parts))
+        hit = self._sums.get(key)
+        if hit is None:
+            hit = self._sums[key] = (parts, total(parts))  # the parts kept: their ids stay theirs
+        return hit[1]
 
 
 @dataclass

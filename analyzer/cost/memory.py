@@ -12,11 +12,12 @@ body's own temporaries are not modelled).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import ModelGraph
-from .poly import ZERO, Poly
+from .poly import ZERO, Poly, total
 
 
 @dataclass
@@ -47,15 +48,9 @@ def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, ev
     report.peak_value = _num(peak)
     report.peak_node = order[peak_idx].name if peak_idx >= 0 else "(graph inputs)"
     at_peak = [(t, sizes.known[t]) for t in _live_at(graph, order, produced, last_use, peak_idx) if t in sizes.known]
-    formula = ZERO
-    for _, (p, _v) in at_peak:
-        formula = formula + p
-    report.peak_formula = formula
+    report.peak_formula = _sum(p for _, (p, _v) in at_peak)
     report.peak_tensors = sorted(((t, _num(v)) for t, (_p, v) in at_peak), key=lambda x: -x[1])[:5]
-    total = ZERO
-    for p, _ in sizes.known.values():
-        total = total + p
-    report.total = total
+    report.total = _sum(p for p, _ in sizes.known.values())
     report.tensors = sorted(((t, p, _num(v)) for t, (p, v) in sizes.known.items()), key=lambda x: -x[2])
     if report.tensors:
         report.largest = report.tensors[0]
@@ -82,14 +77,17 @@ class _Sizes:
         return float(v)
 
 
-def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[list[list[str]], dict[str, int]]:
-    """The activations each node produces (none for a folded node: its outputs are weights),
-    and the index of each tensor's last reader (a body's outer references count for its
-    node; graph outputs live to the end)."""
-    produced: list[list[str]] = []
+def _produced(node: Any, folded: set[str]) -> list[str]:
+    """The activations ``node`` produces: none for a folded node (its outputs are weights)."""
+    return [] if node.id in folded else [o for o in node.outputs if o]
+
+
+def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[Lifetimes, dict[str, int]]:
+    """What each node produces (``_produced``, recomputed when read: a list per node is
+    70 MB of a 1M-node graph), and the index of each tensor's last reader (a body's outer
+    references count for its node; graph outputs live to the end)."""
     last_use: dict[str, int] = {}
     for idx, node in enumerate(order):
-        produced.append([] if node.id in folded else [o for o in node.outputs if o])
         for t in node.inputs:
             if t:
                 last_use[t] = idx
@@ -99,13 +97,31 @@ def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[l
                     last_use[t] = idx
     for t in graph.outputs:
         last_use[t] = len(order)
-    return produced, last_use
+    return Lifetimes(order, folded), last_use
 
 
-def _sweep(graph: ModelGraph, produced: list[list[str]], last_use: dict[str, int],
+class Lifetimes:
+    """``produced[idx]``: the activations of the ``idx``-th node in order, made on read."""
+
+    def __init__(self, order: list[Any], folded: set[str]) -> None:
+        self.order, self.folded = order, folded
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, idx: int) -> list[str]:
+        return _produced(self.order[idx], self.folded)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        folded = self.folded
+        return (_produced(node, folded) for node in self.order)
+
+
+def _sweep(graph: ModelGraph, produced: Lifetimes, last_use: dict[str, int],
            size: _Sizes) -> tuple[float, int]:
     """Walk the order keeping the live set: ``(peak bytes, index of the node at the peak)``
-    (-1: the graph inputs alone are the peak)."""
+    (-1: the graph inputs alone are the peak). Frees by index are one name or a list (most
+    nodes end one tensor's life: no list each)."""
     live: dict[str, float] = {}
     for t in graph.inputs:
         s = size(t)
@@ -113,9 +129,15 @@ def _sweep(graph: ModelGraph, produced: list[list[str]], last_use: dict[str, int
             live[t] = s
     current = sum(live.values())
     peak, peak_idx = current, -1
-    frees: dict[int, list[str]] = {}
+    frees: dict[int, str | list[str]] = {}
     for t, i in last_use.items():
-        frees.setdefault(i, []).append(t)
+        have = frees.get(i)
+        if have is None:
+            frees[i] = t
+        elif isinstance(have, list):
+            have.append(t)
+        else:
+            frees[i] = [have, t]
     for idx, outs in enumerate(produced):
         for t in outs:
             s = size(t)
@@ -124,7 +146,8 @@ def _sweep(graph: ModelGraph, produced: list[list[str]], last_use: dict[str, int
                 current += s
         if current > peak:
             peak, peak_idx = current, idx
-        for t in frees.get(idx, ()):
+        ending = frees.get(idx, ())
+        for t in (ending,) if isinstance(ending, str) else ending:
             if t in live:
                 current -= live.pop(t)
         for t in outs:  # produced but never read and not an output
@@ -133,7 +156,7 @@ def _sweep(graph: ModelGraph, produced: list[list[str]], last_use: dict[str, int
     return peak, peak_idx
 
 
-def _live_at(graph: ModelGraph, order: list[Any], produced: list[list[str]], last_use: dict[str, int],
+def _live_at(graph: ModelGraph, order: list[Any], produced: Lifetimes, last_use: dict[str, int],
              idx: int) -> list[str]:
     """Tensors live right after node ``idx`` allocated its outputs."""
     out = [t for t in graph.inputs if last_use.get(t, len(order)) >= idx]
@@ -142,6 +165,13 @@ def _live_at(graph: ModelGraph, order: list[Any], produced: list[list[str]], las
             if (t in last_use and last_use[t] >= idx) or i == idx:
                 out.append(t)
     return out
+
+
+def _sum(polys: Any) -> Poly:
+    """One n-ary sum (exact coefficients: the same Poly as adding one by one, without an
+    intermediate polynomial per tensor)."""
+    parts = list(polys)
+    return ZERO if not parts else parts[0] if len(parts) == 1 else total(parts)
 
 
 def _num(v: float) -> int | float:
