@@ -43,11 +43,15 @@ if TYPE_CHECKING:
     from .ops.registry import OpRule
 
 PROJECT = "model_analyze"
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The plugin API this core provides (``MAJOR.MINOR``). A plugin states the one it is written
 for as ``MODEL_ANALYZE_API`` in its module; a newer minor, or another major, is refused
 with one line (``model-analyze plugins`` lists it as failed to load). Minor versions add
-to the API; a major version changes it."""
+to the API; a major version changes it.
+
+- 1.0: analyzers (with options), op rules, formats, commands, devices.
+- 1.1: :func:`model_analyze_attention` and ``AttentionClaim`` (a plugin written for 1.1
+  would silently lose its claims on a 1.0 core, hence the new minor)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

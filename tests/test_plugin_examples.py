@@ -279,7 +279,8 @@ def test_installed_examples_are_listed_with_their_options_and_api(installed):
     listing = _run(env, "plugins", "--format", "json")
     assert listing.returncode == 0, listing.stderr
     rows = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
-    assert {rows[n]["api"] for n in EXAMPLES} == {"1.0"}
+    # a plugin for an older minor runs on a newer one: only the tokenshift example uses 1.1's hook
+    assert {n: rows[n]["api"] for n in EXAMPLES} == {"op_allowlist": "1.0", "tokenshift": "1.1", "vega": "1.0"}
     allow = rows["op_allowlist"]
     assert allow["distribution"] == "model-analyze-example-plugin" and allow["analyzers"] == ["op-allowlist"]
     assert allow["devices"] == ["example-npu"]

@@ -322,7 +322,7 @@ def test_builtins_are_registered_explicitly_not_by_entry_points(cli_run):
     for name, _module in DEFAULT_PLUGINS:
         assert rows[name]["distribution"] == "model-analyze", name
     assert not {ep.name for ep in metadata.entry_points(group="model_analyze")} & {n for n, _ in DEFAULT_PLUGINS}
-    assert listed["api_version"] == "1.0"
+    assert listed["api_version"] == "1.1"
     # the core's own subcommands came in through the commands hook, like a plugin's
     assert "model_analyze_commands" in rows["core-commands"]["hooks"]
     assert cli_run("rules").exit_code == 0 and cli_run("devices").exit_code == 0
@@ -350,12 +350,26 @@ def test_plugin_for_a_newer_api_is_refused_with_one_line(tmp_path):
     assert listing.returncode == 0, listing.stderr
     refused = [line for line in listing.stdout.splitlines() if line.startswith("future_plugin")]
     assert refused == ["future_plugin  (future-plugin 1.0)  FAILED TO LOAD: plugin 'future_plugin' needs plugin "
-                       "API 99.0, this model-analyze provides 1.0: upgrade model-analyze"]
+                       "API 99.0, this model-analyze provides 1.1: upgrade model-analyze"]
     assert "current_plugin  (current-plugin 1.0, plugin API 1.0)" in listing.stdout
     run = subprocess.run([sys.executable, "-m", "model_analyze", str(SAMPLES / "convnet.onnx"), "--select",
                           "current,structure"], env=env, capture_output=True, text=True)
     assert run.returncode == 1 and "P001" in run.stdout and "needs plugin API 99.0" in run.stdout
     assert "== T" in run.stdout and "ran" in run.stdout and "== Structure" in run.stdout
+
+
+def test_api_minor_versions_add_majors_change():
+    """This core provides 1.1 (1.0 plus the attention claim): a plugin for 1.0 or 1.1 runs, one
+    for 1.2 (a newer minor) or 2.0 is refused, and one for 0.9 (an older major) too."""
+    from model_analyze.hookspecs import API_VERSION
+    from model_analyze.manager import api_refusal
+
+    assert API_VERSION == "1.1"
+    assert api_refusal("p", "1.0") is None and api_refusal("p", "1.1") is None and api_refusal("p", None) is None
+    assert api_refusal("p", "1.2") == "plugin 'p' needs plugin API 1.2, this model-analyze provides 1.1: upgrade " \
+                                      "model-analyze"
+    assert "needs plugin API 2.0" in api_refusal("p", "2.0")
+    assert "(a new major version): the plugin needs an update" in api_refusal("p", "0.9")
 
 
 # -- analyzer options ------------------------------------------------------------------------------
@@ -427,5 +441,5 @@ def test_plugins_lists_options_with_type_default_and_help(cli_run):
     serving = {o["key"]: o for o in rows["serving"]["options"]}
     assert serving["kv-dtype"]["type"] == "str | None" and serving["kv-dtype"]["flag"] == "--kv-dtype"
     text = cli_run("plugins").stdout
-    assert text.startswith("model-analyze 0.1.0 · plugin API 1.0")
+    assert text.startswith("model-analyze 0.1.0 · plugin API 1.1")
     assert "option     hotspots.top: int = 10 (--top)" in text

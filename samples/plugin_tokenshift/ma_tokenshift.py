@@ -29,7 +29,7 @@ from __future__ import annotations
 # fast with this plugin installed as without it.
 from model_analyze import plugin_api as ma
 
-MODEL_ANALYZE_API = "1.0"
+MODEL_ANALYZE_API = "1.1"   # model_analyze_attention and AttentionClaim are new in 1.1
 DOMAIN = "my.domain"
 
 
