@@ -222,3 +222,67 @@ def test_padding_mask_gathered_by_range_indices_reads_its_own_position():
     pair = verified(name, 24).pair(("attention_mask", 1), "output")
     assert pair.sound and pair.tightness == 1.0
     assert pair.observed_at(12) == span(0, 12) == pair.predicted_at(12)
+
+
+# -- structural zeros: chunked state-space duality (Mamba-2) --------------------------------------
+def _decay_model(contract: str = "einsum", branch: str = "const", upper: int = 0) -> GraphBuilder:
+    """y[i] = Σ_j exp(where(tril(ones)[i, j], s[i, j], -inf)) · x[j] over a dynamic length:
+    the segsum decay of Mamba-2's chunk recurrence (``upper=1``: its transpose).
+    ``branch="data"``: the hidden entries take a data value instead of -inf (no zeros)."""
+    b = GraphBuilder(opset=17)
+    x = b.input("x", FLOAT, [1, "T", 4])
+    s = b.op("MatMul", [x, b.op("Transpose", [x], perm=[0, 2, 1])])  # [1, T, T] scores
+    shape = b.op("Shape", [s])
+    ones = b.op("Expand", [b.const(np.array(True)), shape])
+    hidden = b.op("Not", [b.op("Trilu", [ones, b.const(np.array(0, np.int64))], upper=upper)])
+    fill = b.const(np.array(-np.inf, np.float32)) if branch == "const" else s
+    e = b.op("Exp", [b.op("Where", [hidden, fill, b.op("Neg", [s])])])
+    if contract == "einsum":
+        b.op("Einsum", [e, x], name="y", equation="bij,bjd->bid")
+    else:
+        b.op("MatMul", [e, x], name="y")
+    b.output("y")
+    return b
+
+
+@pytest.mark.parametrize("contract", ["einsum", "matmul"])
+def test_triangular_decay_contraction_is_causal(contract, tmp_path):
+    # exp(-inf) = 0 above the diagonal: y[i] sums x[0..i] — causal, i + 1 positions.
+    ctx = prepare(_decay_model(contract).model(), AnalyzeOptions(seq_len=12))
+    assert reach(ctx, "y", 1, 5, ("x", 1))[("x", 1)] == [(0, 5)]
+    assert reach_formula(dep_of(flow(ctx), "y", 1, ("x", 1))) == "i+1"
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from model_analyze.verify import verify_model
+
+    path = tmp_path / "decay.onnx"
+    onnx.save(_decay_model(contract).model(), str(path))
+    pair = verify_model(str(path), AnalyzeOptions(seq_len=12), positions=12, seeds=1).pair(("x", 1), "y")
+    assert pair.sound and pair.tightness == 1.0
+    assert pair.observed_at(5) == span(0, 5) == pair.predicted_at(5)
+
+
+def test_upper_triangle_and_data_fill_are_read_as_they_are():
+    # Trilu(upper=1) keeps j >= i: y[i] sums x[i..T-1]. A data value where the mask
+    # hides (no -inf) is no zero: every position.
+    ctx = prepare(_decay_model(upper=1).model(), AnalyzeOptions(seq_len=12))
+    assert reach(ctx, "y", 1, 5, ("x", 1))[("x", 1)] == [(5, 11)]
+    ctx = prepare(_decay_model(branch="data").model(), AnalyzeOptions(seq_len=12))
+    assert reach(ctx, "y", 1, 5, ("x", 1))[("x", 1)] == [(0, 11)]
+
+
+def test_mamba2_chunked_scan_is_causal_by_chunk():
+    # Mamba-2, chunk 4, n = 16 (export_transformers.py spec "mamba2"). Truth: t sees 0..t
+    # (the oracle: 136 = 16·17/2 of 256 pairs). The chunk recurrence's decay
+    # exp(segsum) is zero for source chunks after the target, read from the graph:
+    # position t is predicted to see 0 .. the end of its chunk, 4·⌊t/4⌋ + 3 — sound,
+    # Σ_t (4·⌊t/4⌋ + 4) = 4·(4 + 8 + 12 + 16) = 160 pairs (it used to be all 256).
+    # Inside a chunk the order is lost: a chunk's positions are split over two axes
+    # [chunk, l], and per-axis dependencies cannot say "chunk c, up to l".
+    pair = verified("mamba2-eager-dynamo.onnx", 16).pair(("input_ids", 1), "output")
+    assert pair.sound, pair.violations[:3]
+    assert pair.observed_at(5) == span(0, 5) and pair.predicted_at(5) == span(0, 7)
+    assert pair.observed_at(15) == span(0, 15) == pair.predicted_at(15)
+    assert pair.observed_at(0) == [0] and pair.predicted_at(0) == span(0, 3)
+    assert pair.tightness == pytest.approx(136 / 160)

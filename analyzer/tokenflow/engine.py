@@ -22,6 +22,7 @@ from ..ops.registry import OpRegistry
 from ..shapes import ShapeTable
 from .deps import IDENTITY
 from .state import Deps, FlowState, SourceAxis, empty, everything
+from .zeros import ZeroFacts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,6 +200,15 @@ class FlowEngine:
         self.conservative_nodes: dict[str, str] = {}
         self.mixed_by_data: dict[tuple[str, SourceAxis], int] = {}
         self.mixed_nodes: dict[SourceAxis, list[str]] = {}
+        self._zeros: ZeroFacts | None = None
+
+    @property
+    def zeros(self) -> ZeroFacts:
+        """Structural zeros of the graph's tensors (computed on demand): what lets a
+        contraction over positions sum only where its factor can be nonzero."""
+        if self._zeros is None:
+            self._zeros = ZeroFacts(self.graph, self.shapes)
+        return self._zeros
 
     def opset(self, domain: str) -> int:
         key = "ai.onnx" if domain in ("", "ai.onnx") else domain

@@ -310,6 +310,20 @@ SPECS: list[Spec] = [
                                       block_types=["recurrent", "attention"]),
          attns=("eager",), seq=16, tune=_slow_decay("recurrent_param", -9.0),
          facts=dict(layers=1, mask="recurrent block (causal conv + RG-LRU scan), then local attention 4")),
+    # Chunked SSD (state-space duality): the scan is computed in chunks of 4 (segsum masks
+    # within a chunk, a cumulative state between chunks) — causal, however it is grouped.
+    Spec("mamba2", _auto("Mamba2Config", "Mamba2ForCausalLM", vocab_size=VOCAB, hidden_size=16, num_heads=4,
+                         head_dim=8, state_size=4, n_groups=1, expand=2, conv_kernel=4, chunk_size=4,
+                         num_hidden_layers=1),
+         attns=("eager",), tune=_slow_decay("A_log", -6.0),
+         facts=dict(layers=0, mask="no attention; causal conv + chunked SSD (chunk 4)")),
+    Spec("bamba", _auto("BambaConfig", "BambaForCausalLM", vocab_size=VOCAB, hidden_size=16,
+                        intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                        attn_layer_indices=[1], mamba_n_heads=4, mamba_d_head=8, mamba_n_groups=1,
+                        mamba_d_state=4, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=4,
+                        max_position_embeddings=64),
+         attns=("eager",), tune=_slow_decay("A_log", -6.0),
+         facts=dict(layers=1, mask="layer 0 Mamba2 (chunked SSD, chunk 4), layer 1 causal attention")),
 ]
 
 

@@ -46,11 +46,26 @@ def _ratio_one(a: Dim, b: Dim) -> bool:
     return a == b or D.equal(a, b)
 
 
-def reshape_groups(src: tuple[Dim | None, ...],
-                   dst: tuple[Dim | None, ...]) -> list[tuple[list[int], list[int]]] | None:
-    """Pair up runs of input and output axes with equal products (row-major)."""
+def reshape_groups(src: tuple[Dim | None, ...], dst: tuple[Dim | None, ...],
+                   at_binding: Callable[[Dim | None], int | None] | None = None,
+                   ) -> list[tuple[list[int], list[int]]] | None:
+    """Pair up runs of input and output axes with equal products (row-major).
+
+    Products equal only at the analysis' binding (``at_binding``) pair up too: a
+    chunked export's padded length ``4·⌈T/4⌉`` reshaped back to ``T`` (Mamba-2
+    traced at a multiple of its chunk) is the identity at such a T, and the map
+    is used at that binding."""
     if any(d is None for d in (*src, *dst)):
         return None
+
+    def _ratio_one(a: Dim, b: Dim) -> bool:
+        if a == b or D.equal(a, b):
+            return True
+        if at_binding is None:
+            return False
+        va, vb = at_binding(a), at_binding(b)
+        return va is not None and va == vb
+
     groups: list[tuple[list[int], list[int]]] = []
     i = j = 0
     while i < len(src) or j < len(dst):
@@ -129,7 +144,7 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
     static and the dynamic export of one network then get the same map."""
     if st.axes is None or src is None or dst is None:
         return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
-    groups = reshape_groups(src, dst)
+    groups = reshape_groups(src, dst, at_binding)
     if groups is None:
         pooled = st.collapsed(src)
         return FlowState(tuple({} for _ in dst), pooled)

@@ -311,7 +311,36 @@ def matmul_state(a: FlowState, b: FlowState, ash: tuple[Dim | None, ...] | None,
 
 @FLOW.rule("MatMul", "MatMulInteger")
 def matmul(ctx: FlowCtx) -> Out:
-    return [matmul_state(ctx.state(0), ctx.state(1), ctx.shape(0), ctx.shape(1), ctx.out_rank(0))]
+    a, b, ash, bsh = ctx.state(0), ctx.state(1), ctx.shape(0), ctx.shape(1)
+    gated = _matmul_gated(ctx, a, b)
+    if gated is None:
+        return [matmul_state(a, b, ash, bsh, ctx.out_rank(0))]
+    side, keys = gated
+    # A's columns / B's rows pass only where the factor can be nonzero: out[.., i, j]
+    # sums over k in keys(i) (A's zeros, output axis -2) or keys(j) (B's, axis -1).
+    a_in = FlowState(tuple(dict(x) for x in a.axes[:-1]) + ({},), dict(a.fixed))  # type: ignore[index]
+    b_in = FlowState(tuple(dict(x) for x in b.axes[:-2]) + ({}, dict(b.axes[-1])), dict(b.fixed))  # type: ignore[index]
+    out = matmul_state(a_in, b_in, ash, bsh, ctx.out_rank(0))
+    if out is None or out.axes is None:
+        return ctx.conservative()
+    axes = [dict(x) for x in out.axes]
+    axes[side] = merge(axes[side], through(keys, a.axes[-1]), through(keys, b.axes[-2]))  # type: ignore[index]
+    return [FlowState(tuple(axes), out.fixed)]
+
+
+def _matmul_gated(ctx: FlowCtx, a: FlowState, b: FlowState) -> tuple[int, Dep] | None:
+    """(output axis, band of contracted positions) when a factor's structural zeros
+    (:mod:`..zeros`) leave only part of the contracted axis at each output position:
+    a causal linear-attention or decay matrix written as ``tril``/``exp(-inf)``."""
+    ra, rb = a.rank, b.rank
+    if ra is None or rb is None or ra < 2 or rb < 2:
+        return None
+    zeros = ctx.engine.zeros
+    keys = zeros.gate(ctx.node.input(0), ra - 2, ra - 1)
+    if keys is not None:
+        return -2, keys
+    keys = zeros.gate(ctx.node.input(1), rb - 1, rb - 2)
+    return None if keys is None else (-1, keys)
 
 
 @FLOW.rule("QLinearMatMul")
@@ -375,11 +404,17 @@ def _gemm(ctx: FlowCtx, ia: int, ib: int, ic: int) -> Out:
 
 @FLOW.rule("Einsum")
 def einsum(ctx: FlowCtx) -> Out:
+    """Letters kept in the output keep their axes' deps; a summed letter's deps go to
+    every element (``fixed``) — unless a factor is structurally zero outside a band
+    between that letter and an output letter (Mamba-2's ``exp(segsum)`` decay over
+    chunks, :mod:`..zeros`): then output position i gains only the summed positions
+    that band leaves, as attention's keys through its mask."""
     from ...ops.shape_rules import parse_einsum
 
     terms, rhs = parse_einsum(ctx.attr("equation", ""))
     if any("..." in t for t in terms) or "..." in rhs:
         return ctx.conservative()
+    gates = _einsum_gates(ctx, terms, rhs)
     letters: dict[str, list[Deps]] = {}
     fixed: list[Deps] = []
     for i, term in enumerate(terms):
@@ -391,10 +426,34 @@ def einsum(ctx: FlowCtx) -> Out:
             deps = st.axes[k]
             if ch in rhs:
                 letters.setdefault(ch, []).append(deps)
+            elif ch in gates:
+                out_letter, keys = gates[ch]
+                letters.setdefault(out_letter, []).append(through(keys, deps))
             else:
                 fixed.append(collapse(deps, _len(shape, k)))
     axes = tuple(merge(*letters.get(ch, [])) for ch in rhs)
     return [FlowState(axes, merge(*fixed))]
+
+
+def _einsum_gates(ctx: FlowCtx, terms: list[str], rhs: str) -> dict[str, tuple[str, Dep]]:
+    """Summed letter → (output letter, band of summed positions at each output
+    position) from a factor's structural zeros. Every term of the sum is a product of
+    all operands, so one factor's zero silences the others' positions there too."""
+    gates: dict[str, tuple[str, Dep]] = {}
+    for i, term in enumerate(terms):
+        if len(set(term)) != len(term) or not ctx.has(i):
+            continue
+        for k, ch in enumerate(term):
+            if ch in rhs or ch in gates:
+                continue
+            for m, out_ch in enumerate(term):
+                if out_ch not in rhs:
+                    continue
+                keys = ctx.engine.zeros.gate(ctx.node.input(i), m, k)
+                if keys is not None:
+                    gates[ch] = (out_ch, keys)
+                    break
+    return gates
 
 
 # -- recurrence -------------------------------------------------------------------------------
