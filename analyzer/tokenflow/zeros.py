@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 NEG_LARGE = -1e4
 """At or below this a constant is ``ninf``: ``exp`` of it is 0 in float32 and float64."""
 CONST_CAP = 1 << 16
+FLOAT_CAP = 64
+"""Float initializers read for their zeros: scalars and tiny tables, never weights."""
+_FLOATS = frozenset({1, 10, 11, 16})  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 MAX_DEPTH = 24
 
 
@@ -105,9 +108,14 @@ class ZeroFacts:
         return list(fn(node, depth)) if fn is not None else []
 
     def _const(self, tensor: str) -> np.ndarray | None:
+        """A small constant's value. A float initializer beyond :data:`FLOAT_CAP`
+        elements is a weight, not a mask: never read (nor read back from the file)."""
         folded = self.shapes.consts.get(tensor)
         if isinstance(folded, np.ndarray):
             return folded
+        init = self.graph.initializers.get(tensor)
+        if init is not None and (init.external or (init.dtype in _FLOATS and init.numel > FLOAT_CAP)):
+            return None
         return self.graph.constant_value(tensor, CONST_CAP)
 
     def _scalar(self, tensor: str) -> str | None:
