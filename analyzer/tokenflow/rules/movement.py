@@ -46,26 +46,11 @@ def _ratio_one(a: Dim, b: Dim) -> bool:
     return a == b or D.equal(a, b)
 
 
-def reshape_groups(src: tuple[Dim | None, ...], dst: tuple[Dim | None, ...],
-                   at_binding: Callable[[Dim | None], int | None] | None = None,
-                   ) -> list[tuple[list[int], list[int]]] | None:
-    """Pair up runs of input and output axes with equal products (row-major).
-
-    Products equal only at the analysis' binding (``at_binding``) pair up too: a
-    chunked export's padded length ``4·⌈T/4⌉`` reshaped back to ``T`` (Mamba-2
-    traced at a multiple of its chunk) is the identity at such a T, and the map
-    is used at that binding."""
+def reshape_groups(src: tuple[Dim | None, ...],
+                   dst: tuple[Dim | None, ...]) -> list[tuple[list[int], list[int]]] | None:
+    """Pair up runs of input and output axes with equal products (row-major)."""
     if any(d is None for d in (*src, *dst)):
         return None
-
-    def _ratio_one(a: Dim, b: Dim) -> bool:
-        if a == b or D.equal(a, b):
-            return True
-        if at_binding is None:
-            return False
-        va, vb = at_binding(a), at_binding(b)
-        return va is not None and va == vb
-
     groups: list[tuple[list[int], list[int]]] = []
     i = j = 0
     while i < len(src) or j < len(dst):
@@ -144,7 +129,9 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
     static and the dynamic export of one network then get the same map."""
     if st.axes is None or src is None or dst is None:
         return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
-    groups = reshape_groups(src, dst, at_binding)
+    groups = reshape_groups(src, dst)
+    if groups is None and at_binding is not None:
+        src, dst, groups = _groups_at_binding(src, dst, at_binding)
     if groups is None:
         pooled = st.collapsed(src)
         return FlowState(tuple({} for _ in dst), pooled)
@@ -196,6 +183,31 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
         for k in big_out or gj:
             axes[k] = merge(axes[k], pooled)
     return FlowState(tuple(axes), merge(*fixed))
+
+
+Shape = tuple[Dim | None, ...]
+Groups = list[tuple[list[int], list[int]]]
+
+
+def _groups_at_binding(src: Shape, dst: Shape, at_binding: Callable[[Dim | None], int | None],
+                       ) -> tuple[Shape, Shape, Groups | None]:
+    """Axes paired by their sizes at the binding, when their symbolic forms did not pair:
+    a chunked export's padded ``4·⌈T/4⌉`` reshaped back to ``T`` (Mamba-2 traced at a
+    multiple of its chunk) is ``T`` at such a binding. Only runs that keep one axis, or
+    merge constant axes into one: a symbolic axis split in several (a shifted window
+    partition) keeps the symbolic answer (pooled), whose later maps the receptive field
+    reads as such."""
+    src_at = tuple(None if d is None else _int_at(d, at_binding) for d in src)
+    dst_at = tuple(None if d is None else _int_at(d, at_binding) for d in dst)
+    if None in src_at or None in dst_at:
+        return src, dst, None
+    groups = reshape_groups(src_at, dst_at)
+    for gi, gj in groups or ():
+        big_in = [k for k in gi if src_at[k] != 1]
+        big_out = [k for k in gj if dst_at[k] != 1]
+        if len(big_out) > 1 or (len(big_in) > 1 and any(D.as_int(src[k]) is None for k in big_in)):
+            return src, dst, None
+    return src_at, dst_at, groups
 
 
 def _int_at(d: Dim, at_binding: Callable[[Dim | None], int | None] | None) -> int | None:
