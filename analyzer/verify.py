@@ -66,6 +66,12 @@ class VerifyError(AnalyzeError):
     """The oracle cannot run (no onnxruntime, no weights, no concrete shapes…): exit 2."""
 
 
+class RunFailed(VerifyError):
+    """One onnxruntime run raised (not a timeout). On a baseline it ends verify; on a
+    perturbed input only that source's pairs go unchecked (a traced Longformer breaks
+    when its global token is masked: its reshape was traced for one global token)."""
+
+
 # -- results ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Violation:
@@ -344,8 +350,8 @@ class Runtime:
             if options.terminate:
                 raise VerifyError(f"{self.path}: one onnxruntime run took more than "
                                   f"{BUDGETS.verify_run_seconds:g} s; aborted") from None
-            raise VerifyError(f"{self.path}: onnxruntime failed to run the model on synthetic inputs: "
-                              f"{_first_line(exc)}") from None
+            raise RunFailed(f"{self.path}: onnxruntime failed to run the model on synthetic inputs: "
+                            f"{_first_line(exc)}") from None
         finally:
             timer.cancel()
 
@@ -654,7 +660,11 @@ def verify(ctx: AnalysisContext, outputs: Sequence[str] | None = None, seeds: in
             for j, pos in enumerate(probes[source]):
                 perturbed = dict(feeds)
                 perturbed[spec.name] = spec.perturb(feeds[spec.name], source[1], pos, rng)
-                outs = runtime(perturbed)
+                try:
+                    outs = runtime(perturbed)
+                except RunFailed as exc:
+                    _failed_run(mine, spec, source, pos, exc)
+                    continue
                 for pair in mine:
                     _record(pair, j, pos, seed, base[pair.out_index], outs[pair.out_index],
                             tols[pair.out_index])
@@ -692,6 +702,16 @@ def _make_pairs(result: FlowResult, sources: list[SourceAxis], probes: dict[Sour
                     res.predicted_matrix[:, j] = project(prediction.allowed(j, shape), axis)
             pairs.append(_Pair(res, prediction, k))
     return pairs
+
+
+def _failed_run(pairs: list[_Pair], spec: InputSpec, source: SourceAxis, pos: int, exc: RunFailed) -> None:
+    """The runtime refused this perturbation: the source's pairs are unchecked (their
+    other positions are still observed), and the first such run is named."""
+    why = str(exc).split("synthetic inputs: ", 1)[-1]
+    for pair in pairs:
+        pair.result.error = pair.result.error or (
+            f"onnxruntime failed with {source[0]}[{source[1]}] position {pos} perturbed "
+            f"({'set to 0' if spec.kind == 'mask' else 'changed'}): {why}")
 
 
 def _record(pair: _Pair, j: int, pos: int, seed: int, base: np.ndarray, new: np.ndarray, tol: float) -> None:

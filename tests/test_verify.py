@@ -424,6 +424,29 @@ def test_op_onnxruntime_cannot_run_exits_2(cli_run, tmp_path):
     _one_line_exit_2(cli_run("verify", path), "onnxruntime cannot load this model")
 
 
+def test_a_perturbation_the_runtime_refuses_leaves_only_that_source_unchecked(cli_run, tmp_path):
+    # Longformer traced with one global token breaks when that token is masked (a reshape
+    # traced for its count). Here: y = Reshape(x, [Σ mask]) runs with the all-ones mask
+    # (8 elements into [8]) and fails once a mask position is 0 (8 into [7]). x is
+    # still checked; the mask's pair is unchecked, the first refused run named, and
+    # the command exits 2 with one line (it used to end verify at the first refusal).
+    b = builders.GraphBuilder("traced_count", opset=17)
+    x = b.input("x", builders.FLOAT, [1, 8])
+    mask = b.input("attention_mask", onnx.TensorProto.INT64, [1, 8])
+    count = b.op("ReduceSum", [mask, b.const(np.array([1], np.int64))], keepdims=0)
+    b.op("Reshape", [x, count], name="y")
+    b.output("y")
+    path = tmp_path / "traced_count.onnx"
+    onnx.save(b.model(), str(path))
+    result = verify_model(str(path), positions=8, seeds=1)
+    ids = result.pair(("x", 1), "y")
+    assert ids.checked and ids.sound and ids.observed > 0
+    bad = result.pair(("attention_mask", 1), "y")
+    assert not bad.checked and "position 0 perturbed (set to 0)" in bad.error
+    assert not result.complete and result.sound  # nothing observed contradicts the engine
+    _one_line_exit_2(cli_run("verify", path), "attention_mask[1] position 0 perturbed")
+
+
 def test_unknown_output_and_oversized_input_exit_2(cli_run):
     _one_line_exit_2(cli_run("verify", SAMPLES / "convnet.onnx", "--output", "nope"), "'nope'")
     _one_line_exit_2(cli_run("verify", SAMPLES / "tiny_transformer.onnx", "--input-shape",
