@@ -180,6 +180,23 @@ def final_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxi
     return out
 
 
+def refolded_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxis],
+                  maps: list[str]) -> set[str]:
+    """The maps in ``maps`` below which some tensor is a map again: MobileViT unfolds
+    its map into patch tokens (the patch grid is a "final map" there, stride 2× the
+    network's) and folds it back. Its field is then not the model's: the map below is."""
+    if not maps:
+        return set()
+    below: dict[str, bool] = {}  # tensor -> a map is computed from it (itself excluded)
+    for node in reversed(ctx.graph.topo_order()):
+        hit = any(o and (_carries(ctx, result, o, spatial) or below.get(o, False)) for o in node.outputs)
+        if hit:
+            for t in node.inputs:
+                if t:
+                    below[t] = True
+    return {t for t in maps if below.get(t, False)}
+
+
 def lost_maps(ctx: AnalysisContext, result: FlowResult, spatial: list[SourceAxis]) -> list[tuple[str, Any]]:
     """(map, node) pairs where a map enters a node treated conservatively (no flow rule, or
     its rule raised). Beyond it the field is not known: its fields are lower bounds of the
@@ -304,6 +321,9 @@ class FieldResult:
     best: RF | None = None
     best_at: tuple[str, SourceAxis] | None = None
     """The map (and source axis) of the reported field: the largest local field of a final map."""
+    refolded: set[str] = dataclasses.field(default_factory=set)
+    """Final maps whose positions come back as a map further down (a patch grid unfolded
+    into tokens and folded again): listed, but not the model's final map."""
     lower_at: Any = None
     """The first node positions are lost at (no flow rule, or it raised): the field is then ≥."""
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -317,12 +337,17 @@ def compute(ctx: AnalysisContext, result: FlowResult, spatial_src: list[Source])
     f = FieldResult(result, spatial, axis_names(spatial_src), {s.axis: source_length(ctx, s) for s in spatial_src},
                     final_maps(ctx, result, spatial))
     f.units = {src: axis_unit(ctx, f.names[src], src) for src in spatial}
+    f.refolded = refolded_maps(ctx, result, spatial, [t for t, _ in f.maps])
     f.data = {"axes": {f.names[s]: {"input": s[0], "axis": s[1], "unit": f.units[s]} for s in spatial},
               "final_maps": [], "outputs": [],
               "growth": {}}
     for kind, items in (("final_maps", f.maps), ("outputs", [(o, "") for o in ctx.graph.outputs])):
         for tensor, consumer in items:
             f.data[kind].append(_entry(f, kind, tensor, consumer))
+    if f.best is None:  # nothing but refolded grids: the largest of them, as before
+        for tensor in f.refolded:
+            for src in spatial:
+                _consider(f, field(result, tensor, src, f.lengths[src]), tensor, src)
     lost = lost_maps(ctx, result, spatial)
     f.lower_at = lost[0][1] if lost else None  # the field continues past it: whatever we report is ≥
     for tensor, _node in lost:
@@ -351,8 +376,11 @@ def _entry(f: FieldResult, kind: str, tensor: str, consumer: str) -> dict[str, A
         entry["axes"][f.names[src]] = {"global": rf.global_, "size": fmt(rf.size), "stride": fmt(rf.stride),
                                        "pad": fmt(rf.pad), "center": fmt(rf.center), "exact": rf.exact,
                                        "context": rf.context}
-        # Dense prediction (segmentation): no map is pooled away, the outputs are the maps.
-        if kind == "final_maps" or (not f.maps and is_map(f.result, tensor, f.spatial)):
+        # Dense prediction (segmentation): no map is pooled away, the outputs are the maps —
+        # and so when every final map is folded back into a map later (MobileViT's patch grids).
+        refolded_only = len(f.refolded) == len(f.maps)
+        if (kind == "final_maps" and tensor not in f.refolded) or (
+                kind == "outputs" and refolded_only and is_map(f.result, tensor, f.spatial)):
             _consider(f, rf, tensor, src)
     return entry
 

@@ -106,3 +106,55 @@ def test_published_receptive_fields(name, size, stride, pad):
     assert s.metric("rf.stride").value == stride
     if pad is not None:
         assert s.metric("rf.pad").value == pad
+
+
+def _unfold_fold_block() -> GraphBuilder:
+    """A MobileViT block at toy size: conv 3×3 s2 → unfold the 16×16 map into 2×2 patches
+    ([B·C·nH, pH, nW, pW] → … → [B·P, N, C]) → attention over the N patches (+ residual)
+    → fold back → a 3×3 fusion conv over concat(the map, the folded tokens)."""
+    import numpy as np
+
+    b = GraphBuilder(opset=17)
+    x = b.input("x", FLOAT, [1, 3, 32, 32])
+    y0 = b.op("Conv", [x, b.weight([4, 3, 3, 3])], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+
+    def shape(*dims: int) -> str:
+        return b.const(np.array(dims, np.int64))
+
+    t = b.op("Reshape", [y0, shape(32, 2, 8, 2)])                  # [B·C·nH, pH, nW, pW]
+    t = b.op("Transpose", [t], perm=[0, 2, 1, 3])                  # [B·C·nH, nW, pH, pW]
+    t = b.op("Reshape", [t, shape(1, 4, 64, 4)])                   # [B, C, N, P]
+    t = b.op("Transpose", [t], perm=[0, 3, 2, 1])                  # [B, P, N, C]
+    tok = b.op("Reshape", [t, shape(4, 64, 4)])                    # [B·P, N, C]
+    scores = b.op("MatMul", [tok, b.op("Transpose", [tok], perm=[0, 2, 1])])
+    mixed = b.op("Add", [tok, b.op("MatMul", [b.op("Softmax", [scores], axis=-1), tok])])
+    t = b.op("Reshape", [mixed, shape(1, 4, 64, 4)])               # fold: the same steps back
+    t = b.op("Transpose", [t], perm=[0, 3, 2, 1])
+    t = b.op("Reshape", [t, shape(32, 8, 2, 2)])
+    t = b.op("Transpose", [t], perm=[0, 2, 1, 3])
+    folded = b.op("Reshape", [t, shape(1, 4, 16, 16)])
+    cat = b.op("Concat", [y0, folded], axis=1)
+    b.op("Conv", [cat, b.weight([4, 8, 3, 3])], name="y", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    b.output("y")
+    return b
+
+
+def test_a_patch_grid_folded_back_is_not_the_final_map(tmp_path):
+    # MobileViT at 256 px reported its unfolded patch grid (RF 227, stride 64 — twice the
+    # network's) as the final map. The grid is folded back into a map, so the output is
+    # the final map: stride 2 (32 px in, 16 out); local field 3 (conv 3×3 s2) + 2·2
+    # (the fusion 3×3 at stride 2) = 7 along the conv path, and the whole image through
+    # the attention over patches (context). The grid is still listed in the table.
+    s = rf_section(_unfold_fold_block().model())
+    assert s.metric("rf.stride").value == 2 and s.metric("rf.size").value == 7
+    assert {r[0] for r in s.table("rf").rows} - {"y"}  # the patch grid's rows
+    assert "RF005" not in [f.code for f in s.findings]
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from model_analyze.verify import verify_model
+
+    path = tmp_path / "mvit_block.onnx"
+    onnx.save(_unfold_fold_block().model(), str(path))
+    result = verify_model(str(path), positions=8, seeds=1)
+    assert result.sound and result.complete
