@@ -12,6 +12,12 @@ default ``fail-on`` fails the run):
 - a layer's attention mask changed family or parameters — BL003;
 - an error finding (code at a node) that the baseline did not have — BL004.
 
+A figure that is only a bound is compared as the interval of values it allows
+(:mod:`.bounded`): exact ``v`` is ``[v, v]``, ``≥ v`` is ``[v, ∞)``, ``≤ v`` is ``[0, v]``,
+``≈ v`` is unknown. A regression or improvement is reported only when the intervals prove
+it; figures that differ beyond the tolerance without a proof are BL011 (a warning that
+states both bounds), never a regression stated as certain.
+
 Models are matched by their path relative to the baseline file; a run of one model
 against a baseline of one model compares the two whatever their paths (a new export
 next to the old one). Values are compared only at equal bindings (BL006 otherwise).
@@ -38,7 +44,10 @@ W, E, I = Severity.WARNING, Severity.ERROR, Severity.INFO  # noqa: E741
 CODES: tuple[Code, ...] = (
     Code("BL001", "cost-regression", E, "a cost grew beyond the baseline's tolerance",
          "MACs, FLOPs, attention FLOPs, parameters, weight bytes or peak activation memory grew by more than "
-         "the tolerance (default 1 %, `baseline-tolerance`) against the saved baseline, at the same binding.",
+         "the tolerance (default 1 %, `baseline-tolerance`) against the saved baseline, at the same binding. "
+         "A figure that is only a bound (≥ with uncosted nodes, ≤, ≈) counts as the values it allows: the "
+         "growth is reported only when even the smallest value now exceeds the largest value then (exact 160 "
+         "then, ≥ 224 now: grew at least 40 %); figures that prove no direction are BL011.",
          "Find the change in the export (an extra layer, a wider projection, an unfused op); if it is intended, "
          "refresh the baseline with `--write-baseline`.",
          "MACs grew 50.0% against the baseline: 1.05 M → 1.57 M (1,048,576 → 1,572,864; tolerance 1%)"),
@@ -76,6 +85,15 @@ CODES: tuple[Code, ...] = (
          "A cost fell or what the model sees grew against the baseline.",
          "Refresh the baseline with `--write-baseline` to lock the improvement in.",
          "Parameters fell 33.3% against the baseline: 3 M → 2 M"),
+    Code("BL011", "change-not-proven", W, "a metric differs from the baseline but its bounds prove no direction",
+         "At least one of the two figures is only a bound (≥ when nodes are uncosted or a size is unknown, ≤ "
+         "for the costlier branch of an If, ≈ when both are in it), and the values each allows overlap: ≥ 160 "
+         "then and 224 now may be a growth or a fall. Reported when the figures differ beyond the tolerance, "
+         "so neither a regression (BL001/BL002) nor an improvement (BL010) is claimed.",
+         "Make the figures exact: add cost rules for the uncosted ops (HS001) or bind the sizes the shapes "
+         "depend on (HS002), then compare again; else review the change by hand.",
+         "MACs changed against the baseline but no direction is proven: ≥ 160 → 224 (the baseline's figure is "
+         "a lower bound)", action="extend"),
 )
 
 
@@ -190,15 +208,15 @@ def _pct(a: float, b: float) -> str:
     return f"{100 * abs(b - a) / a:.1f}%" if a else "from 0"
 
 
-def _fmt(key: str, v: Any) -> str:
-    from .render import SIZE_UNITS, human
+def _fmt(key: str, v: Any, bound: str | None = None) -> str:
+    from .render import SIZE_UNITS, human, mark
 
     if isinstance(v, bool):
         return "yes" if v else "no"
     unit = HEADLINES[key].unit if key in HEADLINES else ""
     text = human(v, unit if unit in SIZE_UNITS else "")
     exact = f"{v:,}" if isinstance(v, int) and abs(v) >= 10**6 else ""
-    return f"{text}" + (f" [{exact}]" if exact else "")
+    return mark(bound) + text + (f" [{exact}]" if exact else "")
 
 
 def compare(then: Snapshot, now: Snapshot, tolerance: float = 0.01) -> list[Finding]:
@@ -222,7 +240,7 @@ def compare(then: Snapshot, now: Snapshot, tolerance: float = 0.01) -> list[Find
                 add("BL006", W, f"{head.label} {'missing now' if b is None else 'not in the baseline'}: "
                     "not compared")
                 continue
-            out.extend(_compare_value(key, a["value"], b["value"], tolerance))
+            out.extend(_compare_value(key, a["value"], b["value"], tolerance, a.get("bound"), b.get("bound")))
     out.extend(_compare_masks(then.masks, now.masks))
     old = {tuple(e) for e in then.errors}
     for code, node in now.errors:
@@ -231,7 +249,13 @@ def compare(then: Snapshot, now: Snapshot, tolerance: float = 0.01) -> list[Find
     return out
 
 
-def _compare_value(key: str, a: Any, b: Any, tolerance: float) -> list[Finding]:
+def _compare_value(key: str, a: Any, b: Any, tolerance: float, a_bound: str | None = None,
+                   b_bound: str | None = None) -> list[Finding]:
+    """One headline against the baseline, sound for bounded figures (:mod:`.bounded`): a
+    regression (BL001/BL002) or an improvement (BL010) only when the two figures' intervals
+    prove it; figures that differ beyond the tolerance without such a proof are BL011."""
+    from .bounded import exceeds, span, why_unproven
+
     head = HEADLINES[key]
     if isinstance(a, bool) or isinstance(b, bool):
         if a is True and b is not True:
@@ -239,22 +263,32 @@ def _compare_value(key: str, a: Any, b: Any, tolerance: float) -> list[Finding]:
         if a is not True and b is True:
             return [Finding("BL010", I, f"{head.label}: yes now (the baseline did not)", source="baseline")]
         return []
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or head.better not in ("lower", "higher"):
         return []
-    change = f"{_fmt(key, a)} → {_fmt(key, b)}"
+    tol = tolerance if head.better == "lower" else 0.0  # any loss of sight counts
+    then, now = span(a, a_bound), span(b, b_bound)
+    change = f"{_fmt(key, a, a_bound)} → {_fmt(key, b, b_bound)}"
+    at_least = "at least " if a_bound or b_bound else ""  # a proven change between bounds: its size is a bound
+    grew, fell = exceeds(then, now, tol), exceeds(now, then, tol)
+    worse, better = (grew, fell) if head.better == "lower" else (fell, grew)
     if head.better == "lower":
-        if b > a * (1 + tolerance) and b > a:
-            return [Finding("BL001", E, f"{head.label} grew {_pct(a, b)} against the baseline: {change} "
+        size = f"{at_least}{_pct(a, b)} "
+        if worse:
+            return [Finding("BL001", E, f"{head.label} grew {size}against the baseline: {change} "
                             f"(tolerance {100 * tolerance:g}%)", source="baseline")]
-        if b < a * (1 - tolerance):
-            return [Finding("BL010", I, f"{head.label} fell {_pct(a, b)} against the baseline: {change}",
-                            source="baseline")]
-    elif head.better == "higher":
-        if b < a:
+        if better:
+            return [Finding("BL010", I, f"{head.label} fell {size}against the baseline: {change}", source="baseline")]
+        differ = b > a * (1 + tolerance) or b < a * (1 - tolerance)
+    else:
+        if worse:
             return [Finding("BL002", E, f"{head.label} shrank against the baseline: {change}", source="baseline")]
-        if b > a:
+        if better:
             return [Finding("BL010", I, f"{head.label} grew against the baseline: {change}", source="baseline")]
-    return []
+        differ = a != b
+    if not differ:
+        return []
+    return [Finding("BL011", W, f"{head.label} changed against the baseline but no direction is proven: {change} "
+                    f"({why_unproven(a_bound, b_bound, 'the baseline', 'this run')})", source="baseline")]
 
 
 def _compare_masks(then: dict[str, str], now: dict[str, str]) -> list[Finding]:

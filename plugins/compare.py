@@ -71,34 +71,67 @@ def _times(r: float) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "×"
 
 
-def _verdict(key: str, a: Any, b: Any) -> str:
+WORDS = {"reach": ("B sees {} further", "B sees {} less"),
+         "depth": ("B {} deeper", "B {} shallower"),
+         "width": ("B {} wider", "B {} narrower"),
+         "params": ("B: {} params", "B: {} params"),
+         "flops": ("B: {} FLOPs", "B: {} FLOPs"),
+         "memory": ("B: {} memory", "B: {} memory"),
+         "pairs": ("B: {} pairs", "B: {} pairs"),
+         "rf": ("B's field {} larger", "B's field {} smaller"),
+         "first_layer": ("B: {} layers", "B: {} layers"),
+         "kv": ("B: {} KV cache", "B: {} KV cache"),
+         "bound": ("B: {} the time bound", "B: {} the time bound"),
+         "tps": ("B: {} tokens/s", "B: {} tokens/s")}
+
+
+def proven_ratio(a: Any, b: Any, a_bound: str | None, b_bound: str | None) -> tuple[str, float] | None:
+    """What the two figures prove about B/A (:mod:`model_analyze.bounded`): ``("=", r)`` when
+    both are exact, ``(">=", r)`` / ``("<=", r)`` when only a bound on the ratio is proven,
+    ``None`` when they prove no order (≥ 65 against 65 proves B ≤ A, but ≥ 65 against 70
+    proves nothing)."""
+    from model_analyze.bounded import ratio_range, span
+
     r = _ratio(a, b)
+    if r is None:
+        return None
+    if a_bound is None and b_bound is None:
+        return "=", r
+    lo, hi = ratio_range(span(a, a_bound), span(b, b_bound))
+    if lo >= 1:
+        return ">=", lo
+    if hi <= 1:
+        return "<=", hi
+    return None
+
+
+def _verdict(key: str, a: Any, b: Any, a_bound: str | None = None, b_bound: str | None = None) -> str:
+    """A row's verdict word, claiming only what the figures' bounds prove: "same" needs two
+    exact equal figures; a bounded side gives "B: ≥ 1.4× FLOPs", "B ≤ A" or "can't tell"."""
     if key == "covers":
         if a == b:
             return "both" if a else "neither"
         return "only B" if b else "only A"
     if key == "regime":
         return "same" if a == b else f"A {a}, B {b}"
-    if r is None:
+    if _ratio(a, b) is None:
         return "" if a == b else "differ"
+    proof = proven_ratio(a, b, a_bound, b_bound)
+    if proof is None:
+        from model_analyze.bounded import why_unproven
+
+        if a == b and a_bound == b_bound:
+            return {"lower": "same figure, both lower bounds", "upper": "same figure, both upper bounds"}.get(
+                a_bound or "", "same estimate")
+        return f"can't tell: {why_unproven(a_bound, b_bound, 'A', 'B')}"
+    rel, r = proof
     if abs(r - 1) < 1e-9:
-        return "same"
-    words = {"reach": ("B sees {} further", "B sees {} less"),
-             "depth": ("B {} deeper", "B {} shallower"),
-             "width": ("B {} wider", "B {} narrower"),
-             "params": ("B: {} params", "B: {} params"),
-             "flops": ("B: {} FLOPs", "B: {} FLOPs"),
-             "memory": ("B: {} memory", "B: {} memory"),
-             "pairs": ("B: {} pairs", "B: {} pairs"),
-             "rf": ("B's field {} larger", "B's field {} smaller"),
-             "first_layer": ("B: {} layers", "B: {} layers"),
-             "kv": ("B: {} KV cache", "B: {} KV cache"),
-             "bound": ("B: {} the time bound", "B: {} the time bound"),
-             "tps": ("B: {} tokens/s", "B: {} tokens/s")}
-    more, less = words.get(key, ("B: {}", "B: {}"))
-    flip = r < 1 and "{} " in less and ("less" in less or "smaller" in less or "shallower" in less
-                                         or "narrower" in less)
-    return (more if r > 1 else less).format(_times(1 / r if flip else r))
+        return "same" if rel == "=" else f"B {'≥' if rel == '>=' else '≤'} A"
+    more, less = WORDS.get(key, ("B: {}", "B: {}"))
+    flip = r < 1 and any(w in less for w in ("less", "smaller", "shallower", "narrower"))
+    # flipping 1/r turns a proven "at most r" into "at least 1/r" (B ≤ 0.5 A: B sees ≥ 2× less)
+    sign = {"=": "", ">=": "≥ ", "<=": "≤ "}[{">=": "<=", "<=": ">="}.get(rel, rel) if flip else rel]
+    return (more if r > 1 else less).format(sign + _times(1 / r if flip else r))
 
 
 def rows(a: Report, b: Report) -> list[Row]:
@@ -139,7 +172,7 @@ def rows(a: Report, b: Report) -> list[Row]:
             r.b = "never" if cov_b is False else r.b
     keep = [r for r in out if r.a is not None or r.b is not None]
     for r in keep:
-        r.verdict = _verdict(r.key, r.a, r.b)
+        r.verdict = _verdict(r.key, r.a, r.b, r.a_bound, r.b_bound)
     return keep
 
 
@@ -156,17 +189,27 @@ def serving_rows(a: Report, b: Report) -> list[Row]:
 
 
 def headline(table: list[Row]) -> str:
+    """"B sees 2× further at 1.9× the FLOPs", each ratio only as far as the rows' bounds prove it."""
     by = {r.key: r for r in table}
     parts = []
     reach, flops = by.get("reach"), by.get("flops")
-    rr = _ratio(reach.a, reach.b) if reach else None
-    fr = _ratio(flops.a, flops.b) if flops else None
-    if rr is not None and abs(rr - 1) > 1e-9:
-        parts.append(f"B sees {_times(rr)} further" if rr > 1 else f"B sees {_times(1 / rr)} less far")
-    elif rr is not None:
-        parts.append("B sees as far")
+    rr = proven_ratio(reach.a, reach.b, reach.a_bound, reach.b_bound) if reach else None
+    fr = proven_ratio(flops.a, flops.b, flops.a_bound, flops.b_bound) if flops else None
+    if rr is not None:
+        rel, r = rr
+        if rel == "=":
+            parts.append("B sees as far" if abs(r - 1) < 1e-9 else
+                         f"B sees {_times(r)} further" if r > 1 else f"B sees {_times(1 / r)} less far")
+        elif rel == ">=":
+            parts.append(f"B sees at least {_times(r)} further" if r > 1 else "B sees at least as far")
+        else:
+            parts.append(f"B sees at least {_times(1 / r)} less far" if r < 1 else "B sees at most as far")
     if fr is not None:
-        parts.append(f"at {_times(fr)} the FLOPs")
+        rel, r = fr
+        sign = {"=": "", ">=": "≥ ", "<=": "≤ "}[rel]
+        parts.append(f"at {sign}{_times(r)} the FLOPs")
+    elif flops is not None and _ratio(flops.a, flops.b) is not None:
+        parts.append("(FLOPs: the bounds prove no ratio)")
     return " ".join(parts) if parts else "no comparable figures"
 
 
