@@ -331,7 +331,10 @@ class ShapeEngine:
     def _mark_data_dependent(self, node: Node) -> None:
         """Follow unknown sizes back to the data-dependent op they come from."""
         undecided_if = node.op_type == "If" and node.id not in self.table.branch_taken
-        origin = node.name if (node.op_type in DATA_DEPENDENT_OPS or undecided_if) and not node.domain else next(
+        # TopK with a known input shape and an unknown size out: k is a run-time value, not a dim
+        runtime_k = node.op_type == "TopK" and None not in (self.table.shape(node.input(0)) or (None,))
+        origin = node.name if (node.op_type in DATA_DEPENDENT_OPS or undecided_if or runtime_k) \
+            and not node.domain else next(
             (self.table.data_dependent[i] for i in node.inputs if i in self.table.data_dependent), None)
         if origin is None:
             return

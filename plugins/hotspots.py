@@ -177,7 +177,7 @@ def _traffic_metrics(fx: _Formulas, m: CostModel, flops_v: Any) -> list[Metric]:
     intensity = (flops_v / moved_v) if flops_v is not None and moved_v else None
     # A tensor of unknown size moves zero bytes in the sum: the total is then a lower bound,
     # and a ratio of two bounds is neither.
-    unsized = any(nc.read is None or nc.written is None for nc in m.counted)
+    unsized = m.traffic_bound is not None
     ratio = "estimate" if unsized or m.graph.total_bound else None
     return [fx.metric(Metric("bytes.moved", "Bytes read + written (unfused)", moved_v, "B",
                              bound="lower" if unsized else None), moved),
@@ -467,13 +467,17 @@ def _findings(section: Section, m: CostModel) -> None:
     for op, n in sorted(g.unknown_ops.items()):
         section.add("HS001", Severity.WARNING,
                     f"{op}: no cost rule for {n} node{'s' if n > 1 else ''}; counted as zero compute")
-    by_op: dict[str, list[Any]] = {}
-    for nc in g.partial:
-        by_op.setdefault(nc.node.op_type, []).append(nc)
-    for op, items in sorted(by_op.items()):
-        section.add("HS002", Severity.WARNING,
-                    f"{op}: {len(items)} node{'s' if len(items) > 1 else ''} not costed ({items[0].reason}); "
-                    "counted as zero", items[0].node.ref())
+    by_op: dict[tuple[bool, str], list[Any]] = {}
+    for nc in g.partial:  # a size known only at run time (HS007) is not one a binding can give (HS002)
+        by_op.setdefault((nc.node.id in m.engine.data_dependent, nc.node.op_type), []).append(nc)
+    for (runtime, op), items in sorted(by_op.items()):
+        many = f"{len(items)} node{'s' if len(items) > 1 else ''} not costed"
+        if runtime:
+            section.add("HS007", Severity.WARNING,
+                        f"{op}: {many} ({items[0].reason}); counted as zero at any binding", items[0].node.ref())
+        else:
+            section.add("HS002", Severity.WARNING, f"{op}: {many} ({items[0].reason}); counted as zero",
+                        items[0].node.ref())
     for fail in m.engine.failures:
         section.add("R003", Severity.ERROR, fail.message("the node is counted as zero (the totals are lower bounds)"),
                     NodeRef(fail.node, fail.op.rsplit("::", 1)[-1], fail.graph))
@@ -566,11 +570,11 @@ CODES = (
          "Give the op a cost through a plugin (`OpRule(..., category=..., flops_per_element=...)` or `cost=`).",
          "custom::MyOp: no cost rule for 2 nodes; counted as zero compute", action="extend"),
     Code("HS002", "node-not-costed", W,
-         "node not costed (a shape or dim unknown, or data-dependent: its size follows NonZero/NMS at run time) "
-         "— zero counted, reason and op given",
-         "A node's cost needs a shape that is unknown (or only known at run time, after NonZero or NMS); it "
-         "counts zero and the totals are lower bounds (marked ≥).",
-         "Bind the free dims (`--dim`, `--input-shape`); data-dependent sizes stay uncosted by design.",
+         "node not costed (a shape or dim unknown) — zero counted, reason and op given",
+         "A node's cost needs a shape the analysis does not know (a free dim, an op without a shape rule "
+         "upstream); it counts zero and the totals are lower bounds (marked ≥). Sizes known only at run time "
+         "are HS007.",
+         "Bind the free dims (`--dim`, `--input-shape`), or give the upstream op a shape rule through a plugin.",
          "MatMul: 12 nodes not costed (shape of input 0 unknown); counted as zero", action="bind"),
     Code("HS003", "cost-is-bound", I,
          "a count is a bound — `If` counts its costlier branch at the binding; upper bounds (Loop `M` with a "
@@ -596,4 +600,15 @@ CODES = (
          "Nothing; use a kernel that skips masked blocks to get the mask-aware cost.",
          "masks leave 50.0% of the attention (query, key) pairs visible: mask-aware attention FLOPs 2.2 T vs "
          "4.4 T dense", action="none"),
+    Code("HS007", "data-dependent-size", W,
+         "node not costed: its size is known only at run time (after NonZero, NonMaxSuppression, Unique, "
+         "Compress, TopK with a run-time k, an undecided If) — zero counted",
+         "The node's inputs have a size that follows the *values* flowing through the model (how many boxes "
+         "survive NMS, how many elements are non-zero), not its input shapes. No binding of the model's dims "
+         "can give it, so the node counts zero at every binding and the totals are lower bounds (marked ≥).",
+         "Nothing a binding can do: read the totals as lower bounds, or measure the data-dependent part at run "
+         "time (onnxruntime with representative inputs).",
+         "MatMul: 1 node not costed (shape of input 0 (feats) unknown: data-dependent (its size follows nms at run "
+         "time)); counted as zero at any binding",
+         action="none"),
 )

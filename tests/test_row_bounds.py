@@ -137,3 +137,33 @@ def test_compare_keeps_each_side_bound(tmp_path, cli_run):
     rows = {row["label"]: row for row in json.loads(cli_run("compare", path, path, "--isolated",
                                                             "--format", "json").stdout)["rows"]}
     assert rows["FLOPs (mask-aware)"]["a_bound"] == "estimate" and rows["parameters"]["a_bound"] is None
+
+
+def test_serving_unfused_bytes_say_when_a_size_is_unknown(report):
+    """The serving phases table's "unfused bytes" is every tensor written and read (the
+    hotspots traffic). Mystery's output ``b`` has no known size, so it moves 0 bytes in the
+    sum: the figure is a lower bound, ``≥``. By hand (float32, 4 B per element): layers.0
+    MatMul reads x 32 + W0 256, writes a 32 → 320; Mystery reads a → 32 (writes b: unknown,
+    0); layers.1 MatMul reads b (unknown, 0) and W1, writes c 32 → 32 (a read with an unknown
+    size counts nothing, not even W1); the If counts its then branch, a MatMul reading c 32 +
+    W3 256 and writing 32 → 320; the head reads d 32 + W2 128, writes y 16 → 176.
+    320 + 32 + 32 + 320 + 176 = 880. FLOP/B is 2·MACs (≈, both kinds of bound) over bytes:
+    ≈ as well."""
+    data = json.loads(json_render.render(report))
+    serving = next(s for s in data["sections"] if s["analyzer"] == "serving")
+    forward = serving["data"]["phases"]["forward"]
+    assert (forward["unfused_bytes"], forward["unfused_bound"]) == (880, "lower")
+    rows = _text_rows(text_render.render(report), "Forward pass (one sequence or item)")
+    assert rows["forward"][5] == "≥ 880 B" and rows["forward"][6].startswith("≈ ")
+
+
+def test_serving_unfused_bytes_unmarked_when_every_size_is_known():
+    """samples/convnet.onnx: every tensor has a static size, so the unfused bytes are exact."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "samples" / "convnet.onnx"
+    rep = analyze(str(path), AnalyzeOptions())
+    serving = next(s for s in json.loads(json_render.render(rep))["sections"] if s["analyzer"] == "serving")
+    assert serving["data"]["phases"]["forward"]["unfused_bound"] is None
+    row = _text_rows(text_render.render(rep), "Forward pass (one sequence or item)")["forward"]
+    assert not row[5].startswith(("≥", "≤", "≈")), row

@@ -298,7 +298,7 @@ def test_lifted_tensor_constant_is_not_a_parameter():
 
 def test_sizes_after_nms_are_reported_as_data_dependent():
     """A detector's heads run on the boxes NMS keeps: a count onnxruntime learns per
-    image and no graph-only analysis can know. HS002 must say so, naming the op."""
+    image and no graph-only analysis can know. HS007 (not HS002: no binding helps) says so, naming the op."""
     b = GraphBuilder("nms")
     boxes = b.input("boxes", FLOAT, [1, 100, 4])
     scores = b.input("scores", FLOAT, [1, 1, 100])
@@ -308,7 +308,7 @@ def test_sizes_after_nms_are_reported_as_data_dependent():
     b.op("MatMul", [feats, b.weight([4, 8])], name="head")
     b.output("head")
     s = analyze(b.model()).section("hotspots")
-    msgs = [f.message for f in s.findings if f.code == "HS002"]
+    msgs = [f.message for f in s.findings if f.code == "HS007"]
     assert any("MatMul" in m and "data-dependent" in m and "nms" in m for m in msgs), msgs
 
 

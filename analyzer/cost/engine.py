@@ -61,6 +61,9 @@ class CostEngine:
         self._typed_bytes: dict[tuple[Any, int | None], Poly | None] = {}
         self._bindings = ctx.bindings
         self.failures: list[RuleFailure] = []
+        self.data_dependent: dict[str, str] = {}
+        """Node id → the data-dependent node whose run-time size left it uncosted (a dict
+        beside the nodes, not a field on each: most graphs have none)."""
         """Cost rules that raised (each node then uncosted: the totals are lower bounds)."""
 
     # -- helpers used by rules ----------------------------------------------------------
@@ -163,6 +166,8 @@ class CostEngine:
                     raise CostUnknown("the rule returned no cost")
             except CostUnknown as exc:
                 nc.status, nc.reason = "partial", str(exc)
+                if exc.data_dependent:
+                    self.data_dependent[node.id] = exc.data_dependent
             except Exception as exc:  # never sinks the report, never silent: R003, node uncosted
                 fail = failure("cost", node, fn, exc)
                 self.failures.append(fail)
@@ -268,6 +273,13 @@ class CostModel:
     @property
     def counted(self) -> list[NodeCost]:
         return [nc for nc in self.graph.nodes if nc.status != "folded"]
+
+    @property
+    def traffic_bound(self) -> str | None:
+        """``lower`` when a counted node reads or writes a tensor of unknown size: that tensor
+        moves zero bytes in the sums, so every traffic total (bytes moved, the unfused bytes of
+        a serving phase) is only a lower bound; ``None`` when every size is known."""
+        return "lower" if any(nc.read is None or nc.written is None for nc in self.counted) else None
 
 
 def cost_model(ctx: AnalysisContext) -> CostModel:

@@ -36,7 +36,15 @@ Count = Poly | int | Fraction
 
 
 class CostUnknown(Exception):
-    """Raised by a rule that cannot count this node; the message is the reason."""
+    """Raised by a rule that cannot count this node; the message is the reason.
+
+    ``data_dependent``: the node (NonZero, NonMaxSuppression, TopK with a run-time ``k`` …)
+    whose run-time output size the missing size follows, when it does — then no binding
+    of the model's dims can make the node countable, and the report must not suggest one."""
+
+    def __init__(self, message: str, data_dependent: str = "") -> None:
+        super().__init__(message)
+        self.data_dependent = data_dependent
 
 
 @dataclass
@@ -269,23 +277,30 @@ class CostCtx:
             return None
         return self.shapes.shape(self.node.outputs[k])
 
+    def origin(self, tensor: str) -> str:
+        """The data-dependent node (after NMS/NonZero) whose run-time size ``tensor``'s
+        unknown dims follow, or ``""``: no graph-only analysis can know such a size."""
+        return (getattr(self.shapes, "data_dependent", {}).get(tensor) or "") if tensor else ""
+
     def why(self, tensor: str) -> str:
-        """Say when an unknown size is data-dependent (after NMS/NonZero): no graph-only
-        analysis can know it; onnxruntime learns it per input."""
-        origin = getattr(self.shapes, "data_dependent", {}).get(tensor) if tensor else None
+        """Say when an unknown size is data-dependent: onnxruntime learns it per input."""
+        origin = self.origin(tensor)
         return f": data-dependent (its size follows {origin} at run time)" if origin else ""
+
+    def unknown(self, what: str, tensor: str) -> CostUnknown:
+        """The exception for an unknown size of ``tensor``, saying whether it is data-dependent."""
+        return CostUnknown(what + self.why(tensor), self.origin(tensor))
 
     def need_shape(self, i: int) -> Shape:
         s = self.shape(i)
         if s is None:
-            raise CostUnknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown"
-                              + self.why(self.node.input(i)))
+            raise self.unknown(f"shape of input {i} ({self.node.input(i) or 'absent'}) unknown", self.node.input(i))
         return s
 
     def need_out_shape(self, k: int = 0) -> Shape:
         s = self.out_shape(k)
         if s is None:
-            raise CostUnknown(f"shape of output {k} unknown" + self.why(self.node.outputs[k]))
+            raise self.unknown(f"shape of output {k} unknown", self.node.outputs[k])
         return s
 
     def dim(self, i: int, axis: int) -> Poly:
@@ -295,7 +310,7 @@ class CostCtx:
             raise CostUnknown(f"input {i} has rank {len(s)}, no axis {axis}")
         p = from_dim(s[axis])
         if p is None:
-            raise CostUnknown(f"dim {axis} of input {i} unknown" + self.why(self.node.input(i)))
+            raise self.unknown(f"dim {axis} of input {i} unknown", self.node.input(i))
         return p
 
     def out_dim(self, k: int, axis: int) -> Poly:
@@ -304,19 +319,19 @@ class CostCtx:
             raise CostUnknown(f"output {k} has rank {len(s)}, no axis {axis}")
         p = from_dim(s[axis])
         if p is None:
-            raise CostUnknown(f"dim {axis} of output {k} unknown" + self.why(self.node.outputs[k]))
+            raise self.unknown(f"dim {axis} of output {k} unknown", self.node.outputs[k])
         return p
 
     def numel(self, i: int) -> Poly:
         p = self.engine.numel(self.need_shape(i))
         if p is None:
-            raise CostUnknown(f"a dim of input {i} ({self.node.input(i)}) is unknown" + self.why(self.node.input(i)))
+            raise self.unknown(f"a dim of input {i} ({self.node.input(i)}) is unknown", self.node.input(i))
         return p
 
     def out_numel(self, k: int = 0) -> Poly:
         p = self.engine.numel(self.need_out_shape(k))
         if p is None:
-            raise CostUnknown(f"a dim of output {k} is unknown" + self.why(self.node.outputs[k]))
+            raise self.unknown(f"a dim of output {k} is unknown", self.node.outputs[k])
         return p
 
     def prod_dims(self, dims: Iterable[Dim | None]) -> Poly:

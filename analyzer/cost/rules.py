@@ -56,7 +56,7 @@ def _as_fraction(value: float) -> Fraction | int:
 def _bytes(ctx: CostCtx, i: int) -> Poly:
     b = tensor_bytes(ctx.shape(i), ctx.dtype(i)) if ctx.has(i) else ZERO
     if b is None:
-        raise CostUnknown(f"size of input {i} unknown" + ctx.why(ctx.node.input(i)))
+        raise ctx.unknown(f"size of input {i} unknown", ctx.node.input(i))
     return b
 
 
@@ -64,7 +64,7 @@ def _out_bytes(ctx: CostCtx, k: int = 0) -> Poly:
     name = ctx.node.outputs[k] if k < len(ctx.node.outputs) else ""
     b = tensor_bytes(ctx.out_shape(k), ctx.shapes.dtype(name)) if name else ZERO
     if b is None:
-        raise CostUnknown(f"size of output {k} unknown" + ctx.why(name))
+        raise ctx.unknown(f"size of output {k} unknown", name)
     return b
 
 

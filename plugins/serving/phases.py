@@ -97,6 +97,8 @@ class Phases:
     notes: list[str] = field(default_factory=list)
     flops_bound: str | None = None
     """What the FLOPs/MACs are (the graph's total bound): ``lower`` when nodes are uncosted."""
+    unfused_bound: str | None = None
+    """What the unfused bytes are: ``lower`` when a tensor's size is unknown (it counts zero)."""
 
 
 def _at(p: Poly | None, env: dict[str, int]) -> float | None:
@@ -289,7 +291,7 @@ class _PhaseBuilder:
                            how=how)
         return Phases(seq, n, prefill, decode, self.cached, weights_held, weights_read,
                       [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(self.unread)), notes,
-                      m.graph.total_bound)
+                      m.graph.total_bound, m.traffic_bound)
 
 
 def _decodes(layers: list[AttentionLayer], kv: KVCache) -> bool:

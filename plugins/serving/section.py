@@ -156,19 +156,21 @@ def _phase_metrics(section: Section, ph: Phases, data: dict[str, Any]) -> None:
     table = Table("phases", title, [
         Column("phase", "phase"), Column("tokens", "tokens", "right"), Column("flops", "FLOPs", "right", bounded=True),
         Column("mma", "2·MACs", "right", bounded=True), Column("bytes", "bytes ≥", "right"),
-        Column("unfused", "unfused bytes", "right"), Column("ai", "FLOP/B", "right")],
+        Column("unfused", "unfused bytes", "right"), Column("ai", "FLOP/B", "right", bounded=True)],
         note="FLOPs: all, mask-aware; 2·MACs: the matrix work the bounds use; bytes ≥: weights once + KV cache + "
              "inputs/outputs; unfused: every tensor written and read (hotspots), not a bound")
     for p in rows:
         ai = p.mma_total / p.bytes() if p.bytes() else None
         table.add([p.name, p.tokens, human(exact(p.flops)), human(exact(p.mma_total)),
-                   human(exact(p.bytes()), "B"), human(exact(p.unfused), "B") if p.unfused else "—",
+                   human(exact(p.bytes()), "B"),
+                   mark(ph.unfused_bound) + human(exact(p.unfused), "B") if p.unfused else "—",
                    f"{ai:.3g}" if ai is not None else "—"], ph.flops_bound)
     section.tables.append(table)
     data["phases"] = {p.name: {"context": p.context, "tokens": p.tokens, "flops": exact(p.flops),
                                "mma_flops": {k: exact(v) for k, v in p.mma.items()}, "bytes": exact(p.bytes()),
                                "weight_bytes": exact(p.weights), "lookup_bytes": exact(p.lookup),
                                "kv_bytes": exact(p.kv), "io_bytes": exact(p.io), "unfused_bytes": exact(p.unfused),
+                               "unfused_bound": ph.unfused_bound if p.unfused else None,
                                "how": p.how} for p in rows}
     data["notes"] = ph.notes
     data["unread_masks"] = ph.unread_masks
