@@ -296,22 +296,6 @@ def test_lifted_tensor_constant_is_not_a_parameter():
     assert s.metric("params").value == 4 * 3 * 9 + 4
 
 
-def test_sizes_after_nms_are_reported_as_data_dependent():
-    """A detector's heads run on the boxes NMS keeps: a count onnxruntime learns per
-    image and no graph-only analysis can know. HS007 (not HS002: no binding helps) says so, naming the op."""
-    b = GraphBuilder("nms")
-    boxes = b.input("boxes", FLOAT, [1, 100, 4])
-    scores = b.input("scores", FLOAT, [1, 1, 100])
-    keep = b.op("NonMaxSuppression", [boxes, scores, b.const([50], dtype=np.int64)], name="nms")
-    idx = b.op("Gather", [keep, b.const(2, dtype=np.int64)], axis=1)
-    feats = b.op("Gather", [b.op("Squeeze", [boxes, b.const([0], dtype=np.int64)]), idx], axis=0)
-    b.op("MatMul", [feats, b.weight([4, 8])], name="head")
-    b.output("head")
-    s = analyze(b.model()).section("hotspots")
-    msgs = [f.message for f in s.findings if f.code == "HS007"]
-    assert any("MatMul" in m and "data-dependent" in m and "nms" in m for m in msgs), msgs
-
-
 def test_nested_floors_of_a_conv_chain_flatten():
     """floor((floor(x/m) + k)/n) = floor((x + k·m)/(m·n)) for integer x, k, and
     floor((P + k)/n) = P/n + floor(k/n) when P/n has integer coefficients: a stride-2 conv
