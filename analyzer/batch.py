@@ -174,8 +174,8 @@ class BatchRunner:
     """Analyzes models one by one with the settings that apply to each path."""
 
     def __init__(self, config: Config, cli: CliSettings, pm: PluginManager | None = None) -> None:
+        from .analyzers import available_analyzers
         from .manager import get_plugin_manager
-        from .runner import available_analyzers
 
         self.config = config
         self.cli = cli

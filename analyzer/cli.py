@@ -22,11 +22,13 @@ from .clikit import (  # noqa: F401 - formats, write_output: imported from here 
     dims_options,
     env_debug,
     fail,
+    flag_specs,
     flag_values,
     formats,
     guarded,
     option_flags,
     silence_stdout,
+    takes_options,
     write_output,
 )
 from .errors import did_you_mean
@@ -128,8 +130,8 @@ def _flush_quietly() -> None:
 
 
 def analyzer_names() -> list[str]:
+    from .analyzers import available_analyzers
     from .manager import get_plugin_manager
-    from .runner import available_analyzers
 
     try:
         return sorted(available_analyzers(get_plugin_manager())[0])
@@ -243,9 +245,10 @@ def get_cli() -> click.Group:
     if not _commands_registered:
         _commands_registered = True
         _register_commands()
+        specs = flag_specs()
         for command in cli.commands.values():  # every command that takes --option gets the flags too
-            if any(p.name == "plugin_options" for p in command.params):
-                add_flag_params(command)
+            if takes_options(command):
+                add_flag_params(command, specs)
     return cli
 
 

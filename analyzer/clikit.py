@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -121,14 +121,50 @@ def option_flags(fn: F) -> F:
                         help="Set an analyzer's option (repeatable); `model-analyze plugins` lists them.")(fn)
 
 
-def add_flag_params(cmd: click.Command) -> None:
-    """Add every installed analyzer's flag options to ``cmd`` (those whose name is free)."""
+def add_flag_params(cmd: click.Command, specs: list[tuple[OptionSpec, list[str]]] | None = None) -> None:
+    """Add every installed analyzer's flag options to ``cmd`` (those whose name is free);
+    ``specs``: :func:`flag_specs` computed once for several commands."""
     taken = {o for p in cmd.params for o in getattr(p, "opts", [])}
-    for spec, owners in flag_specs():
+    for spec, owners in flag_specs() if specs is None else specs:
         opt = _click_option(spec, owners)
         if not set(opt.opts) & taken:
             cmd.params.append(opt)
             taken.update(opt.opts)
+
+
+def takes_options(cmd: click.Command) -> bool:
+    """Whether ``cmd`` takes ``--option`` (:func:`option_flags`), so the analyzers' flags join it."""
+    return any(p.name == "plugin_options" for p in cmd.params)
+
+
+class LazyCommand(click.Command):
+    """A command known by its name and summary until it is used.
+
+    What a group's ``--help`` shows of a command is its name and the first paragraph of its
+    help; this stands in for the command with just those and imports it (``load(name)``) when
+    a context is made for it — to run it, show its own help or complete its arguments. The
+    context is the real command's, so click runs the real one. Once loaded, a command that
+    takes ``--option`` gets the analyzers' flags, as the group's eager commands do."""
+
+    def __init__(self, name: str, summary: str, load: Callable[[str], click.Command]) -> None:
+        super().__init__(name, help=summary, add_help_option=False)
+        self._key = name
+        self._load = load
+        self._command: click.Command | None = None
+
+    @property
+    def command(self) -> click.Command:
+        """The real command (imported on first use)."""
+        if self._command is None:
+            command = self._load(self._key)
+            if takes_options(command):
+                add_flag_params(command)
+            self._command = command
+        return self._command
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return self.command.make_context(info_name, args, parent=parent, **extra)
 
 
 def flag_specs() -> list[tuple[OptionSpec, list[str]]]:

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .codespec import CODE_RE, SELECTOR_RE, Code, _split, is_selector, matches, specificity
-from .report import Severity
+from .severity import Severity
 
 if TYPE_CHECKING:
     from .manager import PluginManager

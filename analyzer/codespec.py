@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .report import Severity
+from .severity import Severity
 
 CODE_RE = re.compile(r"^([A-Z]{1,4})([0-9]{3})$")
 SELECTOR_RE = re.compile(r"^([A-Z]{1,4})([0-9]{0,3})$")

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import re
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib.machinery import PathFinder
 from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
@@ -31,6 +34,8 @@ from . import hookspecs
 from .hookspecs import API_VERSION, PROJECT
 
 if TYPE_CHECKING:
+    from importlib import metadata
+
     from .descriptors import Analyzer, Format
     from .ops.registry import OpRule
 
@@ -186,6 +191,21 @@ def _tag(items: list[object] | tuple[object, ...], plugin: str) -> _Provided:
     return out
 
 
+class _Pluggy(pluggy.PluginManager):
+    """pluggy's manager, reading only the attributes that can be hook implementations.
+
+    What is registered is a :class:`_Guarded`, which carries exactly the plugin's
+    ``model_analyze_*`` implementations; pluggy's default would inspect every other
+    attribute too (``inspect.getattr_static`` on each of ``dir(obj)``, the object's
+    dunders included), a tenth of ``--help`` (issue 15, goal 4). ``parse_hookimpl_opts``
+    is pluggy's documented hook for this."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if not name.startswith(f"{PROJECT}_"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 @dataclass
 class PluginManager:
     pm: pluggy.PluginManager
@@ -283,7 +303,46 @@ def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _entry_points() -> Iterator[metadata.EntryPoint]:
+    if not may_declare_entry_points():
+        return
+    from importlib import metadata
+
     yield from sorted(metadata.entry_points(group=PROJECT), key=lambda e: e.name)
+
+
+def may_declare_entry_points() -> bool:
+    """False only when no installed distribution can declare a ``model_analyze`` entry point.
+
+    ``importlib.metadata`` is the authority, but importing it (and the ``email`` package it
+    parses metadata with) and reading every distribution's metadata was a third of
+    ``model-analyze --help`` (issue 15, goal 4). This looks where its path finder looks —
+    every ``*.dist-info``/``*.egg-info`` (and an ``.egg``'s ``EGG-INFO``) directly under each
+    ``sys.path`` directory — at the bytes of ``entry_points.txt`` only: any with a section
+    header for the group, any ``sys.path`` entry that is not a plain directory (a zip), or any other
+    finder that can list distributions makes the answer True and ``importlib.metadata``
+    decides, so a plugin is never missed."""
+    if any(callable(getattr(f, "find_distributions", None)) and f is not PathFinder for f in sys.meta_path):
+        return True
+    header = re.compile(rb"^\s*\[\s*" + re.escape(PROJECT.encode()) + rb"\s*\]", re.M)  # a superset of
+    # importlib.metadata's (it strips the line, then takes ``[group]`` exactly)
+    for root in sys.path:
+        try:
+            children = os.listdir(root or ".")
+        except OSError:
+            if os.path.exists(root):
+                return True  # a zip (or an unreadable directory): let importlib.metadata look
+            continue
+        egg = root.lower().endswith(".egg")
+        for child in children:
+            low = child.lower()
+            if low.endswith((".dist-info", ".egg-info")) or (egg and low == "egg-info"):
+                try:
+                    with open(os.path.join(root or ".", child, "entry_points.txt"), "rb") as f:
+                        if header.search(f.read()):
+                            return True
+                except OSError:
+                    continue
+    return False
 
 
 def _load(manager: PluginManager, name: str, load: Callable[[], object], dist: str, version: str) -> None:
@@ -311,7 +370,7 @@ def get_plugin_manager() -> PluginManager:
     """The process-wide plugin manager: :data:`DEFAULT_PLUGINS`, then installed plugins."""
     from ._version import __version__
 
-    manager = PluginManager(pluggy.PluginManager(PROJECT), {}, [])
+    manager = PluginManager(_Pluggy(PROJECT), {}, [])
     manager.pm.add_hookspecs(hookspecs)
     for name, module in DEFAULT_PLUGINS:
         _load(manager, name, functools.partial(importlib.import_module, module), "model-analyze", __version__)

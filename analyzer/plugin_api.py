@@ -21,8 +21,10 @@ the examples, and that plugins import nothing else from ``model_analyze``.
   :class:`CostCtx` and return an :class:`OpCost` (:func:`cost_per_element`), or raise
   :class:`CostUnknown`.
 
-The engine-side names (contexts, flow and cost helpers, the graph) are imported on first
-use, so a plugin that imports them only inside its rules adds nothing to start-up.
+The engine-side names (contexts, flow and cost helpers, the graph) and the report model
+are imported on first use, so a plugin that imports them only inside its rules adds
+nothing to start-up; what a declaration needs at import time (:class:`Analyzer`,
+:class:`Code`, :class:`Severity`, :func:`option`, :data:`hookimpl`) is eager and light.
 """
 
 from __future__ import annotations
@@ -32,33 +34,20 @@ from typing import TYPE_CHECKING
 
 from .codespec import Code
 from .descriptors import Analyzer, AttentionClaim, Format
-from .devices import Device
 from .hookspecs import hookimpl
-from .ops.registry import OpRule
 from .options import option
 from .payload import json_schema
-from .report import (
-    JSON,
-    Chart,
-    Column,
-    Finding,
-    Metric,
-    NodeRef,
-    Point,
-    Report,
-    Section,
-    Series,
-    Severity,
-    Status,
-    Table,
-)
+from .severity import Severity, Status
 
 if TYPE_CHECKING:
     from . import dims
     from .context import AnalysisContext
     from .cost.model import CostCtx, CostUnknown, OpCost
     from .cost.model import per_element as cost_per_element
+    from .devices import Device
     from .graph import ModelGraph, Node, TensorType
+    from .ops.registry import OpRule
+    from .report import JSON, Chart, Column, Finding, Metric, NodeRef, Point, Report, Section, Series, Table
     from .shapes import ShapeCtx
     from .tokenflow.engine import FlowCtx
     from .tokenflow.primitives import affine as flow_affine
@@ -73,6 +62,19 @@ if TYPE_CHECKING:
     from .tokenflow.state import FlowState
 
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "Device": ("devices", "Device"),
+    "OpRule": ("ops.registry", "OpRule"),
+    "JSON": ("report", "JSON"),
+    "Chart": ("report", "Chart"),
+    "Column": ("report", "Column"),
+    "Finding": ("report", "Finding"),
+    "Metric": ("report", "Metric"),
+    "NodeRef": ("report", "NodeRef"),
+    "Point": ("report", "Point"),
+    "Report": ("report", "Report"),
+    "Section": ("report", "Section"),
+    "Series": ("report", "Series"),
+    "Table": ("report", "Table"),
     "dims": ("dims", None),
     "AnalysisContext": ("context", "AnalysisContext"),
     "CostCtx": ("cost.model", "CostCtx"),

@@ -31,10 +31,10 @@ def plugins(fmt: str) -> None:
 def listing() -> dict[str, object]:
     """The listing as one JSON-able document."""
     from ._version import __version__
+    from .analyzers import available_analyzers
     from .devices import Device
     from .manager import get_plugin_manager
     from .options import catalog
-    from .runner import available_analyzers
 
     pm = get_plugin_manager()
     analyzers, _ = available_analyzers(pm)

@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
+from .severity import Severity as Severity  # re-exported: every report user reads it here
+from .severity import Status as Status
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -60,30 +63,6 @@ class Rows(Generic[_Item]):
 
 Cell: TypeAlias = str | int | float | bool | None
 """One table cell (renderers format numbers; ``None`` prints as ``-``)."""
-
-
-class Severity(enum.IntEnum):
-    """Ordered so that thresholds compare naturally (``sev >= Severity.WARNING``)."""
-
-    INFO = 0
-    WARNING = 1
-    ERROR = 2
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        return cls[text.strip().upper()]
-
-
-class Status(enum.StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

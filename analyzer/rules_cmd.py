@@ -8,7 +8,6 @@ and an example.
 from __future__ import annotations
 
 import json
-import textwrap
 
 import click
 
@@ -37,9 +36,16 @@ def rules(fmt: str) -> None:
     for c in codes.values():
         head = f"{c.code:<6} {c.severity!s:<7} {c.name}"
         click.echo(head + (f"  [{c.source}]" if c.source != "core" else ""))
-        click.echo("\n".join(textwrap.wrap(c.summary.replace("`", ""), WIDTH, initial_indent=" " * 15,
+        click.echo("\n".join(_wrap(c.summary.replace("`", ""), WIDTH, initial_indent=" " * 15,
                                            subsequent_indent=" " * 15)))
     click.echo(f"\n{len(codes)} codes · `model-analyze explain CODE` for one")
+
+
+def _wrap(text: str, width: int, initial_indent: str = "", subsequent_indent: str = "") -> list[str]:
+    """``textwrap.wrap``, imported when a listing is printed (its regexes cost start-up)."""
+    import textwrap
+
+    return textwrap.wrap(text, width, initial_indent=initial_indent, subsequent_indent=subsequent_indent)
 
 
 def _as_dict(c: Code) -> dict[str, str]:
@@ -69,7 +75,7 @@ def explain(code: str, fmt: str) -> None:
 
 def _explain(c: Code) -> str:
     def para(label: str, text: str) -> list[str]:
-        return textwrap.wrap(f"{label}{text}", WIDTH, initial_indent="  ", subsequent_indent="  ")
+        return _wrap(f"{label}{text}", WIDTH, initial_indent="  ", subsequent_indent="  ")
 
     lines = [f"{c.code} {c.name} ({c.severity} by default; {c.source})", ""]
     lines += para("", c.summary.replace("`", ""))
@@ -79,6 +85,6 @@ def _explain(c: Code) -> str:
     lines += para("Fix: ", c.fix.replace("`", ""))
     lines += para("Action: ", f"{c.action} ({ACTION_TEXT[c.action]})")
     lines += ["", "  Example:"]
-    lines += textwrap.wrap(f"{c.severity} {c.code} {c.example}", WIDTH, initial_indent="    ",
+    lines += _wrap(f"{c.severity} {c.code} {c.example}", WIDTH, initial_indent="    ",
                            subsequent_indent="      ")
     return "\n".join(lines)

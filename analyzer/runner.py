@@ -11,16 +11,17 @@ import contextlib
 import gc
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import dims as D
 from ._version import __version__
+from .analyzers import available_analyzers, plan
 from .bindings import resolve_dims
 from .context import AnalysisContext
 from .descriptors import Analyzer
-from .errors import UsageError, did_you_mean
+from .errors import UsageError
 from .graph import ModelGraph, build_graph, dtype_name
 from .loader import load_model
 from .manager import PluginManager, get_plugin_manager
@@ -68,57 +69,6 @@ def build_registry(pm: PluginManager) -> tuple[OpRegistry, list[Finding]]:
         findings.append(Finding("P002", Severity.ERROR, f"plugin {err.plugin!r} failed to provide op rules: "
                                 f"{err.error}", source=err.plugin))
     return reg, findings
-
-
-def available_analyzers(pm: PluginManager) -> tuple[dict[str, Analyzer], list[Finding]]:
-    out: dict[str, Analyzer] = {}
-    findings: list[Finding] = []
-    items, errors = pm.analyzers()
-    for plugin, an in items:
-        if an.name in out:
-            findings.append(Finding("P003", Severity.WARNING,
-                                    f"analyzer {an.name!r} from plugin {plugin!r} shadows another"))
-        an.plugin = plugin
-        out[an.name] = an
-    for err in errors:
-        findings.append(Finding("P002", Severity.ERROR,
-                                f"plugin {err.plugin!r} failed to list its analyzers: {err.error}", source=err.plugin))
-    for name, why in catalog(out.values()).problems:
-        findings.append(Finding("P002", Severity.ERROR, f"analyzer {name!r} (plugin {out[name].plugin!r}) declares "
-                                f"options the core cannot read, so they take their defaults: {why}",
-                                source=out[name].plugin))
-    for info in pm.failures:
-        findings.append(Finding("P001", Severity.ERROR,
-                                f"plugin {info.name!r} ({info.distribution}) could not be loaded: {info.error}",
-                                source=info.name))
-    return out, findings
-
-
-def plan(analyzers: dict[str, Analyzer], select: Iterable[str], ignore: Iterable[str]) -> tuple[list[str], set[str]]:
-    """Analyzers to run in dependency order, and which of them to show."""
-    select, ignore = list(select), list(ignore)
-    for name in [*select, *ignore]:
-        if name not in analyzers:
-            raise UsageError(f"no analyzer named {name!r}{did_you_mean(name, analyzers)} "
-                             f"(available: {', '.join(sorted(analyzers))})")
-    shown = set(select or analyzers) - set(ignore)
-    order: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in order or name not in analyzers:
-            return
-        if name in visiting:
-            raise UsageError(f"analyzers require each other in a cycle at {name!r}")
-        visiting.add(name)
-        for req in analyzers[name].requires:
-            visit(req)
-        visiting.discard(name)
-        order.append(name)
-
-    for name in sorted(shown, key=lambda n: (analyzers[n].order, n)):
-        visit(name)
-    return order, shown
 
 
 def model_info(ctx: AnalysisContext) -> ModelInfo:

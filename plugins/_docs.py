@@ -5,15 +5,20 @@ description per metric key. The full definitions are in docs/metrics.md."""
 from __future__ import annotations
 
 import json
+import pkgutil
 from functools import cache
-from importlib import resources
 from typing import Any
 
 
 @cache
 def data_schema(analyzer: str) -> dict[str, Any]:
-    path = resources.files("model_analyze.plugins") / "schema" / f"{analyzer}.data.schema.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The shipped schema, read through the package's loader (works from a wheel, a zip or a
+    checkout; ``pkgutil`` rather than ``importlib.resources``, whose import alone cost more than
+    every schema it reads: every analyzer's declaration calls this, ``--help`` too)."""
+    data = pkgutil.get_data("model_analyze.plugins", f"schema/{analyzer}.data.schema.json")
+    if data is None:
+        raise FileNotFoundError(f"model_analyze.plugins: schema/{analyzer}.data.schema.json")
+    return json.loads(data.decode("utf-8"))
 
 
 METRICS: dict[str, dict[str, str]] = {

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from model_analyze.report import Finding, Metric, Report, Severity
+from model_analyze.severity import Severity
+
+if TYPE_CHECKING:
+    from model_analyze.report import Finding, Metric, Report
 
 ANALYZERS = ("receptive-field", "attention", "hotspots", "architecture", "serving")
 

@@ -121,8 +121,8 @@ def _validate_every_json_report():
 
 @functools.cache
 def analyzer_schemas() -> dict:
+    from model_analyze.analyzers import available_analyzers
     from model_analyze.manager import get_plugin_manager
-    from model_analyze.runner import available_analyzers
 
     analyzers, _ = available_analyzers(get_plugin_manager())
     return {name: an.data_schema for name, an in analyzers.items() if an.data_schema}

@@ -9,7 +9,7 @@ import pytest
 
 import builders
 from conftest import shared_model
-from model_analyze.plugins import architecture as arch
+from model_analyze.plugins import architecture_analysis as arch
 from model_analyze.runner import AnalyzeOptions, analyze
 
 

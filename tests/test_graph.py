@@ -130,7 +130,7 @@ def test_adjacency_without_networkx_matches_its_view():
 
     import networkx as nx
 
-    from model_analyze.plugins.structure import longest_path, weak_components
+    from model_analyze.plugins.structure_analysis import longest_path, weak_components
     from model_analyze.runner import prepare
 
     for path in sorted(glob.glob(str(SAMPLES / "*.onnx")) + glob.glob(str(SAMPLES / "zoo" / "*.onnx"))):

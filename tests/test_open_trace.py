@@ -111,7 +111,9 @@ def test_no_open_outside_the_model_directory(tmp_path):
         runs[f"verify:{name}"] = ["verify", str(path)]
     log = tmp_path / "trace.log"
     spec = json.dumps({"runs": runs, "control": str(control)})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    # No empty PYTHONPATH component: Python reads one as the current directory — the secret
+    # one here — and every top-level import made during a run would then list it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(HERE), os.environ.get("PYTHONPATH")] if p)}
     proc = subprocess.run([strace, "-f", "-y", "-s", "4096", "-e", "trace=open,openat,openat2,creat", "-o", str(log),
                            sys.executable, "-B", str(HERE / "trace_driver.py"), spec],
                           cwd=outside, env=env, capture_output=True, text=True, timeout=300)

@@ -11,15 +11,27 @@ devices from :mod:`.devices` and any plugin's ``model_analyze_devices`` hook). O
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from model_analyze.devices import Device
 from model_analyze.plugin_api import Analyzer, hookimpl
 from model_analyze.plugins._docs import METRICS, data_schema
 
-from .devices import DEVICES
+from .codes import CODES
 from .options import ServingOptions
-from .section import CODES, run
+
+if TYPE_CHECKING:
+    from model_analyze.devices import Device
+    from model_analyze.plugin_api import AnalysisContext, Section
+
+
+def run(ctx: AnalysisContext) -> Section:
+    """The analysis (:mod:`.section`), imported on first use: the cost and attention engines stay
+    out of ``--help`` and ``plugins``."""
+    from .section import run as analyze
+
+    return analyze(ctx)
 
 
 @hookimpl
@@ -32,6 +44,8 @@ def model_analyze_analyzers() -> list[Analyzer]:
 
 @hookimpl
 def model_analyze_devices() -> list[Device]:
+    from .devices import DEVICES
+
     return list(DEVICES)
 
 
