@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..context import AnalysisContext
 
 _NONDETERMINISTIC = frozenset({"Bernoulli", "Multinomial"})
+_NO_IDS: frozenset[str] = frozenset()
 """Never folded even with constant inputs (with every ``Random*`` op)."""
 
 
@@ -50,7 +51,7 @@ class CostEngine:
         self._numel: dict[tuple[Any, ...], Poly | None] = {}
         self._bytes: dict[str, Poly | None] = {}
         self._costs: dict[int, GraphCost] = {}
-        self._folded: dict[int, set[str]] = {}
+        self._folded: dict[int, frozenset[str]] = {}
         self._env: dict[str, Any] = {}
         self._values: dict[Any, Any] = {}
         self._polys: dict[Any, Poly] = {}
@@ -117,7 +118,7 @@ class CostEngine:
         return v
 
     # -- folding ------------------------------------------------------------------------
-    def folded(self, g: ModelGraph) -> set[str]:
+    def folded(self, g: ModelGraph) -> frozenset[str]:
         """Ids of nodes computable from constants alone (weight preparation)."""
         key = id(g)
         if key in self._folded:
@@ -132,8 +133,8 @@ class CostEngine:
                     ins and all(t in const or g.is_initializer(t) for t in ins)):
                 out.add(node.id)
                 const.update(o for o in node.outputs if o)
-        self._folded[key] = out
-        return out
+        self._folded[key] = frozen = frozenset(out) if out else _NO_IDS  # most bodies fold nothing
+        return frozen
 
     # -- graphs -----------------------------------------------------------------------------
     def graph_cost(self, g: ModelGraph) -> GraphCost:

@@ -36,7 +36,7 @@ class MemoryReport:
     """Every activation: (name, bytes formula, bytes at the binding), largest first."""
 
 
-def activation_memory(graph: ModelGraph, folded: set[str], tensor_bytes: Any, evaluate: Any) -> MemoryReport:
+def activation_memory(graph: ModelGraph, folded: frozenset[str], tensor_bytes: Any, evaluate: Any) -> MemoryReport:
     """``tensor_bytes(name) -> Poly | None`` and ``evaluate(Poly) -> number`` come
     from the cost engine (cached per tensor)."""
     order = graph.topo_order()
@@ -77,12 +77,12 @@ class _Sizes:
         return float(v)
 
 
-def _produced(node: Any, folded: set[str]) -> list[str]:
+def _produced(node: Any, folded: frozenset[str]) -> list[str]:
     """The activations ``node`` produces: none for a folded node (its outputs are weights)."""
     return [] if node.id in folded else [o for o in node.outputs if o]
 
 
-def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[Lifetimes, dict[str, int]]:
+def _lifetimes(graph: ModelGraph, order: list[Any], folded: frozenset[str]) -> tuple[Lifetimes, dict[str, int]]:
     """What each node produces (``_produced``, recomputed when read: a list per node is
     70 MB of a 1M-node graph), and the index of each tensor's last reader (a body's outer
     references count for its node; graph outputs live to the end)."""
@@ -103,7 +103,7 @@ def _lifetimes(graph: ModelGraph, order: list[Any], folded: set[str]) -> tuple[L
 class Lifetimes:
     """``produced[idx]``: the activations of the ``idx``-th node in order, made on read."""
 
-    def __init__(self, order: list[Any], folded: set[str]) -> None:
+    def __init__(self, order: list[Any], folded: frozenset[str]) -> None:
         self.order, self.folded = order, folded
 
     def __len__(self) -> int:

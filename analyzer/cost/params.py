@@ -130,7 +130,7 @@ def _fx_name(name: str) -> str:
 class _Uses:
     """Where each stored tensor ends up: (node, slot) pairs, through folded nodes."""
 
-    def __init__(self, graph: ModelGraph, folded: set[str]) -> None:
+    def __init__(self, graph: ModelGraph, folded: frozenset[str]) -> None:
         self.graph = graph
         self.folded = folded
         self._index: dict[Node, dict[str, list[int]]] = {}
@@ -194,7 +194,7 @@ def _stored(graph: ModelGraph) -> list[tuple[ModelGraph, str, int, tuple[int, ..
     return out
 
 
-def parameter_report(graph: ModelGraph, folded: set[str], layer_of: dict[str, str],
+def parameter_report(graph: ModelGraph, folded: frozenset[str], layer_of: dict[str, str],
                      masks: frozenset[str] = frozenset()) -> ParamReport:
     """``masks``: tensors the attention analyzer read as attention masks; one
     that is stored (dynamo folds a ViT's all-zero additive mask into an
@@ -339,7 +339,7 @@ def _classify(t: StoredTensor, slots: list[tuple[Node, int]], dtype: int) -> Non
         t.role, t.reason = "parameter", "float tensor feeding the computation"
 
 
-def _roots(graph: ModelGraph, tensor: str, folded: set[str], depth: int = 0) -> set[str]:
+def _roots(graph: ModelGraph, tensor: str, folded: frozenset[str], depth: int = 0) -> set[str]:
     """Stored tensors a constant-derived tensor is computed from."""
     if tensor in graph.initializers:
         return {tensor}
@@ -357,7 +357,7 @@ def _roots(graph: ModelGraph, tensor: str, folded: set[str], depth: int = 0) -> 
     return out
 
 
-def _tied(graph: ModelGraph, folded: set[str]) -> list[tuple[str, str, str]]:
+def _tied(graph: ModelGraph, folded: frozenset[str]) -> list[tuple[str, str, str]]:
     """Embedding tables (Gather data) that also feed a MatMul/Gemm weight."""
     tables: dict[str, Node] = {}
     for node in graph.nodes:
