@@ -77,7 +77,9 @@ def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
     """The dim that plays the sequence role, found from the inputs.
 
     Preference: a dim with a sequence-like name; else axis 1 of a rank-2 integer
-    input (token ids ``[batch, seq]``) or of a rank-3 float input.
+    input (token ids ``[batch, seq]``) or of a rank-3 float input — not of a recurrent
+    state (``h0 [layers·directions, batch, hidden]``, see :func:`_is_state`), whose axis 1
+    is the batch by the ONNX RNN/GRU/LSTM layout, never a sequence.
     """
     names = input_dims(graph, types)
     for n in names:
@@ -88,7 +90,7 @@ def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
         t = types.get(name)
         if t is None or t.shape is None or len(t.shape) not in (2, 3):
             continue
-        if len(t.shape) == 2 and t.dtype not in INT_TYPES:
+        if (len(t.shape) == 2 and t.dtype not in INT_TYPES) or _is_state(name, t):
             continue
         syms = sorted(D.free_symbols(t.shape[1]))
         if len(syms) == 1:

@@ -189,7 +189,10 @@ def vad_like(hidden: int = 16, feat: int = 8) -> onnx.ModelProto:
 
     The first ``If`` is decided without running the model; the second is not (its count is
     the costlier branch, an upper bound). Inside both branches every shape follows from
-    the outer scope: the LSTM's input comes through ``Unsqueeze`` of the first ``If``."""
+    the outer scope: the LSTM's input comes through ``Unsqueeze`` of the first ``If``.
+    ONNX LSTM layout 0: X ``[seq, batch, input]`` = ``[1, batch, 8]`` (one step per call, as
+    silero-vad runs), ``h0 [directions, batch, hidden]`` = ``[1, batch, 16]``: ``batch`` is
+    the batch everywhere, and the model has no sequence dim."""
     rng = np.random.default_rng(0)
 
     def w(*shape: int) -> onnx.TensorProto:
