@@ -69,10 +69,14 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         intervals = reach_positions(ctx, tensor, axis, position, src).get(src, [])  # type: ignore[arg-type]
     except UnknownAtLength as exc:
         raise UsageError(f"{exc}; bind the sequence length it was evaluated at (--seq-len)") from None
+    from .tokenflow.approx import approximations_on, upper_reason
+
+    approx = approximations_on(ctx.graph, result, tensor, src)  # exact unless the engine approximated upstream
     bindings = {**ctx.dims.defaults, **ctx.dims.bound}
     payload = {"output": tensor, "axis": axis, "position": position, "source": info.label,
                "source_length": n, "bindings": bindings, "intervals": [list(i) for i in intervals],
-               "count": count(intervals), "config": config, "skipped": notes}
+               "count": count(intervals), "config": config, "skipped": notes,
+               "bound": "upper" if approx else None, "approximated_at": [a.data() for a in approx]}
     if at is None:
         if n is not None and not 0 <= src_pos < n:  # type: ignore[operator]
             raise UsageError(f"--from {src_pos} is outside {info.label} (length {n})")
@@ -90,8 +94,10 @@ def reach(model: str, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_
         click.echo(f"{where} depends on {info.label} positions {spans} ({count(intervals):,} of {n:,}) "
                    f"at {dims_text}" if n is not None else f"{where} depends on {info.label} positions {spans}")
     else:
-        verdict = "yes" if payload["reachable"] else "no"
+        verdict = ("perhaps" if approx else "yes") if payload["reachable"] else "no"
         extra = f" (after {payload['hops']} attention layer(s))" if payload.get("hops") else ""
         click.echo(f"{verdict}: {info.label} position {src_pos} → {where}{extra} at {dims_text}")
+    if approx and (at is not None or payload["reachable"]):
+        click.echo(f"note: {upper_reason(approx)} (a superset of the true dependencies)")
     for note in notes:
         click.echo(f"note: {note}")

@@ -181,16 +181,21 @@ def context(ctx: AnalysisContext, section: Section, layers: list[AttentionLayer]
     depth = sum(1 for la in layers if la.self_attention)
     data = {"n": n, "bound": bound, "reach_last": cov.reach_last, "covers": cov.covers,
             "first_layer": cov.first_layer, "pair_fraction": round(cov.pair_fraction, 6), "causal": cov.causal,
-            "window": w, "min_depth_to_cover": need, "depth": depth}
+            "window": w, "min_depth_to_cover": need, "depth": depth, "reach_bound": cov.bound,
+            "approximated_at": [a.data() for a in cov.approx]}
     at = f"n={n:,}" + ("" if bound else " (default; bind with --seq-len)")
+    # Upper bounds when the engine approximated on the path (the node named), exact otherwise.
+    why = f"{cov.upper_note}" if cov.bound else ""
     section.metrics += [
         Metric("coverage.n", "Sequence length N", n, note="bound" if bound else "default"),
-        Metric("coverage.reach_last", "Inputs the last token sees", cov.reach_last),
-        Metric("coverage.covers", "Last token sees the first", cov.covers),
+        Metric("coverage.reach_last", "Inputs the last token sees", cov.reach_last, note=why, bound=cov.bound),
+        Metric("coverage.covers", "Last token sees the first", cov.covers,
+               note=why.removeprefix("an upper bound: ") if cov.covers else "",
+               bound=cov.bound if cov.covers else None),
         Metric("coverage.first_layer", "…first after layer", cov.first_layer if cov.covers else "never"),
         Metric("coverage.pair_fraction", "Reachable (query, key) pairs", cov.pairs_text(),
                note=("of pairs with key ≤ query" if cov.causal else "of all pairs")
-               + (", sampled" if cov.sampled else "")),
+               + (", sampled" if cov.sampled else "") + (f"; {why}" if why else ""), bound=cov.bound),
     ]
     if w is not None:
         section.metrics.append(Metric("coverage.min_depth", f"Depth to cover N with window {w}", need,
@@ -200,17 +205,20 @@ def context(ctx: AnalysisContext, section: Section, layers: list[AttentionLayer]
         if w is not None and need is not None:
             extra = (f"; with a window of {w} each layer adds {w - 1} tokens: {depth}·{w - 1}+1 = "
                      f"{depth * (w - 1) + 1:,} < {n:,}, at least {need} layers are needed")
+        most = "at most " if cov.bound else ""
         section.add("AR004", Severity.WARNING,
-                    f"at {at} the last token sees only {cov.reach_last:,} of {n:,} tokens: the model cannot "
+                    f"at {at} the last token sees only {most}{cov.reach_last:,} of {n:,} tokens: the model cannot "
                     f"relate the first and the last token{extra}")
     else:
         how = ""
         if w is not None and cov.first_layer:
             how = f" ({cov.first_layer}·{w - 1}+1 = {cov.first_layer * (w - 1) + 1:,} ≥ {n:,})"
+        upto = "at most " if cov.bound else ""
+        after = f" after {cov.first_layer} attention layer(s)" if cov.first_layer else ""
         section.add("AR005", Severity.INFO,
-                    f"at {at} the last token first sees the first one after {cov.first_layer} attention "
-                    f"layer(s){how}; {100 * cov.pair_fraction:.1f}% of "
-                    f"{'causal ' if cov.causal else ''}pairs are reachable")
+                    f"at {at} the last token {'perhaps ' if cov.bound else ''}first sees the first one"
+                    f"{after}{how}; {upto}{100 * cov.pair_fraction:.1f}% of "
+                    f"{'causal ' if cov.causal else ''}pairs are reachable" + (f" ({why})" if why else ""))
     return data
 
 

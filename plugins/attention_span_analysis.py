@@ -286,7 +286,8 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
     return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
             "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
             "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
-            "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed}
+            "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed,
+            "reach_bound": "upper" if mixed or cov.bound else None, "approximated_at": [a.data() for a in cov.approx]}
 
 
 def _mixed_by_data(result: Any, axis: Any) -> dict[str, int]:
@@ -308,17 +309,26 @@ def _upper_note(result: Any, axis: Any, mixed: dict[str, int]) -> str:
 
 
 def _reach_metrics(cov: Any, formula: str | None, mixed: dict[str, int], upper: str) -> list[Metric]:
+    """The reach, coverage and pair metrics — each marked an upper bound (``≤``, the node where
+    precision was lost named) when data-dependent routing or an approximation of the engine
+    lies on the path from the token input to the output; unmarked when the figures are exact."""
+    bound = "upper" if mixed or cov.bound else None
+    why = upper or (f"; {cov.upper_note}" if cov.bound else "")
+    perhaps = ""
+    if cov.covers and bound:
+        perhaps = ("; perhaps not: data-dependent indices count as all mixed" if mixed
+                   else "; " + cov.upper_note.removeprefix("an upper bound: "))
     return [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens", None,
-               f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + upper,
-               headline="reach", bound="upper" if mixed else None),
+               f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + why,
+               headline="reach", bound=bound),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
-               note=(f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "")
-               + ("; perhaps not: data-dependent indices count as all mixed" if cov.covers and mixed else ""),
-               headline="coverage"),
+               note=((f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "")
+                     + perhaps).removeprefix("; "),
+               headline="coverage", bound=bound if cov.covers else None),
         Metric("reach.pairs", "Reachable (output, input) pairs", cov.pairs_text(),
                note=("pairs with input ≤ output" if cov.causal else "all pairs")
-               + (", sampled" if cov.sampled else "")),
+               + (", sampled" if cov.sampled else "") + why, bound=bound),
     ]
 
 

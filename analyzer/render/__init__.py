@@ -82,6 +82,8 @@ def cell(value: Any) -> str:
 def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
     """A metric's value as printed everywhere: human-sized, its unit when the label does
     not say it, and ``≥``/``≤`` when it is only a lower/upper bound."""
+    if isinstance(value, bool) and bound == "upper":  # an upper bound's "yes" is a "perhaps"; its "no" is sure
+        return "perhaps (an upper bound)" if value else "no"
     if unit == "s" and isinstance(value, (int, float)) and not isinstance(value, bool):
         text = seconds(value)
     else:

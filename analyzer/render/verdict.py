@@ -38,7 +38,7 @@ def _item(report: Report, key: str) -> str | None:
     if m.value is None:  # a cost that could not be counted says so, it does not vanish
         return head.short.format("?") if key in COST else None
     value = value_text(m.value, m.unit or head.unit, m.bound)
-    if isinstance(m.value, bool):
+    if isinstance(m.value, bool) and m.bound is None:
         value = "yes" if m.value else "no"
     text = head.short.format(value)
     brief = m.note.split(";")[0].strip() if key in ("receptive_field", "reach") and m.note else ""

@@ -39,7 +39,8 @@ def flow(ctx: AnalysisContext) -> FlowResult:
         from .attention_flow import overrides
 
         layers = attention_layers_or_empty(ctx)
-        return run_flow(ctx.graph, ctx.shapes, ctx.registry, ctx.model.opsets, overrides(layers), ctx.evaluate)
+        return run_flow(ctx.graph, ctx.shapes, ctx.registry, ctx.model.opsets, overrides(layers), ctx.evaluate,
+                        ctx.bindings)
 
     return ctx.cached("tokenflow", compute)
 

@@ -96,7 +96,7 @@ def fused_override(layer: AttentionLayer) -> FlowFn:
         axes[0] = merge(q.axes[0], k.axes[0], v.axes[0])
         axes[oa] = seq  # type: ignore[index]
         outs: list[FlowState | None] = [FlowState(tuple(axes), merge(*other))]
-        return outs + ctx.conservative()[1:]
+        return outs + ctx.conservative(first=1)[1:]
 
     return rule
 

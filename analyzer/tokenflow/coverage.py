@@ -10,10 +10,11 @@ causal model, over all pairs otherwise (METRICS.md "coverage at n").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import dep_of, flow
+from .approx import approximations_on, upper_reason
 from .deps import Band, Dep, UnknownAtLength, count
 from .query import hops, source_axes, token_sources
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..context import AnalysisContext
+    from .engine import Approximation
 
 EXACT_LIMIT = 16384
 SAMPLES = 2048
@@ -44,6 +46,19 @@ class Coverage:
     pairs_reachable: int = 0
     pairs_total: int = 0
     """Exact counts (estimates when ``sampled``)."""
+    approx: list[Approximation] = field(default_factory=list)
+    """Nodes upstream of the output where the engine lost precision for this source: when
+    any, ``reach_last``/``pair_fraction`` are upper bounds and ``covers`` only "perhaps"."""
+
+    @property
+    def bound(self) -> str | None:
+        """``upper`` when the figures are upper bounds, else ``None`` (exact)."""
+        return "upper" if self.approx else None
+
+    @property
+    def upper_note(self) -> str:
+        """``an upper bound: precision lost at NODE (op: why)``, or ``""`` when exact."""
+        return upper_reason(self.approx)
 
     def pairs_text(self) -> str:
         """``99.5%`` — or the exact count when rounding would hide unreachable pairs."""
@@ -145,7 +160,7 @@ def _coverage(ctx: AnalysisContext) -> Coverage | None:
             reachable = reach if not sampled else round(frac * total)
             first = hops(ctx, src.axis, 0, length - 1) if covers or _sees(dep, length, env) else None
             return Coverage(out, axes[0], src.label, length, last, covers, first, frac, causal, sampled,
-                            reachable, total)
+                            reachable, total, approximations_on(ctx.graph, result, out, src.axis))
     return None
 
 

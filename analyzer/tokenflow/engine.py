@@ -20,7 +20,7 @@ from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
 from ..ops.registry import OpRegistry
 from ..shapes import ShapeTable
-from .deps import IDENTITY
+from .deps import IDENTITY, Dep
 from .state import Deps, FlowState, SourceAxis, empty, everything
 from .zeros import ZeroFacts
 
@@ -135,8 +135,28 @@ class FlowCtx:
             if src is not None:
                 src.kinds.add(kind)
 
-    def conservative(self) -> list[FlowState | None]:
+    def conservative(self, why: str = "its flow rule could not read it", first: int = 0) -> list[FlowState | None]:
+        """Every output depends on every position of every input — recorded as an
+        approximation (outputs ``first`` on: a rule that reads output 0 exactly)."""
+        self.approximate(why, self.engine.input_sources(self.node), first)
         return self.engine.conservative(self.node)
+
+    def approximate(self, why: str, deps: Deps | set[SourceAxis], first: int = 0) -> None:
+        """Record that this node's outputs (from ``first``) over-approximate the dependencies on
+        the sources ``deps``: a reach through them is an upper bound (:class:`Approximation`)."""
+        self.engine.approximate(self.node, why, deps, first)
+
+    def partial_mix(self, operands: list[tuple[FlowState, int]], what: str) -> None:
+        """This node mixes axis ``k`` of each ``(state, k)`` only partially (a prefix, a band
+        left by structural zeros). When none of those axes carries positions of its own while
+        another axis carries them in blocks (a split ``[T] → [T/L, L]``: Mamba-2's chunks),
+        per-axis maps cannot narrow the block to the prefix: record the approximation."""
+        if any(st.axes is None or st.axes[k] for st, k in operands):
+            return
+        blocks = {s: d for st, k in operands for j, ax in enumerate(st.axes or ()) if j != k
+                  for s, d in ax.items() if blocky(d)}
+        if blocks:
+            self.approximate(f"{what} within blocks of positions the per-axis map keeps whole", blocks)
 
     def mixed_by_data(self, deps: Deps) -> None:
         """Record that this node moves the positions ``deps`` by data-dependent
@@ -146,6 +166,37 @@ class FlowCtx:
             key = (op, src)
             self.engine.mixed_by_data[key] = self.engine.mixed_by_data.get(key, 0) + 1
             self.engine.mixed_nodes.setdefault(src, []).append(self.node.name or self.node.id)
+        self.approximate("moves positions by data-dependent indices (all counted as mixed)", deps)
+
+
+def blocky(dep: Dep) -> bool:
+    """Does one step along the axis cover several source positions (a chunk index after a
+    split, ``[L·c, L·c + L - 1]``)?"""
+    h = dep.hull
+    return any(abs(t.s) > 1 for t in (h.lo or ()) + (h.hi or ()))
+
+
+@dataclass(frozen=True)
+class Approximation:
+    """A node where the engine lost precision: its outputs' dependencies on ``sources`` are a
+    sound superset of the truth (no flow rule, a rule that fell back to mixing everything,
+    data-dependent routing, a reshape that splits positions over axes). A reach read from a
+    tensor downstream of it is an upper bound, not an exact figure."""
+
+    node: str
+    """The node's name (its id when unnamed)."""
+    op: str
+    why: str
+    sources: frozenset[SourceAxis]
+    tensors: tuple[str, ...]
+    """The outputs that carry the approximation."""
+
+    def text(self) -> str:
+        return f"{self.node} ({self.op}: {self.why})"
+
+    def data(self) -> dict[str, str]:
+        """The JSON form: node, op, why."""
+        return {"node": self.node, "op": self.op, "why": self.why}
 
 
 @dataclass
@@ -171,6 +222,8 @@ class FlowResult:
     is an upper bound."""
     mixed_nodes: dict[SourceAxis, list[str]] = field(default_factory=dict)
     """source axis → names of the nodes counted in ``mixed_by_data``, graph order."""
+    approximations: list[Approximation] = field(default_factory=list)
+    """Where precision was lost, graph order (see :func:`.approx.approximations_on`)."""
 
     def mixed_ops(self, source: SourceAxis) -> dict[str, int]:
         """``mixed_by_data`` for one source: op → nodes."""
@@ -180,8 +233,10 @@ class FlowResult:
 class FlowEngine:
     def __init__(self, graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry,
                  opsets: dict[str, int], overrides: dict[str, FlowFn] | None = None,
-                 evaluate: Callable[[Any], Any] | None = None) -> None:
+                 evaluate: Callable[[Any], Any] | None = None, bindings: dict[str, int] | None = None) -> None:
         self.graph = graph
+        self.bindings = bindings
+        """The analysis' dim values (for evaluating a dependency at positions, as a query does)."""
         self.evaluate = evaluate
         """The analysis' dim binding, for the few rules whose map depends on sizes'
         values and not only on their form (a resize to a size computed from the input)."""
@@ -200,6 +255,7 @@ class FlowEngine:
         self.conservative_nodes: dict[str, str] = {}
         self.mixed_by_data: dict[tuple[str, SourceAxis], int] = {}
         self.mixed_nodes: dict[SourceAxis, list[str]] = {}
+        self.approximations: dict[str, Approximation] = {}
         self._zeros: ZeroFacts | None = None
 
     @property
@@ -237,7 +293,8 @@ class FlowEngine:
         self._run_graph(g)
         return FlowResult(self.states, self.sources, self.unknown_ops, self.rule_errors,
                           failures=self.failures, conservative=self.conservative_nodes,
-                          mixed_by_data=self.mixed_by_data, mixed_nodes=self.mixed_nodes)
+                          mixed_by_data=self.mixed_by_data, mixed_nodes=self.mixed_nodes,
+                          approximations=list(self.approximations.values()))
 
     def _run_graph(self, g: ModelGraph) -> None:
         for node in g.topo_order():
@@ -247,6 +304,8 @@ class FlowEngine:
                     continue
                 st = outs[k] if k < len(outs) else None
                 if st is None:
+                    self.approximate(node, "its flow rule gave no state for this output",
+                                     self.input_sources(node), k)
                     st = self.conservative(node)[0] or empty(None)
                 self.states[name] = self._intern(st, node)
 
@@ -271,6 +330,7 @@ class FlowEngine:
             key = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
             self.unknown_ops[key] = self.unknown_ops.get(key, 0) + 1
             self.conservative_nodes[node.id] = f"{key} has no flow rule"
+            self.approximate(node, "no flow rule: every position mixed", self.input_sources(node))
             return self.conservative(node)
         try:
             return list(fn(ctx) or [])
@@ -279,21 +339,42 @@ class FlowEngine:
             self.rule_errors[node.id] = fail.error
             self.failures.append(fail)
             self.conservative_nodes[node.id] = f"its flow rule {fail.rule} raised {fail.error}"
+            self.approximate(node, f"its flow rule raised {fail.error}", self.input_sources(node))
             return self.conservative(node)
 
-    def conservative(self, node: Node) -> list[FlowState | None]:
-        """Every output element depends on every position every input depends on."""
+    def approximate(self, node: Node, why: str, deps: Deps | set[SourceAxis], first: int = 0) -> None:
+        """Record an :class:`Approximation` at ``node`` (outputs ``first`` on) for ``deps``'
+        sources; nothing when no source is involved (a shape computation)."""
+        sources = frozenset(deps)
+        tensors = tuple(t for t in node.outputs[first:] if t)
+        if not sources or not tensors:
+            return
+        op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+        old = self.approximations.get(node.id)
+        if old is not None:
+            why = old.why if why in old.why else f"{old.why}; {why}"
+            sources |= old.sources
+            tensors = tuple(dict.fromkeys(old.tensors + tensors))
+        self.approximations[node.id] = Approximation(node.name or node.id, op, why, sources, tensors)
+
+    def input_sources(self, node: Node) -> set[SourceAxis]:
+        """Every source any input of ``node`` (or an outer-scope read of its bodies) depends on."""
         srcs: set[SourceAxis] = set()
         for name in node.inputs:
             st = self.states.get(name) if name else None
             if st is not None:
                 srcs |= st.sources()
-        for subs in node.subgraphs.values():  # outer-scope reads of bodies
+        for subs in node.subgraphs.values():
             for sub in subs:
                 for name in sub.outer_refs:
                     st = self.states.get(name)
                     if st is not None:
                         srcs |= st.sources()
+        return srcs
+
+    def conservative(self, node: Node) -> list[FlowState | None]:
+        """Every output element depends on every position every input depends on."""
+        srcs = self.input_sources(node)
         out: list[FlowState | None] = []
         for name in node.outputs:
             shape = self.shapes.shape(name) if name else None
@@ -302,5 +383,6 @@ class FlowEngine:
 
 
 def run_flow(graph: ModelGraph, shapes: ShapeTable, registry: OpRegistry, opsets: dict[str, int],
-             overrides: dict[str, FlowFn] | None = None, evaluate: Callable[[Any], Any] | None = None) -> FlowResult:
-    return FlowEngine(graph, shapes, registry, opsets, overrides, evaluate).run()
+             overrides: dict[str, FlowFn] | None = None, evaluate: Callable[[Any], Any] | None = None,
+             bindings: dict[str, int] | None = None) -> FlowResult:
+    return FlowEngine(graph, shapes, registry, opsets, overrides, evaluate, bindings).run()

@@ -81,7 +81,7 @@ def embed_layer_norm(ctx: FlowCtx) -> Out:
     if len(ctx.node.outputs) > 1:
         mask = ctx.state(7) if ctx.has(7) else None
         if mask is None or mask.axes is None or len(mask.axes) != 2:
-            outs.append(None if mask is None else ctx.conservative()[1])
+            outs.append(None if mask is None else ctx.conservative(first=1)[1])
         else:
             shape = ctx.shape(7)
             outs.append(FlowState((dict(mask.axes[0]),),

@@ -28,6 +28,7 @@ from ..deps import (
     union,
 )
 from ..engine import FlowCtx
+from ..rf import positional
 from ..state import Deps, FlowState, collapse, merge, through
 from .common import FLOW, Out, _len, _norm, broadcast, mix_axes, permute
 
@@ -114,7 +115,8 @@ def regroup_map(inner_src: int, inner_dst: int) -> Dep:
 
 def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
                   dst: tuple[Dim | None, ...] | None,
-                  at_binding: Callable[[Dim | None], int | None] | None = None) -> FlowState:
+                  at_binding: Callable[[Dim | None], int | None] | None = None,
+                  lose: Callable[[str, Deps], None] | None = None) -> FlowState:
     """Row-major reshape, one run of axes with equal products at a time.
 
     Within a run, the outermost output axis takes the outermost input axis
@@ -126,13 +128,25 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
 
     Inner products that are symbolic (a dynamic-H/W export's window grid) are
     taken at the analysis' binding (``at_binding``), as a resize's ratio is: the
-    static and the dynamic export of one network then get the same map."""
+    static and the dynamic export of one network then get the same map.
+
+    ``lose(why, deps)`` is told where positions of ``deps`` are kept only as a whole: a
+    reach through such a reshape is an upper bound. A split into blocks (``[T] → [T/L, L]``,
+    the outer axis keeping each row's block) is not reported here: it loses nothing when the
+    block is later mixed whole (block-sparse attention); a rule that mixes the inner axis
+    only partially reports it (:meth:`FlowCtx.partial_mix`)."""
+    def lost(why: str, deps: Deps) -> None:
+        if lose is not None and any(positional(d) for d in deps.values()):
+            lose(why, deps)
+
     if st.axes is None or src is None or dst is None:
+        lost("shapes unknown: positions kept as a whole", merge(*(st.axes or ())))
         return FlowState(None if dst is None else tuple({} for _ in dst), st.collapsed(src))
     groups = reshape_groups(src, dst)
     if groups is None and at_binding is not None:
         src, dst, groups = _groups_at_binding(src, dst, at_binding)
     if groups is None:
+        lost("axes that do not pair: positions kept as a whole", merge(*st.axes))
         pooled = st.collapsed(src)
         return FlowState(tuple({} for _ in dst), pooled)
     axes: list[dict[Any, Dep]] = [{} for _ in dst]
@@ -168,8 +182,12 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
         # Inner input axes: with one output axis, the innermost is read at ``p mod n``
         # (exact, whatever n); the others as a whole.
         rest = merge(*(collapse(st.axes[k], src[k]) for k in big_in[1:-1]))
+        lost("merges three or more position axes: the middle ones kept as a whole",
+             merge(*(st.axes[k] for k in big_in[1:-1])))
         if len(big_in) >= 2:
             last = big_in[-1]
+            if len(big_out) > 1:
+                lost("splits and merges position axes at once: inner positions kept as a whole", st.axes[last])
             rest = merge(rest, through(Periodic(src[last]), st.axes[last]) if len(big_out) <= 1
                          else collapse(st.axes[last], src[last]))
         target = big_out[0] if big_out else gj[0]
@@ -177,8 +195,10 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
             axes[target] = merge(axes[target], through(regroup_map(inner_src, inner_dst), outer_deps), rest)
             continue
         if len(big_out) <= 1:  # a merge by a symbolic factor: the outer axis as a whole
+            lost("merges by a symbolic factor: positions kept as a whole", outer_deps)
             axes[target] = merge(axes[target], collapse(outer_deps, src[big_in[0]]), rest)
             continue
+        lost("splits positions by a symbolic factor: kept as a whole", merge(*(st.axes[k] for k in gi)))
         pooled = merge(*(collapse(st.axes[k], src[k]) for k in gi))
         for k in big_out or gj:
             axes[k] = merge(axes[k], pooled)
@@ -246,7 +266,7 @@ def _unperiod(deps: Deps, inner: Dim | None) -> dict[Any, Dep] | None:
 def reshape(ctx: FlowCtx) -> Out:
     st = ctx.state(0)
     src, dst = ctx.shape(0), ctx.out_shape(0)
-    out = reshape_state(st, src, dst, ctx.at_binding)
+    out = reshape_state(st, src, dst, ctx.at_binding, ctx.approximate)
     for i in range(1, ctx.n_inputs):  # the shape operand's own content deps
         if ctx.has(i):
             out.fixed = merge(out.fixed, ctx.state(i).collapsed(ctx.shape(i)))
@@ -567,6 +587,7 @@ def cumsum(ctx: FlowCtx) -> Out:
         m = band(None, [lin(1, -1 if excl else 0)])
     axes = [dict(a) for a in st.axes]
     ctx.mark(axes[k], "sequence")
+    ctx.partial_mix([(st, k)], "a cumulative sum")
     axes[k] = through(m, axes[k])
     return [FlowState(tuple(axes), dict(st.fixed))]
 
@@ -594,7 +615,7 @@ def whole_tensor(ctx: FlowCtx) -> Out:
         for i in range(ctx.n_inputs):
             st = ctx.state(i)
             ctx.mixed_by_data(merge(*(st.axes or ())))
-    return ctx.conservative()
+    return ctx.conservative("a data-dependent or interleaving layout: every position mixed")
 
 
 DATA_MOVES = frozenset({"Compress", "NonZero", "Unique"})

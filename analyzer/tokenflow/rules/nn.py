@@ -316,6 +316,7 @@ def matmul(ctx: FlowCtx) -> Out:
     if gated is None:
         return [matmul_state(a, b, ash, bsh, ctx.out_rank(0))]
     side, keys = gated
+    ctx.partial_mix([(a, len(a.axes) - 1), (b, len(b.axes) - 2)], "a sum gated by structural zeros")  # type: ignore[arg-type]
     # A's columns / B's rows pass only where the factor can be nonzero: out[.., i, j]
     # sums over k in keys(i) (A's zeros, output axis -2) or keys(j) (B's, axis -1).
     a_in = FlowState(tuple(dict(x) for x in a.axes[:-1]) + ({},), dict(a.fixed))  # type: ignore[index]
@@ -428,6 +429,8 @@ def einsum(ctx: FlowCtx) -> Out:
                 letters.setdefault(ch, []).append(deps)
             elif ch in gates:
                 out_letter, keys = gates[ch]
+                ctx.partial_mix([(ctx.state(j), t.index(ch)) for j, t in enumerate(terms) if ch in t],
+                                f"a sum over {ch!r} gated by structural zeros")
                 letters.setdefault(out_letter, []).append(through(keys, deps))
             else:
                 fixed.append(collapse(deps, _len(shape, k)))

@@ -60,7 +60,7 @@ def linear_attention(ctx: FlowCtx) -> Out:
     if ctx.has(3):
         fixed.append(ctx.state(3).collapsed(ctx.shape(3)))
     out = FlowState((dict(q.axes[0]), seq, {}), merge(*fixed))
-    return [out] + ctx.conservative()[1:]
+    return [out] + ctx.conservative(first=1)[1:]
 
 
 FLOW.add(["Attention"], default_attention)
