@@ -38,6 +38,14 @@ def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+def _input_shapes(items: tuple[str, ...]) -> dict[str, list[int]]:
+    if not items:  # the shape engine is imported when a shape is given (a cached scan never needs it)
+        return {}
+    from .shapes import parse_input_shape
+
+    return dict(parse_input_shape(s) for s in items)
+
+
 def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_len: int | None,
                  select: tuple[str, ...], ignore: tuple[str, ...], extend_select: tuple[str, ...],
                  severities: tuple[str, ...], fail_on: str | None, budgets: tuple[str, ...],
@@ -49,7 +57,6 @@ def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_le
     from .clikit import env_debug, split_multi
     from .model_budgets import parse_budget_option
     from .options import parse_option_text
-    from .shapes import parse_input_shape
     from .units import parse_fraction
 
     parsed_budgets: dict[str, Any] = {}
@@ -66,7 +73,7 @@ def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_le
         except ValueError as exc:
             raise UsageError(f"--baseline-tolerance {baseline_tolerance!r}: expected {exc}") from None
     return CliSettings(
-        dims=parse_dim_specs(dims), input_shapes=dict(parse_input_shape(s) for s in input_shapes), seq_len=seq_len,
+        dims=parse_dim_specs(dims), input_shapes=_input_shapes(input_shapes), seq_len=seq_len,
         select=split_multi(select) if select else None, ignore=split_multi(ignore) if ignore else None,
         extend_select=split_multi(extend_select), severity=_pairs(severities, "--severity"), fail_on=fail_on,
         flags=dict(flags or {}), options=parse_option_text(plugin_options), budgets=parsed_budgets,

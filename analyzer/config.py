@@ -214,7 +214,7 @@ class Config:
         and the labels of the overrides that matched."""
         values = self._global()
         applied: list[str] = []
-        rel = _relative(model_path, self.root)
+        rel = _relative(model_path, self.root) if self.overrides else ""  # a scan asks this of every model
         for ov in self.overrides:
             if any(glob_match(p, rel) for p in ov.paths):
                 applied.append(ov.label)
@@ -248,8 +248,8 @@ class Config:
                 for k, v in self.values.items() if k != "overrides"}
 
     def excluded(self, path: str) -> bool:
-        rel = _relative(path, self.root)
-        return any(glob_match(p, rel) for p in self.get("exclude", []))
+        patterns = self.get("exclude", [])
+        return bool(patterns) and any(glob_match(p, _relative(path, self.root)) for p in patterns)
 
 
 def _apply(values: dict[str, Any], ov: Override) -> None:

@@ -114,7 +114,7 @@ def scan(paths: tuple[str, ...], jobs: int | None, timeout: float, max_memory: s
         for r in job:
             if not (r.resumed and append):
                 writer.write(r)
-            r.line = ""  # the table needs the slim result only
+            r.raw = b""  # the table needs the slim result only
             results.append(r)
             if not r.resumed:
                 progress.update(r.status)

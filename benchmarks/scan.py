@@ -12,7 +12,9 @@ average is printed with them — re-run when it is low):
   ≥ 0.9×): the cluster's start-up is timed apart from the scan, both figures shown;
 * a cached re-run against the first run (goal ≥ 50× faster), as whole processes and as
   the scan alone (``model_analyze.scan`` in a process that has imported the package:
-  what a notebook or a pipeline sees, and what is left once start-up is paid).
+  what a notebook or a pipeline sees, and what is left once start-up is paid). The scan
+  alone copies each line as bytes (``ScanResult.raw``, as the command does), and once more
+  as ``str`` (``ScanResult.line``) to show what decoding 1,000 long lines costs.
 
 Each scan runs as a fresh ``model-analyze scan`` process (imports included) unless
 said; the models are written to a temp dir (``samples/registry_builders.py``: MLPs,
@@ -54,15 +56,22 @@ import sys, time
 import model_analyze
 root, cache = sys.argv[1], sys.argv[2]
 times = []
-for _ in range(2):
+for as_text in (False, False, True):
     t = time.perf_counter()
     job = model_analyze.scan([root], jobs=2, cache_dir=cache, isolated=True)
-    with open("/dev/null", "w") as out:
-        for r in job:
-            out.write(r.line + "\\n")
+    if as_text:
+        with open("/dev/null", "w", encoding="utf-8") as out:
+            for r in job:
+                out.write(r.line + "\\n")
+    else:
+        with open("/dev/null", "wb") as out:
+            for r in job:
+                out.write(r.raw)
+                out.write(b"\\n")
     times.append(time.perf_counter() - t)
-print(times[0], times[1], job.stats.cache_hits)
+print(times[0], times[1], times[2], job.stats.cache_hits)
 """
+
 
 DASK = """
 import sys, time
@@ -85,9 +94,14 @@ def load() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+"""Children may write and reuse bytecode, as an installed tool does (with the variable set, every
+process compiles every module it imports: start-up would dominate the cached re-run)."""
+
+
 def timed(cmd: list[str]) -> tuple[float, str]:
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=CHILD_ENV)
     wall = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -153,14 +167,17 @@ def main() -> None:
 
             shutil.rmtree(cache, ignore_errors=True)
             out = timed([sys.executable, "-c", LIBRARY, str(root), str(cache)])[1].split()
-            assert int(out[2]) == n, out
-            return float(out[0]), float(out[1])
+            assert int(out[3]) == n, out
+            return float(out[0]), float(out[1]), float(out[2])
 
         runs = [library() for _ in range(args.runs)]
         cold = statistics.median(r[0] for r in runs)
         warm = statistics.median(r[1] for r in runs)
+        text = statistics.median(r[2] for r in runs)
         print(f"cached, the scan alone: first run {cold:.2f} s, re-run {warm:.3f} s: {cold / warm:.1f}x faster "
               f"(goal >= 50x)   {load()}")
+        print(f"   re-run writing each line as str (r.line: decoded, then encoded again) {text:.3f} s: "
+              f"{cold / text:.1f}x; the command and the re-run above copy the bytes (r.raw)")
 
 
 if __name__ == "__main__":

@@ -253,6 +253,7 @@ def test_cache_redoes_only_what_changed(registry, tmp_path, monkeypatch):
     again, stats = run()
     assert stats.analyzed == 0 and stats.cache_hits == 52 and all(r.cached for r in again.values())
     assert stats.hashed == 0  # known by their stat: not one model file was read
+    assert again["mask.onnx"].report.headline("reach").value == 128  # the hit's report, built when read
     assert all(_strip(again[k].data(), ("cached",)) == _strip(first[k].data(), ("cached",)) for k in first)
 
     changed = models / "team2" / "model_0010.onnx"
@@ -276,6 +277,60 @@ def test_cache_redoes_only_what_changed(registry, tmp_path, monkeypatch):
 
     _, stats = run(settings=_settings(dims={"batch": 2}))              # other options: all redone
     assert stats.analyzed == 53 and stats.cache_hits == 0
+
+
+def test_a_cached_rerun_writes_the_first_runs_lines_and_table(registry, tmp_path):
+    """A hit copies the stored line's bytes and builds its report only for the table: the re-run's
+    JSON Lines are the first run's lines with ``cached`` true (timings included, they are the first
+    run's; in the order models finish), its table the first run's plus the note that says so."""
+    _, good, _ = registry
+    models = tmp_path / "models"
+    models.mkdir()
+    for p in good[:6]:
+        shutil.copy(p, models / p.name)
+    cache = tmp_path / "cache"
+    cold = _cli(models, "--isolated", "-j", "2", "--cache-dir", cache, "-o", tmp_path / "cold.jsonl")
+    warm = _cli(models, "--isolated", "-j", "2", "--cache-dir", cache)  # lines to stdout, the table to stderr
+    assert cold.returncode == warm.returncode == 0, cold.stderr + warm.stderr
+    first = _lines(tmp_path / "cold.jsonl")
+    again = [json.loads(ln) for ln in warm.stdout.splitlines()]
+    assert len(first) == 6 and not any(e["cached"] for e in first)
+    assert sorted(again, key=lambda e: e["path"]) == sorted((dict(e, cached=True) for e in first),
+                                                            key=lambda e: e["path"])
+    table = cold.stdout.split("== Summary", 1)[1]
+    assert warm.stderr.split("== Summary", 1)[1] == table.replace("\n  model ", "\n  6 from the cache\n  model ", 1)
+
+
+def test_an_entry_of_another_layout_or_cut_short_is_a_miss(registry, tmp_path):
+    """The cache layout changed (v1 kept the slim entry whole on its second line): such an entry, or
+    one cut short, is analyzed again and rewritten, not a crash and not a wrong result."""
+    import model_analyze
+    from model_analyze.scanner.cache import ResultCache
+
+    _, good, _ = registry
+    models = tmp_path / "models"
+    models.mkdir()
+    for p in good[:3]:
+        shutil.copy(p, models / p.name)
+    cache = tmp_path / "cache"
+
+    def run():
+        job = model_analyze.scan([str(models)], jobs=1, cache_dir=str(cache), isolated=True)
+        return {Path(r.path).name: r for r in job}, job.stats
+
+    first, stats = run()
+    assert stats.analyzed == 3
+    store = ResultCache(str(cache))
+    files = sorted(Path(store.root).glob("*/*.json"))
+    assert len(files) == 3
+    old = json.dumps({"deps": []}) + "\n" + json.dumps({"path": "x", "status": "ok"}) + "\n" + "{}" + "\n"
+    files[0].write_text(old)                                       # the v1 layout
+    files[1].write_bytes(files[1].read_bytes()[:200])              # a write cut short
+    again, stats = run()
+    assert stats.analyzed == 2 and stats.cache_hits == 1
+    assert all(_strip(again[k].data(), ("cached",)) == _strip(first[k].data(), ("cached",)) for k in first)
+    _, stats = run()                                               # rewritten: all hits now
+    assert stats.analyzed == 0 and stats.cache_hits == 3
 
 
 def _settings(**kw):

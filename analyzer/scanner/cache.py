@@ -1,9 +1,12 @@
 """The result cache: one file per key in a user cache directory.
 
-Layout: ``<dir>/v1/<key[:2]>/<key>.json`` holds three lines: the payload ranges the
-analysis read back (``{"deps": [...]}``, see ``keys.Dep``), the slim entry the summary
-table reads, and the line as first written — so a hit costs one small parse, not the
-full report's. Entries are
+Layout: ``<dir>/v2/<key[:2]>/<key>.json`` holds three lines of UTF-8: a small header
+``{"v": 2, "deps": [...], "row": {...}}`` — the payload ranges the analysis read back
+(see ``keys.Dep``) and the entry's fields other than its report (path, status, exit code…)
+—, the slim report the summary table reads, and the line as first written. A hit parses
+the header only: the line is copied as bytes, the slim report parsed if a table or a
+caller reads it (``records.ScanResult.report``). An entry of another layout (``v1`` kept
+the whole slim entry on its second line) is a miss. Entries are
 written to a temporary name and renamed, so a scan killed mid-write, or two scans sharing
 the directory, never leave half an entry. Nothing is ever evicted: delete the directory
 (``model-analyze scan --help`` prints where it is) to start afresh.
@@ -20,11 +23,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .keys import Dep
 
-LAYOUT = "v1"
+LAYOUT = "v2"
+FORMAT = 2
+"""The header's ``v``: an entry without it (or with another) is a miss."""
 
 
 def default_cache_dir() -> str:
@@ -43,6 +49,20 @@ def default_cache_dir() -> str:
     if not os.path.isabs(root):  # the XDG spec: a relative value is invalid and ignored
         root = os.path.expanduser("~/.cache")
     return os.path.join(root, "model-analyze")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored result."""
+
+    deps: list[Dep]
+    row: dict[str, Any]
+    """The entry's fields but its report: what a hit needs at once (status, exit code, path…)."""
+    report: bytes
+    """The slim report as JSON (``null`` when the model had none)."""
+    line: memoryview
+    """The line as first written (``"cached":false``), UTF-8, no newline: a view of the bytes read,
+    so a hit copies the line once, into its result."""
 
 
 class ResultCache:
@@ -79,30 +99,38 @@ class ResultCache:
             if stored is None:
                 out.pop(key, None)
             else:
-                out[key] = stored[0]
+                out[key] = stored.deps
         return out
 
-    def get(self, key: str) -> tuple[list[Dep], str, str] | None:
-        """``(deps, slim entry as JSON, line)`` of ``key``, or None."""
+    def get(self, key: str) -> Entry | None:
+        """The entry of ``key``, or None (missing, unreadable, cut short or of another layout)."""
         try:
-            with open(self._path(key), encoding="utf-8") as f:
-                head, slim, line = f.read().split("\n")[:3]
-            deps: list[Dep] = [(int(o), int(n), str(d)) for o, n, d in json.loads(head)["deps"]]
+            with open(self._path(key), "rb") as f:
+                data = f.read()
+            first = data.index(b"\n")
+            second = data.index(b"\n", first + 1)
+            head = json.loads(data[:first])
+            if not isinstance(head, dict) or head.get("v") != FORMAT or not isinstance(head.get("row"), dict):
+                return None
+            deps: list[Dep] = [(int(o), int(n), str(d)) for o, n, d in head["deps"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not slim or not line:
+        if not data.endswith(b"\n") or second == first + 1 or len(data) <= second + 2:
             return None
-        return deps, slim, line
+        return Entry(deps, head["row"], data[first + 1:second], memoryview(data)[second + 1:-1])
 
-    def put(self, key: str, deps: list[Dep], slim: str, line: str) -> None:
-        """Store a result; a cache that cannot be written is skipped silently (the scan's results
-        are in its output either way)."""
+    def put(self, key: str, deps: list[Dep], slim: dict[str, Any], line: str) -> None:
+        """Store a result (``slim``: ``records.slim`` of its line); a cache that cannot be written is
+        skipped silently (the scan's results are in its output either way)."""
         path = self._path(key)
+        row = {k: v for k, v in slim.items() if k != "report"}
+        head = json.dumps({"v": FORMAT, "deps": deps, "row": row}, ensure_ascii=False, separators=(",", ":"))
+        report = json.dumps(slim.get("report"), ensure_ascii=False, separators=(",", ":"))
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps({"deps": deps}) + "\n" + slim + "\n" + line + "\n")
+                f.write(head + "\n" + report + "\n" + line + "\n")
             os.replace(tmp, path)
             marker = path[:-5] + ".deps"
             if deps:

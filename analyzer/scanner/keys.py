@@ -31,8 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .. import protoscan
-
 KEY_VERSION = "scan-key-1"
 Dep = tuple[int, int, str]
 """A range of the model file the analysis read back: offset, length, digest of its bytes."""
@@ -74,6 +72,8 @@ class GraphDigest:
 def graph_digest(path: str) -> GraphDigest | None:
     """The hash of the model's skeleton and of its external-data verdicts; None when the file is
     not one the skeleton scanner reads (the analysis then says what is wrong, uncached)."""
+    from .. import protoscan  # not at the top: a cached re-run keys its files by their stat, never parses one
+
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -154,6 +154,8 @@ def check_deps(path: str, deps: list[Dep]) -> bool:
 def recorded_reads() -> Iterator[list[Dep]]:
     """Record the payload ranges an analysis reads back; on exit the list holds their digests
     (of the bytes the analysis got, not of a second read)."""
+    from .. import protoscan
+
     reads: list[tuple[int, bytes]] = []
     deps: list[Dep] = []
     previous, protoscan.READS = protoscan.READS, reads

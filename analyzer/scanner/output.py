@@ -11,6 +11,7 @@ import csv
 import fnmatch
 import io
 import os
+import typing
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -92,18 +93,43 @@ class Writer:
     def __init__(self, fmt: str, stream: IO[str], header: bool = True) -> None:
         self.fmt = fmt
         self.stream = stream
+        self.binary = _utf8_buffer(stream) if fmt == "jsonl" else None
+        """The stream's byte layer when it encodes UTF-8: a line is copied as bytes (a cached line is
+        never decoded and encoded again)."""
         if fmt == "csv" and header:
             self._emit(_csv_text(CSV_COLUMNS))
 
     def write(self, r: ScanResult) -> None:
-        self._emit(r.line + "\n" if self.fmt == "jsonl" else _csv_text(csv_row(r)))
+        if self.binary is not None:
+            self._emit(r.raw, b"\n")  # two writes: no copy of a long line
+        else:
+            self._emit(r.line + "\n" if self.fmt == "jsonl" else _csv_text(csv_row(r)))
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str | bytes, end: bytes = b"") -> None:
         try:
-            self.stream.write(text)
-            self.stream.flush()
+            if isinstance(text, bytes) and self.binary is not None:
+                self.binary.write(text)
+                self.binary.write(end)
+                self.binary.flush()
+            else:
+                self.stream.write(str(text))
+                self.stream.flush()
         except OSError as exc:
             raise UsageError(f"cannot write the scan's output: {exc.strerror or exc}") from None
+
+
+def _utf8_buffer(stream: IO[str]) -> IO[bytes] | None:
+    import codecs
+
+    buffer = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None)
+    if buffer is None or not encoding or codecs.lookup(encoding).name != "utf-8":
+        return None
+    try:
+        stream.flush()  # what the text layer holds goes first
+    except (OSError, ValueError):
+        return None
+    return typing.cast("IO[bytes]", buffer)
 
 
 def _csv_text(row: Sequence[Any]) -> str:

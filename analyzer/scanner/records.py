@@ -31,19 +31,49 @@ LINE_FIELDS = ("path", "status", "exit_code", "error", "fail_on", "config", "ela
 @dataclass
 class ScanResult(ModelResult):
     """A :class:`~model_analyze.batch.ModelResult` of a scan: the report is the slim one (headline
-    metrics, findings, dims); :meth:`data` is the full line with the complete report."""
+    metrics, findings, dims); :meth:`data` is the full line with the complete report.
+
+    A cached result keeps its line as the stored bytes and its slim report as unparsed JSON
+    (:attr:`report_json`), built into :attr:`report` when something first reads it: a cached
+    re-run that prints no table copies bytes and never rebuilds a report."""
 
     cached: bool = False
     """Taken from the cache (or from the ``--resume`` file) instead of analyzed in this run."""
     resumed: bool = False
     """Read from the ``--resume`` file, not run in this scan."""
     key: str | None = None
-    line: str = ""
-    """The JSON line as written (emptied by callers that keep many results)."""
+    raw: bytes = b""
+    """The JSON line as written, UTF-8, no newline (emptied by callers that keep many results)."""
+    report_json: bytes = b""
+    """The slim report as JSON while it is not parsed yet (then :attr:`report` builds it)."""
+
+    # A property over the base's ``report`` field (mypy allows only a field there); dataclass's
+    # ``__init__`` assigns ``report`` through the setter, so construction is unchanged.
+    @property  # type: ignore[misc]
+    def report(self) -> Report | None:
+        if self.report_json:
+            text, self.report_json = self.report_json, b""
+            data = json.loads(text)
+            self.__dict__["_report"] = report_from_dict(data) if data else None
+        return typing.cast("Report | None", self.__dict__.get("_report"))
+
+    @report.setter
+    def report(self, value: Report | None) -> None:
+        self.__dict__["_report"] = value
+        self.report_json = b""
+
+    @property
+    def line(self) -> str:
+        """The JSON line as written (:attr:`raw` decoded)."""
+        return self.raw.decode("utf-8")
+
+    @line.setter
+    def line(self, value: str) -> None:
+        self.raw = value.encode("utf-8")
 
     def data(self) -> dict[str, Any]:
         """The full line: ``report`` is exactly the single-model JSON report."""
-        return dict(json.loads(self.line))
+        return dict(json.loads(self.raw))
 
     def full_report(self) -> Report | None:
         """The complete :class:`Report` rebuilt from the line (None when there is none)."""
@@ -100,8 +130,9 @@ def slim(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def result_from_entry(entry: dict[str, Any], line: str = "") -> ScanResult:
-    """A :class:`ScanResult` from a (slim or full) entry."""
+def result_from_entry(entry: dict[str, Any], line: str | bytes = "", report_json: bytes = b"") -> ScanResult:
+    """A :class:`ScanResult` from a (slim or full) entry, or from an entry without its report
+    and the slim report as JSON (``report_json``: parsed when the report is first read)."""
     report = report_from_dict(entry["report"]) if entry.get("report") else None
     status = entry.get("status", "error")
     return ScanResult(
@@ -109,7 +140,8 @@ def result_from_entry(entry: dict[str, Any], line: str = "") -> ScanResult:
         fail_on=entry.get("fail_on") or "error", config=list(entry.get("config") or []),
         elapsed_s=float(entry.get("elapsed_s") or 0.0),
         outcome=status if status in ("timeout", "memory", "crashed") else None,
-        cached=bool(entry.get("cached")), key=entry.get("key"), line=line)
+        cached=bool(entry.get("cached")), key=entry.get("key"),
+        raw=line.encode("utf-8") if isinstance(line, str) else line, report_json=report_json)
 
 
 def report_from_dict(data: dict[str, Any]) -> Report:

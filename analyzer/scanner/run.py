@@ -21,7 +21,7 @@ from ..batch import BatchRunner, CliSettings
 from ..config import Config, load_config
 from ..errors import UsageError
 from . import records
-from .cache import ResultCache, StatIndex, default_cache_dir
+from .cache import Entry, ResultCache, StatIndex, default_cache_dir
 from .keys import check_deps, graph_digest, identity, settings_key
 from .records import ScanResult
 from .spec import Item, Limits, Outcome, Preset, ScanSpec, is_url, source_of
@@ -163,34 +163,31 @@ class Scan:
             stored = self.cache.get(outcome.key)
             if stored is None:
                 return None  # removed since the index was read: analyze it after all
-            _, slim_text, line = stored
-            slim = json.loads(slim_text)
             self.stats.cache_hits += 1
-            line = _cached_line(line, slim["path"], item.path, outcome.key)
-            return records.result_from_entry(_as_cached(slim, item.path), line)
+            return _cached_result(stored, item.path, outcome.key)
         self.stats.analyzed += 1
         slim = outcome.slim or {}
-        slim_text = json.dumps(slim, ensure_ascii=False, separators=(",", ":"))
         if outcome.cacheable and outcome.key is not None and self.cache is not None:
-            self.cache.put(outcome.key, outcome.deps, slim_text, outcome.line)
+            self.cache.put(outcome.key, outcome.deps, slim, outcome.line)
         return records.result_from_entry(slim, outcome.line)
 
 
-def _as_cached(slim: dict[str, Any], path: str) -> dict[str, Any]:
-    relabel(slim, slim["path"], path)
-    slim["cached"] = True
-    return slim
-
-
-def _cached_line(line: str, old_path: str, path: str, key: str) -> str:
-    """The stored line marked as cached (and relabelled when this copy of the graph has another path)."""
-    tail = f',"cached":false,"key":{json.dumps(key)}}}'
-    if old_path == path and line.endswith(tail):
-        return line[:-len(tail)] + f',"cached":true,"key":{json.dumps(key)}}}'
-    entry = json.loads(line)
+def _cached_result(stored: Entry, path: str, key: str) -> ScanResult:
+    """A hit as a result: the stored line marked as cached, copied as bytes; the slim report left
+    unparsed until read. A graph cached under another path (a copy) is relabelled, parsed."""
+    row = dict(stored.row, cached=True)
+    old_path = row["path"]
+    quoted = json.dumps(key).encode()
+    tail = b',"cached":false,"key":' + quoted + b"}"
+    if old_path == path and stored.line[-len(tail):] == tail:
+        line = b"".join((stored.line[:-len(tail)], b',"cached":true,"key":', quoted, b"}"))
+        return records.result_from_entry(row, line, report_json=stored.report)
+    entry = json.loads(bytes(stored.line))
     relabel(entry, old_path, path)
     entry["cached"] = True
-    return records.line_of(entry)
+    row["report"] = json.loads(stored.report)
+    relabel(row, old_path, path)
+    return records.result_from_entry(row, records.line_of(entry))
 
 
 def read_resume(path: str) -> list[dict[str, Any]]:

@@ -24,10 +24,11 @@ class ServingOptions:
 
     def __post_init__(self) -> None:
         """A device the table does not know, or a dtype we cannot size, is the user's error (exit 2)."""
-        from model_analyze.devices import resolve
-
-        from .kv import parse_kv_dtype
-
         if self.device:
+            from model_analyze.devices import resolve
+
             resolve(self.device)
-        parse_kv_dtype(self.kv_dtype)
+        if self.kv_dtype:  # kv.py imports the attention and token-flow engines: only when there is a dtype to check
+            from .kv import parse_kv_dtype
+
+            parse_kv_dtype(self.kv_dtype)
