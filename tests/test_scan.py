@@ -279,15 +279,18 @@ def test_cache_redoes_only_what_changed(registry, tmp_path, monkeypatch):
     assert stats.analyzed == 53 and stats.cache_hits == 0
 
 
+def _copies(paths: list[Path], folder: Path) -> Path:
+    folder.mkdir()
+    for p in paths:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
 def test_a_cached_rerun_writes_the_first_runs_lines_and_table(registry, tmp_path):
     """A hit copies the stored line's bytes and builds its report only for the table: the re-run's
     JSON Lines are the first run's lines with ``cached`` true (timings included, they are the first
     run's; in the order models finish), its table the first run's plus the note that says so."""
-    _, good, _ = registry
-    models = tmp_path / "models"
-    models.mkdir()
-    for p in good[:6]:
-        shutil.copy(p, models / p.name)
+    models = _copies(registry[1][:6], tmp_path / "models")
     cache = tmp_path / "cache"
     cold = _cli(models, "--isolated", "-j", "2", "--cache-dir", cache, "-o", tmp_path / "cold.jsonl")
     warm = _cli(models, "--isolated", "-j", "2", "--cache-dir", cache)  # lines to stdout, the table to stderr
@@ -307,11 +310,7 @@ def test_an_entry_of_another_layout_or_cut_short_is_a_miss(registry, tmp_path):
     import model_analyze
     from model_analyze.scanner.cache import ResultCache
 
-    _, good, _ = registry
-    models = tmp_path / "models"
-    models.mkdir()
-    for p in good[:3]:
-        shutil.copy(p, models / p.name)
+    models = _copies(registry[1][:3], tmp_path / "models")
     cache = tmp_path / "cache"
 
     def run():
