@@ -38,6 +38,14 @@ def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+def _dims(items: tuple[str, ...]) -> dict[str, int]:
+    if not items:  # bindings imports the graph and protobuf modules: only when a dim is given (a cached
+        return {}  # scan reads no graph)
+    from .bindings import parse_dim_specs
+
+    return parse_dim_specs(items)
+
+
 def _input_shapes(items: tuple[str, ...]) -> dict[str, list[int]]:
     if not items:  # the shape engine is imported when a shape is given (a cached scan never needs it)
         return {}
@@ -53,7 +61,6 @@ def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_le
                  plugin_options: tuple[str, ...] = ()) -> CliSettings:
     """The command line's settings; ``flags`` are analyzer option flags (``--top``), ``plugin_options``
     the ``--option NAME.KEY=VALUE`` items."""
-    from .bindings import parse_dim_specs
     from .clikit import env_debug, split_multi
     from .model_budgets import parse_budget_option
     from .options import parse_option_text
@@ -73,7 +80,7 @@ def cli_settings(*, dims: tuple[str, ...], input_shapes: tuple[str, ...], seq_le
         except ValueError as exc:
             raise UsageError(f"--baseline-tolerance {baseline_tolerance!r}: expected {exc}") from None
     return CliSettings(
-        dims=parse_dim_specs(dims), input_shapes=_input_shapes(input_shapes), seq_len=seq_len,
+        dims=_dims(dims), input_shapes=_input_shapes(input_shapes), seq_len=seq_len,
         select=split_multi(select) if select else None, ignore=split_multi(ignore) if ignore else None,
         extend_select=split_multi(extend_select), severity=_pairs(severities, "--severity"), fail_on=fail_on,
         flags=dict(flags or {}), options=parse_option_text(plugin_options), budgets=parsed_budgets,

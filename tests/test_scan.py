@@ -305,12 +305,13 @@ def test_a_cached_rerun_writes_the_first_runs_lines_and_table(registry, tmp_path
 
 
 def test_an_entry_of_another_layout_or_cut_short_is_a_miss(registry, tmp_path):
-    """The cache layout changed (v1 kept the slim entry whole on its second line): such an entry, or
-    one cut short, is analyzed again and rewritten, not a crash and not a wrong result."""
+    """The cache layout changed (v1 kept the slim entry whole on its second line, v2 the line as first
+    written): such an entry, or one cut short, is analyzed again and rewritten, not a crash and not a
+    wrong result."""
     import model_analyze
     from model_analyze.scanner.cache import ResultCache
 
-    models = _copies(registry[1][:3], tmp_path / "models")
+    models = _copies(registry[1][:5], tmp_path / "models")
     cache = tmp_path / "cache"
 
     def run():
@@ -318,18 +319,21 @@ def test_an_entry_of_another_layout_or_cut_short_is_a_miss(registry, tmp_path):
         return {Path(r.path).name: r for r in job}, job.stats
 
     first, stats = run()
-    assert stats.analyzed == 3
-    store = ResultCache(str(cache))
-    files = sorted(Path(store.root).glob("*/*.json"))
-    assert len(files) == 3
-    old = json.dumps({"deps": []}) + "\n" + json.dumps({"path": "x", "status": "ok"}) + "\n" + "{}" + "\n"
-    files[0].write_text(old)                                       # the v1 layout
-    files[1].write_bytes(files[1].read_bytes()[:200])              # a write cut short
+    assert stats.analyzed == 5
+    files = sorted(Path(ResultCache(str(cache)).root).glob("*/*.json"))
+    assert len(files) == 5
+    _, report, line = files[0].read_bytes().split(b"\n", 2)
+    v1 = json.dumps({"deps": []}) + "\n" + json.dumps({"path": "x", "status": "ok"}) + "\n{}\n"
+    files[0].write_text(v1)                                                       # the v1 layout
+    files[1].write_bytes(json.dumps({"v": 2, "deps": [], "row": {"path": "x"}}).encode() + b"\n" + report +
+                         b"\n" + line + b"\n")                                     # the v2 layout
+    files[2].write_bytes(files[2].read_bytes()[:100])                             # cut in its header
+    files[3].write_bytes(files[3].read_bytes()[:-10])                             # cut in its line
     again, stats = run()
-    assert stats.analyzed == 2 and stats.cache_hits == 1
+    assert stats.analyzed == 4 and stats.cache_hits == 1
     assert all(_strip(again[k].data(), ("cached",)) == _strip(first[k].data(), ("cached",)) for k in first)
     _, stats = run()                                               # rewritten: all hits now
-    assert stats.analyzed == 0 and stats.cache_hits == 3
+    assert stats.analyzed == 0 and stats.cache_hits == 5
 
 
 def _settings(**kw):

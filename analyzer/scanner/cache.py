@@ -1,12 +1,15 @@
 """The result cache: one file per key in a user cache directory.
 
-Layout: ``<dir>/v2/<key[:2]>/<key>.json`` holds three lines of UTF-8: a small header
-``{"v": 2, "deps": [...], "row": {...}}`` — the payload ranges the analysis read back
-(see ``keys.Dep``) and the entry's fields other than its report (path, status, exit code…)
-—, the slim report the summary table reads, and the line as first written. A hit parses
-the header only: the line is copied as bytes, the slim report parsed if a table or a
-caller reads it (``records.ScanResult.report``). An entry of another layout (``v1`` kept
-the whole slim entry on its second line) is a miss. Entries are
+Layout: ``<dir>/v3/<key[:2]>/<key>.json`` holds, in UTF-8, a small header line
+``{"v": 3, "deps": [...], "row": {...}, "n": N}`` — the payload ranges the analysis read
+back (see ``keys.Dep``), the entry's fields other than its report (path, status, exit
+code…) and the length of the line —, a line with the slim report the summary table reads,
+and then, to the end of the file without a newline, the line as a hit writes it
+(``"cached":true``). A hit parses the header only: the rest of the file *is* the line, read
+into the bytes the output copies; the slim report is parsed if a table or a caller reads it
+(``records.ScanResult.report``). An entry of another layout (``v1`` kept the whole slim
+entry on its second line, ``v2`` the line as first written) is a miss, and so is one whose
+line is not ``n`` bytes long. Entries are
 written to a temporary name and renamed, so a scan killed mid-write, or two scans sharing
 the directory, never leave half an entry. Nothing is ever evicted: delete the directory
 (``model-analyze scan --help`` prints where it is) to start afresh.
@@ -28,8 +31,8 @@ from typing import Any
 
 from .keys import Dep
 
-LAYOUT = "v2"
-FORMAT = 2
+LAYOUT = "v3"
+FORMAT = 3
 """The header's ``v``: an entry without it (or with another) is a miss."""
 
 
@@ -60,9 +63,8 @@ class Entry:
     """The entry's fields but its report: what a hit needs at once (status, exit code, path…)."""
     report: bytes
     """The slim report as JSON (``null`` when the model had none)."""
-    line: memoryview
-    """The line as first written (``"cached":false``), UTF-8, no newline: a view of the bytes read,
-    so a hit copies the line once, into its result."""
+    line: bytes
+    """The line as a hit writes it (``"cached":true``), UTF-8, no newline."""
 
 
 class ResultCache:
@@ -106,31 +108,34 @@ class ResultCache:
         """The entry of ``key``, or None (missing, unreadable, cut short or of another layout)."""
         try:
             with open(self._path(key), "rb") as f:
-                data = f.read()
-            first = data.index(b"\n")
-            second = data.index(b"\n", first + 1)
-            head = json.loads(data[:first])
+                first, report, line = f.readline(), f.readline(), f.read()
+            head = json.loads(first)
             if not isinstance(head, dict) or head.get("v") != FORMAT or not isinstance(head.get("row"), dict):
                 return None
             deps: list[Dep] = [(int(o), int(n), str(d)) for o, n, d in head["deps"]]
+            size = int(head["n"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not data.endswith(b"\n") or second == first + 1 or len(data) <= second + 2:
+        if not report.endswith(b"\n") or len(report) < 2 or not line or len(line) != size:
             return None
-        return Entry(deps, head["row"], data[first + 1:second], memoryview(data)[second + 1:-1])
+        return Entry(deps, head["row"], report[:-1], line)
 
     def put(self, key: str, deps: list[Dep], slim: dict[str, Any], line: str) -> None:
-        """Store a result (``slim``: ``records.slim`` of its line); a cache that cannot be written is
-        skipped silently (the scan's results are in its output either way)."""
+        """Store a result (``slim``: ``records.slim`` of its line; ``line``: as a hit writes it); a
+        cache that cannot be written is skipped silently (the scan's results are in its output
+        either way)."""
         path = self._path(key)
         row = {k: v for k, v in slim.items() if k != "report"}
-        head = json.dumps({"v": FORMAT, "deps": deps, "row": row}, ensure_ascii=False, separators=(",", ":"))
+        data = line.encode("utf-8")
+        head = json.dumps({"v": FORMAT, "deps": deps, "row": row, "n": len(data)}, ensure_ascii=False,
+                          separators=(",", ":"))
         report = json.dumps(slim.get("report"), ensure_ascii=False, separators=(",", ":"))
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(head + "\n" + report + "\n" + line + "\n")
+            with os.fdopen(fd, "wb") as f:
+                f.write((head + "\n" + report + "\n").encode("utf-8"))
+                f.write(data)
             os.replace(tmp, path)
             marker = path[:-5] + ".deps"
             if deps:

@@ -168,23 +168,30 @@ class Scan:
         self.stats.analyzed += 1
         slim = outcome.slim or {}
         if outcome.cacheable and outcome.key is not None and self.cache is not None:
-            self.cache.put(outcome.key, outcome.deps, slim, outcome.line)
+            self.cache.put(outcome.key, outcome.deps, slim, _as_hit(outcome.line, outcome.key))
         return records.result_from_entry(slim, outcome.line)
 
 
+def _as_hit(line: str, key: str) -> str:
+    """The line as a cache hit writes it: ``cached`` true (the last two fields of a line, see
+    ``task.entry_of``)."""
+    tail = f',"cached":false,"key":{json.dumps(key)}}}'
+    if line.endswith(tail):
+        return line[:-len(tail)] + f',"cached":true,"key":{json.dumps(key)}}}'
+    entry = json.loads(line)
+    entry["cached"] = True
+    return records.line_of(entry)
+
+
 def _cached_result(stored: Entry, path: str, key: str) -> ScanResult:
-    """A hit as a result: the stored line marked as cached, copied as bytes; the slim report left
-    unparsed until read. A graph cached under another path (a copy) is relabelled, parsed."""
+    """A hit as a result: the stored line (``cached`` true already) is the result's bytes, the slim
+    report left unparsed until read. A graph cached under another path (a copy) is relabelled."""
     row = dict(stored.row, cached=True)
     old_path = row["path"]
-    quoted = json.dumps(key).encode()
-    tail = b',"cached":false,"key":' + quoted + b"}"
-    if old_path == path and stored.line[-len(tail):] == tail:
-        line = b"".join((stored.line[:-len(tail)], b',"cached":true,"key":', quoted, b"}"))
-        return records.result_from_entry(row, line, report_json=stored.report)
-    entry = json.loads(bytes(stored.line))
+    if old_path == path:
+        return records.result_from_entry(row, stored.line, report_json=stored.report)
+    entry = json.loads(stored.line)
     relabel(entry, old_path, path)
-    entry["cached"] = True
     row["report"] = json.loads(stored.report)
     relabel(row, old_path, path)
     return records.result_from_entry(row, records.line_of(entry))
