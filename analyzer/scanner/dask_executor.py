@@ -150,8 +150,12 @@ class DaskExecutor:
 
     def run(self, items: Iterable[Item]) -> Iterator[tuple[Item, Outcome]]:
         client = self.client
-        # a list each: scatter() would spread a dict's values as separate pieces
-        spec_f, index_f, limits_f = client.scatter([self.spec, self.index, self.limits], broadcast=True)
+        # a list each: scatter() would spread a dict's values as separate pieces. hash=False:
+        # with content-hashed keys a second scan of the same settings reuses the first scan's
+        # keys, and the first scan's release of them races the second's tasks ("lost
+        # dependencies" on a reused cluster).
+        spec_f, index_f, limits_f = client.scatter([self.spec, self.index, self.limits], broadcast=True,
+                                                   hash=False)
         todo = list(items)
         threads = self.threads()
         size = chunk_size(len(todo), threads)
