@@ -30,6 +30,13 @@ def mistral_with_data():
         yield d / src.name
 
 
+def child_env() -> dict[str, str]:
+    """This environment without ``PYTHONDONTWRITEBYTECODE``: a measured child may write and
+    reuse bytecode, as an installed tool does (with the variable set, every process compiles
+    every module it imports, and start-up dominates the figure)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run ``cmd`` as a child; return (wall seconds, child peak RSS MiB, stdout)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -41,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ROOT, SHARED, mistral_with_data
+from _common import ROOT, SHARED, child_env, mistral_with_data
 
 sys.path.insert(0, str(ROOT / "samples"))
 
@@ -84,8 +84,8 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_s
 def measure(cmd: list[str]) -> tuple[float, float]:
     """(CPU seconds, peak RSS MiB) of one child process. A small launcher forks it:
     ``ru_maxrss`` counts the forked image before ``exec``, and this script is large."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    out = subprocess.run([PY, "-c", LAUNCHER, json.dumps(cmd)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run([PY, "-c", LAUNCHER, json.dumps(cmd)], capture_output=True, text=True, env=child_env(),
+                         check=True)
     code, cpu, rss, err = json.loads(out.stdout)
     if code not in (0, 1):
         raise RuntimeError(f"{' '.join(cmd[:4])}… exited {code}: {err}")

@@ -36,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "samples"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import child_env  # noqa: E402
 
 IN_PROCESS = """
 import json, sys, time
@@ -94,9 +96,8 @@ def load() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-"""Children may write and reuse bytecode, as an installed tool does (with the variable set, every
-process compiles every module it imports: start-up would dominate the cached re-run)."""
+CHILD_ENV = child_env()
+"""Start-up would otherwise dominate the cached re-run (see ``child_env``)."""
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
