@@ -29,31 +29,11 @@ from typing import Any
 from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, attention_layers
 from model_analyze.context import AnalysisContext
-from model_analyze.errors import UsageError
 from model_analyze.graph import dtype_name, is_float
 from model_analyze.tensors import dtype_bits
 from model_analyze.tokenflow.deps import Chunked
 
-KV_DTYPES: dict[str, tuple[str, Fraction]] = {
-    "fp32": ("float32", Fraction(4)), "float32": ("float32", Fraction(4)), "float": ("float32", Fraction(4)),
-    "fp16": ("float16", Fraction(2)), "float16": ("float16", Fraction(2)), "half": ("float16", Fraction(2)),
-    "bf16": ("bfloat16", Fraction(2)), "bfloat16": ("bfloat16", Fraction(2)),
-    "fp8": ("float8", Fraction(1)), "float8": ("float8", Fraction(1)),
-    "int8": ("int8", Fraction(1)), "uint8": ("uint8", Fraction(1)),
-    "int4": ("int4", Fraction(1, 2)), "uint4": ("uint4", Fraction(1, 2)),
-}
-"""``--kv-dtype`` names → (label, bytes per element). Scales of a quantized cache are not counted."""
-
 _CACHE_NAME = re.compile(r"past|cache", re.IGNORECASE)
-
-
-def parse_kv_dtype(text: str | None) -> tuple[str, Fraction] | None:
-    if not text:
-        return None
-    key = text.strip().lower()
-    if key not in KV_DTYPES:
-        raise UsageError(f"--kv-dtype {text!r}: unknown (known: {', '.join(sorted(KV_DTYPES))})")
-    return KV_DTYPES[key]
 
 
 @dataclass

@@ -8,9 +8,30 @@ serving.batch=8`` and ``[tool.model-analyze.plugins.serving]`` set them too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from model_analyze.budgets import BUDGETS
+from model_analyze.errors import UsageError
 from model_analyze.plugin_api import option
+
+KV_DTYPES: dict[str, tuple[str, Fraction]] = {
+    "fp32": ("float32", Fraction(4)), "float32": ("float32", Fraction(4)), "float": ("float32", Fraction(4)),
+    "fp16": ("float16", Fraction(2)), "float16": ("float16", Fraction(2)), "half": ("float16", Fraction(2)),
+    "bf16": ("bfloat16", Fraction(2)), "bfloat16": ("bfloat16", Fraction(2)),
+    "fp8": ("float8", Fraction(1)), "float8": ("float8", Fraction(1)),
+    "int8": ("int8", Fraction(1)), "uint8": ("uint8", Fraction(1)),
+    "int4": ("int4", Fraction(1, 2)), "uint4": ("uint4", Fraction(1, 2)),
+}
+"""``--kv-dtype`` names → (label, bytes per element). Scales of a quantized cache are not counted."""
+
+
+def parse_kv_dtype(text: str | None) -> tuple[str, Fraction] | None:
+    if not text:
+        return None
+    key = text.strip().lower()
+    if key not in KV_DTYPES:
+        raise UsageError(f"--kv-dtype {text!r}: unknown (known: {', '.join(sorted(KV_DTYPES))})")
+    return KV_DTYPES[key]
 
 
 @dataclass(frozen=True)
@@ -28,7 +49,4 @@ class ServingOptions:
             from model_analyze.devices import resolve
 
             resolve(self.device)
-        if self.kv_dtype:  # kv.py imports the attention and token-flow engines: only when there is a dtype to check
-            from .kv import parse_kv_dtype
-
-            parse_kv_dtype(self.kv_dtype)
+        parse_kv_dtype(self.kv_dtype)

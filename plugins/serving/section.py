@@ -18,8 +18,8 @@ from model_analyze.devices import Device
 from model_analyze.plugin_api import Column, Metric, Section, Severity, Table
 from model_analyze.render import fold_label, human, mark
 
-from .kv import KVCache, parse_kv_dtype, read_cache
-from .options import ServingOptions
+from .kv import KVCache, read_cache
+from .options import ServingOptions, parse_kv_dtype
 from .phases import Phase, Phases, build, exact
 from .roofline import Bound, bound, fmt_rate, fmt_time
 
