@@ -57,8 +57,11 @@ def ratio_range(a: Span, b: Span) -> tuple[float, float]:
     return lo, hi
 
 
+WHAT = {"lower": "a lower bound", "upper": "an upper bound", "estimate": "an estimate"}
+"""A bound kind in words, as messages name it."""
+
+
 def why_unproven(a_bound: str | None, b_bound: str | None, a_name: str, b_name: str) -> str:
     """Why two figures prove no order, in words (``the baseline's figure is a lower bound``)."""
-    what = {"lower": "a lower bound", "upper": "an upper bound", "estimate": "an estimate"}
-    parts = [f"{name}'s figure is {what[k]}" for name, k in ((a_name, a_bound), (b_name, b_bound)) if k in what]
+    parts = [f"{name}'s figure is {WHAT[k]}" for name, k in ((a_name, a_bound), (b_name, b_bound)) if k in WHAT]
     return " and ".join(parts) if parts else "the figures are equal"

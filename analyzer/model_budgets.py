@@ -7,8 +7,11 @@ so they know no analyzer by name and a plugin that marks a headline is budgeted 
 Every budget key has its own code (``BG001`` for ``max-macs`` …), error by default,
 and the message gives the measured value, the allowed one and the binding. A budget
 whose metric this report does not have (``min-reach`` on a CNN) is skipped and said
-(``BG090``, info); a limit a bound cannot prove — a lower-bound MAC count under a
-``max-macs`` — is a warning (``BG091``), never a silent pass.
+(``BG090``, info). A figure that is only a bound is read as the values it allows
+(:mod:`.bounded`, the rule baselines use): the budget's error only when every one of them
+breaks the limit, nothing only when every one meets it, else a warning (``BG091``) — a
+lower-bound MAC count under a ``max-macs`` is not a pass, an estimate (``≈``) or an upper
+bound over it is "may be broken", never a proven failure.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .bounded import WHAT, span
 from .codespec import Code
 from .report import HEADLINES, Finding, Metric, NodeRef, Report, Severity
 from .units import parse_quantity
@@ -107,11 +111,16 @@ CODES: tuple[Code, ...] = (
          "value is not a number at the binding. A budget is skipped for such a model, and said.",
          "Nothing, or move the budget into an override whose `paths` match only the models it is for.",
          "budget min-reach not checked: this report has no reach (no analyzer reported one)", action="none"),
-    Code("BG091", "budget-not-proven", W, "a budget holds only for a bound, not for the exact value",
-         "The metric is a lower bound (uncosted nodes) under a `max-*` budget, or an upper bound under a "
-         "`min-*` budget: the limit may still be broken.",
-         "Bind the free dims or resolve the uncosted nodes (HS002) so the value is exact.",
-         "budget max-macs not proven: MACs ≥ 3.1 G (a lower bound) ≤ 40 G", action="bind"),
+    Code("BG091", "budget-not-proven", W, "a budget neither proven met nor proven broken: the figure is only a bound",
+         "The metric is only a bound, read as the values it allows (as baselines read it): `≥ v` (uncosted "
+         "nodes) is v or more, `≤ v` (the costlier branch of an undecided If, a perhaps-reach) is v or less, "
+         "`≈ v` (both kinds in one total) is unknown. A budget is an error only when every allowed value breaks "
+         "it (`≥ 50 G` over `max-macs 40G`) and passes silently only when every allowed value meets it; else "
+         "this warning says on which side the figure is: `may be broken` (`≤ 50 G` or `≈ 50 G` over 40 G) or "
+         "`not proven` (`≥ 3.1 G` under 40 G).",
+         "Bind the free dims, resolve the uncosted nodes (HS001/HS002) or the undecided If (HS003) so the "
+         "value is exact.",
+         "budget max-macs may be broken: MACs ≈ 50 G (an estimate) > 40 G", action="bind"),
 )
 
 
@@ -215,23 +224,38 @@ def check(report: Report, budgets: Iterable[Budget],
             if b.value and value is not True:
                 out.append(Finding(kind.code, E, f"the last position does not see position 0 ({kind.key}){at}"
                                    f"{_where(b)}", source="budgets"))
+            elif b.value and metric.bound in ("upper", "estimate"):  # a "perhaps" yes proves nothing
+                out.append(Finding("BG091", W, f"budget {kind.key} not proven: the last position perhaps sees "
+                                   f"position 0 ({WHAT[metric.bound]}){at}{_where(b)}", source="budgets"))
             continue
-        allowed = b.value
-        shown, limit = _fmt(metric, value), _fmt(metric, allowed)
-        exact = f" ({value:,} {'>' if kind.limit == 'max' else '<'} {allowed:,})" if isinstance(value, int) else ""
-        broken = value > allowed if kind.limit == "max" else value < allowed
-        weak = metric.bound == ("lower" if kind.limit == "max" else "upper")
-        if broken:
-            rel = ">" if kind.limit == "max" else "<"
-            mark = "≥ " if metric.bound == "lower" else "≤ " if metric.bound == "upper" else ""
-            out.append(Finding(kind.code, E, f"{label} {mark}{shown} {rel} {kind.key} {limit}{exact}{at}{_where(b)}",
-                               source="budgets"))
-        elif weak:
-            mark, what = ("≥", "a lower bound") if metric.bound == "lower" else ("≤", "an upper bound")
-            rel = "≤" if kind.limit == "max" else "≥"
-            out.append(Finding("BG091", W, f"budget {kind.key} not proven: {label} {mark} {shown} ({what}) {rel} "
-                               f"{limit}{at}{_where(b)}", source="budgets"))
+        if isinstance(value, (int, float)):  # a number here (checked above); said again for the types
+            out.extend(_check_limit(b, label, metric, value, at))
     return out
+
+
+def _check_limit(b: Budget, label: str, metric: Metric, value: float, at: str) -> list[Finding]:
+    """A ``max-*``/``min-*`` budget against a figure read as the values its bound allows
+    (:mod:`.bounded`: ``≥ v`` is ``[v, ∞)``, ``≤ v`` is ``[0, v]``, ``≈ v`` is unknown). Broken
+    (the budget's code, an error) only when every allowed value breaks the limit, met (nothing)
+    only when every allowed value meets it; otherwise BG091, a warning that says which side the
+    figure is on (``may be broken`` past the limit, ``not proven`` within it)."""
+    from .render import mark
+
+    kind, allowed = b.kind, b.value
+    shown, limit = _fmt(metric, value), _fmt(metric, allowed)
+    most = kind.limit == "max"
+    allows = span(value, metric.bound)
+    if (allows.lo > allowed) if most else (allows.hi < allowed):
+        exact = f" ({value:,} {'>' if most else '<'} {allowed:,})" if isinstance(value, int) else ""
+        return [Finding(kind.code, E, f"{label} {mark(metric.bound)}{shown} {'>' if most else '<'} {kind.key} "
+                        f"{limit}{exact}{at}{_where(b)}", source="budgets")]
+    if (allows.hi <= allowed) if most else (allows.lo >= allowed):
+        return []
+    past = value > allowed if most else value < allowed
+    rel = (">" if most else "<") if past else ("≤" if most else "≥")
+    verdict = "may be broken" if past else "not proven"
+    return [Finding("BG091", W, f"budget {kind.key} {verdict}: {label} {mark(metric.bound)}{shown} "
+                    f"({WHAT.get(metric.bound or '', 'a bound')}) {rel} {limit}{at}{_where(b)}", source="budgets")]
 
 
 def _op_key(domain: str, op_type: str) -> str:

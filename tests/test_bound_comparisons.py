@@ -37,7 +37,7 @@ MATRIX = [
     # 160 → ≤ 224: now ⊂ [0, 224] holds 160 — no direction
     ("macs", 160, None, 224, "upper", "BL011", W, "(this run's figure is an upper bound)"),
     # 160 → ≈ 224: an estimate allows anything
-    ("macs", 160, None, 224, "estimate", "BL011", W, "(this run's figure is an estimate)"),
+    ("macs", 160, None, 224, "estimate", "BL011", W, "160 → ≈ 224 (this run's figure is an estimate)"),
     # ≥ 160 → ≥ 224: [160, ∞) and [224, ∞) overlap — no direction
     ("macs", 160, "lower", 224, "lower", "BL011", W, "the baseline's figure is a lower bound and this run's "
      "figure is a lower bound"),

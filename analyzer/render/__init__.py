@@ -81,7 +81,7 @@ def cell(value: Any) -> str:
 
 def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
     """A metric's value as printed everywhere: human-sized, its unit when the label does
-    not say it, and ``≥``/``≤`` when it is only a lower/upper bound."""
+    not say it, and its bound's :func:`mark` (``≥``/``≤``/``≈``) when it is not exact."""
     if isinstance(value, bool) and bound == "upper":  # an upper bound's "yes" is a "perhaps"; its "no" is sure
         return "perhaps (an upper bound)" if value else "no"
     if unit == "s" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -92,7 +92,8 @@ def value_text(value: Any, unit: str = "", bound: str | None = None) -> str:
 
 
 def mark(bound: str | None) -> str:
-    """``≥ `` for a lower bound, ``≤ `` for an upper bound, ``≈ `` for an estimate, else nothing."""
+    """``≥ `` for a lower bound, ``≤ `` for an upper bound, ``≈ `` for an estimate, else nothing:
+    the one mark every table, message and finding prints, so an estimate never reads as exact."""
     return {"lower": "≥ ", "upper": "≤ ", "estimate": "≈ "}.get(bound or "", "")
 
 

@@ -3,7 +3,7 @@
 A run over a folder prints one block per model and then a table a reviewer scans:
 model, MACs at the binding, parameters, peak memory, what the model sees (reach or
 receptive field), the worst finding and the status. Values come only from headline
-metrics (``Report.headline``); ``≥``/``≤`` mark bounds and ``*`` a value taken at
+metrics (``Report.headline``); ``≥``/``≤``/``≈`` mark bounds and estimates and ``*`` a value taken at
 stated default dims. Under the table, one line per model that failed says why.
 
 JSON for many models is one document with a ``models`` list (schema
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..report import Cell, Column, Finding, Metric, Report, Severity, Table
+from . import mark
 
 if TYPE_CHECKING:
     from ..batch import ModelResult
@@ -47,7 +48,8 @@ def _value(report: Report, key: str, unit: str = "") -> str:
 
 
 def _mark(m: Metric) -> str:
-    return "≥" if m.bound == "lower" else "≤" if m.bound == "upper" else ""
+    """The one bound mark (:func:`.mark`: ``≥``/``≤``/``≈``), unspaced: the table is narrow."""
+    return mark(m.bound).rstrip()
 
 
 def _at_defaults(report: Report, m: Metric) -> bool:
