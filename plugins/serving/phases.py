@@ -34,7 +34,7 @@ from model_analyze import dims as D
 from model_analyze.attention import AttentionLayer, MaskInfo, attention_layers
 from model_analyze.bindings import sequence_dim
 from model_analyze.context import AnalysisContext
-from model_analyze.cost import CostModel, Poly
+from model_analyze.cost import CostModel, NodeCost, Poly
 from model_analyze.cost.poly import atom_values, from_dim
 from model_analyze.graph import dtype_name
 from model_analyze.tokenflow.deps import count
@@ -193,12 +193,34 @@ class _PhaseBuilder:
 
     def _macs_by_dtype(self) -> dict[str, Poly]:
         """MACs by compute dtype (the bound's work)."""
+        return self._split(self.m.counted)
+
+    def _split(self, costs: list[NodeCost]) -> dict[str, Poly]:
         mac_by: dict[str, Poly] = {}
-        for nc in self.m.counted:
-            if nc.macs != 0:
-                key = compute_dtype(self.ctx, nc.node)
-                mac_by[key] = mac_by.get(key, Poly()) + nc.macs
+        for nc in costs:
+            if nc.macs != 0 and nc.status != "folded":
+                for key, macs in self._work(nc).items():
+                    mac_by[key] = mac_by.get(key, Poly()) + macs
         return mac_by
+
+    def _work(self, nc: NodeCost) -> dict[str, Poly]:
+        """One node's MACs by the dtype of the work done. An op's is the dtype of its first
+        input; a control-flow node's work is its bodies' nodes', not its first input's (an
+        ``If``'s is its boolean condition): the branch an ``If`` counts (its MACs are that
+        branch's) gives its own split; a body whose work is of one dtype (a ``Loop`` counts it
+        × trips) gives that dtype; else the node's first output's dtype, the dtype it computes."""
+        node = nc.node
+        if not node.subgraphs:
+            return {compute_dtype(self.ctx, node): nc.macs}
+        bodies = [self.m.engine.graph_cost(sub) for subs in node.subgraphs.values() for sub in subs]
+        for body in bodies:
+            if body.macs == nc.macs:
+                return self._split(body.nodes)
+        keys = {k for body in bodies for k in self._split(body.nodes)}
+        if len(keys) == 1:
+            return {keys.pop(): nc.macs}
+        t = self.ctx.shapes.dtype(node.outputs[0]) if node.outputs else None
+        return {COMPUTE_DTYPES.get(dtype_name(t), dtype_name(t)): nc.macs}
 
     def io_bytes(self, e: dict[str, int]) -> float:
         """Bytes of the graph's inputs and outputs other than the cache, at ``e``."""
