@@ -120,6 +120,7 @@ def model_analyze_attention(node: Node, ctx: AnalysisContext) -> AttentionClaim 
     return ``None`` for nodes that are not yours. A claimed node is read as the claim
     says instead of by the core's own reader; a claim that does not fit the node (an
     input index it lacks) and a hook that raises are listed with the attention
-    section's problems, never fatal. Called once per node of a non-standard domain,
+    section's problems, never fatal; a hook that raises or returns something other than a
+    claim is no answer, and the next plugin is asked. Called once per node of a non-standard domain,
     only when some plugin implements it.
     """

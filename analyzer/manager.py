@@ -139,6 +139,12 @@ def _guard_impl(fn: Callable[..., object], plugin: str, hook: str, manager: Plug
             manager.record(plugin, hook, exc)
             return None if firstresult else _tag([], plugin)
         if firstresult:
+            kind = manager.expected.get(hook)
+            if result is not None and kind is not None and not isinstance(result, kind):
+                # pluggy would stop at it: a wrong-type answer is no answer, so the next plugin is asked
+                manager.record(plugin, hook, TypeError(f"{hook} returned a {type(result).__name__}, "
+                                                       f"not a {kind.__name__}"))
+                return None
             if result is not None:
                 manager.winner = plugin  # pluggy stops at the first result: this plugin gave it
             return result
@@ -214,6 +220,9 @@ class PluginManager:
     _errors: list[HookFailure] = field(default_factory=list)
     winner: str = ""
     """The plugin whose implementation gave the last ``firstresult`` hook's result."""
+    expected: dict[str, type] = field(default_factory=dict)
+    """``firstresult`` hook → the type :meth:`first` wants of it: the guards read any other
+    result as no answer (recorded against its plugin), so pluggy asks the next implementation."""
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -254,10 +263,12 @@ class PluginManager:
 
     def first(self, hook: str, kind: type[T], **kwargs: object) -> tuple[tuple[str, T] | None, list[HookFailure]]:
         """A ``firstresult`` hook, ``pm.hook.<hook>(**kwargs)``: ``(plugin, result)`` of the first
-        implementation that returned something (None if none did), and the implementations
-        that failed on the way — a raising one, or one that returned something not a ``kind``."""
+        implementation that returned a ``kind`` (None if none did), and the implementations
+        that failed on the way — a raising one, or one that returned something not a ``kind``
+        (no answer: the next implementation is asked; a wrapper's result is checked here)."""
         start = len(self._errors)
         self.winner = ""
+        self.expected[hook] = kind
         result = getattr(self.pm.hook, hook)(**kwargs)
         errors = self._errors[start:]
         del self._errors[start:]

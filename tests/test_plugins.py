@@ -270,6 +270,37 @@ def test_attention_claim_wrappers_and_bad_claims(register):
                                          "model_analyze_attention returned a dict, not a AttentionClaim"]
 
 
+def test_a_wrong_type_answer_passes_the_node_to_the_next_plugin(register):
+    """firstresult stops at the first non-None result; a result that is not a claim is no
+    answer: its plugin's failure is listed once and the next implementation still decides.
+    Window2's claim (left 1, right 0: the query and the key before it) is a sliding window
+    of 2 keys, as test_attention_claims_are_firstresult_the_first_claim_wins derives."""
+    from model_analyze.plugin_api import AttentionClaim
+
+    asked = []
+
+    class NotAClaim:
+        @hookimpl(tryfirst=True)  # asked first, whatever pluggy's registration order
+        def model_analyze_attention(self, node, ctx):
+            asked.append("not-a-claim")
+            return {"left": 3}
+
+    class Window2:
+        @hookimpl
+        def model_analyze_attention(self, node, ctx):
+            asked.append("window2")
+            return AttentionClaim(left=1, right=0) if node.op_type == "Window" else None
+
+    register(NotAClaim(), "not-a-claim")
+    register(Window2(), "window2")
+    [layer], problems = _claims(_window_model())
+    assert asked == ["not-a-claim", "window2"]
+    assert (layer.mask.family, layer.mask.params) == ("sliding_window", {"window": 2})
+    assert layer.mask.note == "claimed by plugin 'window2'"
+    assert problems == ["Window 'Window_1': plugin 'not-a-claim' failed to claim it: TypeError: "
+                        "model_analyze_attention returned a dict, not a AttentionClaim"]
+
+
 def test_one_failing_plugin_does_not_sink_the_others(register):
     class RaisesBefore:
         @hookimpl(wrapper=True)
