@@ -33,6 +33,7 @@ METRICS: dict[str, dict[str, str]] = {
         "n": "key length the spans are computed at",
         "reach.last": "input positions the last output position depends on",
         "reach.covers": "whether the last position sees position 0 at this length",
+        "reach.causal": "whether no output position depends on a later input position (unknown when not shown)",
         "reach.pairs": "fraction of (output, input) pairs that are reachable",
         "reach.growth": "reach of the last position after each attention layer",
     },

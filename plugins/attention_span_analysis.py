@@ -209,10 +209,9 @@ def run(ctx: AnalysisContext) -> Section:
     section = Section("attention", "Attention")
     n = _n(ctx, layers)
     if not layers:
-        section.summary = "no attention layer found"
-        section.data = {"n": n, "layers": []}
         for problem in attention_problems(ctx):
             section.add("AT090", Severity.WARNING, f"attention-like node not read: {problem}")
+        section.data = {"n": n, "layers": [], **_attention_free(ctx, section)}
         return section
     fams = Counter(la.mask.family for la in layers)
     kinds = Counter(la.kind for la in layers)
@@ -242,6 +241,27 @@ def run(ctx: AnalysisContext) -> Section:
     _findings(ctx, section, layers)
     section.data["reach"] = _reach(ctx, section)
     return section
+
+
+def _attention_free(ctx: AnalysisContext, section: Section) -> dict[str, Any]:
+    """A model without attention layers still mixes its sequence — a recurrence (LSTM, GRU,
+    an unrolled scan: Mamba, RWKV, RecurrentGemma's RG-LRU), a cumulative sum, a convolution
+    over tokens or frames. The token-flow engine follows those as it follows masks, so the
+    reach, coverage and causality are reported the same way, over a sequence input only
+    (token ids, frames; never an image, whose field is the receptive field). Returns the
+    section data it adds: the reach and the length it is computed at."""
+    from model_analyze.tokenflow.coverage import sequence_coverage
+
+    cov = sequence_coverage(ctx)
+    section.summary = "no attention layer found"
+    if cov is None:
+        return {}
+    reach = _reach(ctx, section)
+    upper = "≤ " if reach is not None and reach["reach_bound"] else ""
+    section.summary = (f"no attention layer found; the sequence {cov.source} is mixed by other ops "
+                       f"(recurrences, scans, convolutions): {cov.causal_text}, the last position sees "
+                       f"{upper}{cov.reach_last:,} of {cov.n:,} positions")
+    return {"n": cov.n, "reach": reach}
 
 
 def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
@@ -285,7 +305,7 @@ def _reach(ctx: AnalysisContext, section: Section) -> dict[str, Any] | None:
                     f"{cov.n - cov.reach_last:,} token(s), so the model cannot relate the first and last token")
     return {"output": cov.output, "axis": cov.axis, "source": cov.source, "n": cov.n, "bound": bound,
             "reach_last": cov.reach_last, "formula": formula, "covers": cov.covers,
-            "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal,
+            "first_layer": cov.first_layer, "pair_fraction": cov.pair_fraction, "causal": cov.causal_shown,
             "by_layer": [{"layer": k, "reach": c} for k, c in growth], "mixed_by_data": mixed,
             "reach_bound": "upper" if mixed or cov.bound else None, "approximated_at": [a.data() for a in cov.approx]}
 
@@ -320,8 +340,11 @@ def _reach_metrics(cov: Any, formula: str | None, mixed: dict[str, int], upper: 
                    else "; " + cov.upper_note.removeprefix("an upper bound: "))
     return [
         Metric("reach.last", "Model reach (last position)", cov.reach_last, "tokens", None,
-               f"of n = {cov.n:,}" + (f"; |reach(i)| = {formula}" if formula else "") + why,
+               f"of n = {cov.n:,}, {cov.causal_text}" + (f"; |reach(i)| = {formula}" if formula else "") + why,
                headline="reach", bound=bound),
+        Metric("reach.causal", "Causal", cov.causal_shown,
+               note={True: "no position depends on a later one", False: "a position depends on a later one",
+                     None: "not shown: the upper bounds see later positions, the truth may not"}[cov.causal_shown]),
         Metric("reach.covers", "Last position sees position 0", cov.covers,
                note=((f"after {cov.first_layer} layer(s)" if cov.covers and cov.first_layer else "")
                      + perhaps).removeprefix("; "),

@@ -391,25 +391,30 @@ def run(ctx: AnalysisContext) -> Section:
     spatial_src = sorted((s for s in result.sources.values() if "spatial" in s.kinds and not token_ids(ctx, s)),
                          key=lambda s: s.axis)
     if not spatial_src:
-        section.summary = _no_field(result)
+        section.summary = _no_field(ctx, result)
         return section
     f = compute(ctx, result, spatial_src)
     present(ctx, section, f)
     return section
 
 
-def _no_field(result: FlowResult) -> str:
-    """Why there is no receptive field to report."""
+def _no_field(ctx: AnalysisContext, result: FlowResult) -> str:
+    """Why there is no receptive field to report — and where what the positions see is
+    reported instead: the reach rows of the attention section, which has them for every
+    model with a sequence input, attention layers or not (``sequence_coverage``)."""
+    from model_analyze.tokenflow.coverage import coverage, sequence_coverage
+
     hidden = [f for f in result.failures if f.op in STAGE_OPS]  # a conv/pool whose rule raised
     if hidden:
         stuck = hidden[0]
         return (f"receptive field unknown: positions are not followed through {stuck.op} {stuck.node} "
                 "(its flow rule raised), so no map could be tracked")
+    cov = sequence_coverage(ctx) or coverage(ctx)
+    where = (f"; what each position sees along {cov.source}: the reach rows under Attention, and "
+             "`model-analyze reach`" if cov is not None else "")
     if any("spatial" in s.kinds for s in result.sources.values()):
-        return ("convolutions run only over token-id inputs, a sequence: receptive field does not "
-                "apply (their reach is in the attention section and `reach`)")
-    return ("no convolution or pooling runs over an input axis: receptive field does not "
-            "apply (sequence reach is in the attention section)")
+        return "convolutions run only over token-id inputs, a sequence: receptive field does not apply" + where
+    return "no convolution or pooling runs over an input axis: receptive field does not apply" + where
 
 
 def present(ctx: AnalysisContext, section: Section, f: FieldResult) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from . import dep_of, flow
 from .approx import approximations_on, upper_reason
 from .deps import Band, Dep, UnknownAtLength, count
-from .query import hops, source_axes, token_sources
+from .query import hops, input_rank, sequence_input, source_axes, token_sources
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,6 +54,20 @@ class Coverage:
     def bound(self) -> str | None:
         """``upper`` when the figures are upper bounds, else ``None`` (exact)."""
         return "upper" if self.approx else None
+
+    @property
+    def causal_shown(self) -> bool | None:
+        """Is the model causal (no position depends on a later one)? ``True`` also from an
+        upper bound (the truth sees less); ``False`` only from exact figures; ``None`` when
+        the upper bound sees later positions — the truth may not."""
+        if self.causal:
+            return True
+        return None if self.approx else False
+
+    @property
+    def causal_text(self) -> str:
+        """``causal``, ``not causal`` or ``causality not shown`` (an upper bound)."""
+        return {True: "causal", False: "not causal", None: "causality not shown"}[self.causal_shown]
 
     @property
     def upper_note(self) -> str:
@@ -131,14 +145,29 @@ def coverage(ctx: AnalysisContext) -> Coverage | None:
     return ctx.cached("tokenflow.coverage", compute)  # the attention and architecture sections both read it
 
 
+def sequence_coverage(ctx: AnalysisContext) -> Coverage | None:
+    """:func:`coverage`, when its source is a sequence input (:func:`~.query.sequence_input`:
+    token ids, frames) — not an image, a mask or a recurrent state. What a model without
+    attention layers (Mamba, an LSTM over frames, a convolution over tokens) reports as its
+    reach: the engine follows recurrences, scans and convolutions as it follows masks."""
+    cov = coverage(ctx)
+    if cov is None:
+        return None
+    src = next((s for s in flow(ctx).sources.values() if s.label == cov.source), None)
+    return cov if src is not None and sequence_input(ctx, src.axis[0]) else None
+
+
 def _coverage(ctx: AnalysisContext) -> Coverage | None:
     result = flow(ctx)
-    seqs = [s for s in token_sources(result) if "sequence" in s.kinds]
+    # A sequence: an axis some op mixes as one (attention, recurrence, scan, cumulative sum),
+    # or token ids into an embedding however they are mixed (a convolution over text).
+    seqs = [s for s in token_sources(result) if "sequence" in s.kinds or input_rank(ctx, s.axis[0]) == 0]
     # The reach of the tokens, not of the padding mask: an input that only drives
     # attention masks (``attention_mask``) comes after the token inputs, whatever
-    # its name sorts as.
+    # its name sorts as; then the input a person means (ids into an embedding before a
+    # padding mask the graph multiplies in, as Mamba's export does; a recurrent state last).
     masks = _mask_inputs(ctx)
-    seqs.sort(key=lambda s: s.axis[0] in masks)
+    seqs.sort(key=lambda s: (s.axis[0] in masks, input_rank(ctx, s.axis[0])))
     for src in seqs:
         for out in ctx.graph.outputs:
             axes = source_axes(ctx, result, out, src.axis)

@@ -51,17 +51,46 @@ def token_sources(result: FlowResult) -> list[Source]:
 
 EMBEDDING_PATH = frozenset({"Cast", "Unsqueeze", "Reshape", "Squeeze", "Identity", "Flatten", "Add", "Sub", "Mul"})
 MASK_WORDS = ("mask", "padding", "pad_", "attn_bias", "bias")
+STATE_WORDS = ("state", "past", "cache", "memory")
+"""Names of inputs that carry a recurrent state or a cache, not the sequence itself."""
+STATE_PATH = frozenset({"Cast", "Unsqueeze", "Reshape", "Squeeze", "Identity", "Slice", "Gather", "Split",
+                        "Transpose"})
+RECURRENT_STATE_SLOTS = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}
+"""Inputs of the ONNX recurrent ops that take the initial hidden/cell state (the op specs)."""
+
+
+def recurrent_state(ctx: AnalysisContext, name: str) -> bool:
+    """Is input ``name`` a recurrent state: named like one (``state``, ``past_*``, a cache),
+    or fed (through slices and reshapes) into an LSTM/GRU/RNN's initial state? Its axes
+    are layers and directions, not positions: a reach traced from them (Silero VAD's
+    ``state[0]`` → ``stateN``) would say how two layers' states mix, which nobody asked."""
+    lowered = name.lower()
+    if any(w in lowered for w in STATE_WORDS):
+        return True
+    g = ctx.graph
+    frontier, seen = [name], set[str]()
+    while frontier:
+        t = frontier.pop()
+        for node in g.consumers(t):
+            slots = RECURRENT_STATE_SLOTS.get(node.op_type, ())
+            if any(node.input(i) == t for i in slots):
+                return True
+            if node.id not in seen and node.op_type in STATE_PATH and len(seen) < 64:
+                seen.add(node.id)
+                frontier.extend(o for o in node.outputs if o)
+    return False
 
 
 def input_rank(ctx: AnalysisContext, name: str) -> int:
     """How likely ``name`` is the token input a person means (lower first): ids
     that index an embedding table (a Gather from a weight, through casts and
-    reshapes), then float inputs, then the rest; a mask input (by name) last.
+    reshapes), then float inputs, then the rest; a mask input (by name) or a recurrent
+    state (:func:`recurrent_state`) last.
     A padding mask also has a sequence axis, and a TorchScript export puts
     ``attention_mask`` in the graph beside ``input_ids``: reach traced from it
     would answer "which mask positions matter", which nobody asked."""
     lowered = name.lower()
-    if any(w in lowered for w in MASK_WORDS):
+    if any(w in lowered for w in MASK_WORDS) or recurrent_state(ctx, name):
         return 3
     g = ctx.graph
     frontier, seen = [name], set()
@@ -77,6 +106,18 @@ def input_rank(ctx: AnalysisContext, name: str) -> int:
                 frontier.extend(o for o in node.outputs if o)
     dtype = ctx.shapes.dtype(name)
     return 1 if dtype in (1, 10, 11, 16) else 2  # float, float16, double, bfloat16
+
+
+def sequence_input(ctx: AnalysisContext, name: str) -> bool:
+    """Is graph input ``name`` a sequence a person reads a reach over — token ids into an
+    embedding, or a float input of rank ≤ 3 (frames × features, audio samples) that is
+    neither a mask nor a recurrent state? An image (rank 4 and more) is not: what its
+    positions see is the receptive field, and a reach "in tokens" over pixels says nothing."""
+    rank = input_rank(ctx, name)
+    if rank == 0:
+        return True
+    shape = ctx.shapes.shape(name)
+    return rank == 1 and shape is not None and len(shape) <= 3
 
 
 def parse_source(ctx: AnalysisContext, result: FlowResult, text: str | None, tensor: str) -> SourceAxis:
@@ -169,4 +210,4 @@ def source_info(ctx: AnalysisContext, source: SourceAxis) -> tuple[Source, int |
 
 
 __all__ = ["dep_of", "hops", "layer_reach", "parse_source", "positional_axes", "reach_formula",
-           "source_axes", "source_info", "token_sources"]
+           "sequence_input", "source_axes", "source_info", "token_sources"]
