@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from . import declared
 from ._version import __version__
 from .clikit import (  # noqa: F401 - formats, write_output: imported from here by older code
+    LazyCommand,
     add_flag_params,
     dims_options,
     env_debug,
@@ -130,6 +132,8 @@ def _flush_quietly() -> None:
 
 
 def analyzer_names() -> list[str]:
+    if (cached := declared.active()) is not None:
+        return list(cached.analyzers)
     from .analyzers import available_analyzers
     from .manager import get_plugin_manager
 
@@ -153,7 +157,8 @@ class LazyHelpOption(click.Option):
 
 def _format_help() -> str:
     try:
-        names = ", ".join(f"{f.name}" for f in formats().values())
+        cached = declared.active()
+        names = ", ".join(cached.formats if cached is not None else [f.name for f in formats().values()])
     except Exception:
         names = "text, json, sarif, markdown, html"
     return f"Output format: {names} (default text; html and plugin formats write one file per model with -o DIR)."
@@ -235,6 +240,8 @@ def analyze(paths: tuple[str, ...], dims: tuple[str, ...], input_shapes: tuple[s
 
 
 _commands_registered = False
+_command_failures = 0
+"""Plugins whose ``model_analyze_commands`` failed (a reading with failures is not cached)."""
 
 
 def get_cli() -> click.Group:
@@ -253,16 +260,66 @@ def get_cli() -> click.Group:
 
 
 def _register_commands() -> None:
+    global _command_failures
     from .manager import get_plugin_manager
 
     try:
         pm = get_plugin_manager()
     except Exception:  # never let plugin discovery break --help
+        _command_failures += 1
         return
     _, errors = pm.call("model_analyze_commands", cli=cli)
+    _command_failures += len(errors)
     for err in errors:
         click.echo(f"model-analyze: warning: plugin {err.plugin!r} failed to add commands: {err.error}", err=True)
 
 
+def declared_cli(decl: declared.Declarations) -> click.Group:
+    """The CLI group as :func:`get_cli` makes it, from a stored reading of the plugins'
+    declarations instead of the plugins (``--help`` and ``plugins``: :mod:`.declared`). Each
+    command stands in by what the group's help shows of it; running one loads it for real."""
+    for c in decl.commands:
+        if c.name in cli.commands:
+            continue
+        stand_in = LazyCommand(c.name, c.help or "", _declared_command)
+        stand_in.short_help, stand_in.hidden, stand_in.deprecated = c.short_help, c.hidden, c.deprecated
+        cli.add_command(stand_in)
+    for command in cli.commands.values():
+        if takes_options(command):
+            add_flag_params(command, list(decl.flags))
+    return cli
+
+
+def _declared_command(name: str) -> click.Command:
+    """A command listed by a stored reading, for real: the core's without any plugin, a
+    plugin's from the loaded plugins."""
+    global _commands_registered
+    from .commands import CORE_COMMANDS, load
+
+    if name in CORE_COMMANDS:
+        return load(name)
+    cli.commands.pop(name, None)  # the stand-in: the plugins add the real one
+    _commands_registered = False
+    command = get_cli().commands.get(name)
+    if command is None:
+        raise click.UsageError(f"no such command {name!r}: its plugin no longer provides it")
+    return command
+
+
 def main() -> None:
-    get_cli()(prog_name="model-analyze")
+    """The console script. ``--help`` and ``plugins`` run on the stored reading of the
+    plugins' declarations while it is fresh, and store a new one when it is not
+    (:mod:`.declared`); every other command loads the plugins."""
+    argv = sys.argv[1:]
+    if not declared.serves(argv):
+        get_cli()(prog_name="model-analyze")
+        return
+    decl = declared.load()
+    if decl is not None:
+        declared_cli(decl)(prog_name="model-analyze")
+        return
+    group = get_cli()
+    reading = declared.read(group, _command_failures)
+    if reading is not None:
+        declared.store(reading)
+    group(prog_name="model-analyze")

@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 import click
 
@@ -21,7 +21,6 @@ from .errors import AnalyzeError, UsageError
 
 if TYPE_CHECKING:
     from .descriptors import Format
-    from .options import OptionSpec
     from .runner import AnalyzeOptions
 
 P = ParamSpec("P")
@@ -94,23 +93,40 @@ def dims_options(fn: F) -> F:
     return fn
 
 
-def _click_option(spec: OptionSpec, owners: list[str]) -> click.Option:
+class Flag(NamedTuple):
+    """An analyzer's option that has a flag of its own (``--top``), as the command line needs it.
+
+    Plain values, so that :mod:`.declared` can keep the flags between runs and ``--help``
+    can add them without importing the plugins."""
+
+    key: str
+    kind: str
+    """``int``, ``float``, ``bool``, ``str`` or ``list[str]``."""
+    minimum: float | None
+    maximum: float | None
+    choices: tuple[str, ...]
+    help: str
+    owners: tuple[str, ...]
+    """The analyzers that share the option, the first one's help and type being the flag's."""
+
+
+def _click_option(flag: Flag) -> click.Option:
     """``--KEY`` for a flag option, typed by the option (click checks it, one line on error)."""
     kind: click.ParamType[object] = click.STRING
-    lo, hi = spec.minimum, spec.maximum
-    if spec.kind == "int":
+    lo, hi = flag.minimum, flag.maximum
+    if flag.kind == "int":
         kind = click.IntRange(None if lo is None else int(lo), None if hi is None else int(hi)) \
             if lo is not None or hi is not None else click.INT
-    elif spec.kind == "float":
+    elif flag.kind == "float":
         kind = click.FloatRange(lo, hi) if lo is not None or hi is not None else click.FLOAT
-    elif spec.choices:
-        kind = click.Choice(spec.choices)
-    who = ", ".join(owners)
-    text = f"{spec.help[:1].upper()}{spec.help[1:]} ({who}; option {owners[0]}.{spec.key})."
-    if spec.kind == "bool":
-        return click.Option([f"--{spec.key}/--no-{spec.key}"], default=None, help=text)
-    metavar = "A,B,..." if spec.kind == "list[str]" else spec.key.upper().replace("-", "_")
-    return click.Option([f"--{spec.key}"], type=kind, default=None, metavar=metavar, help=text)
+    elif flag.choices:
+        kind = click.Choice(flag.choices)
+    who = ", ".join(flag.owners)
+    text = f"{flag.help[:1].upper()}{flag.help[1:]} ({who}; option {flag.owners[0]}.{flag.key})."
+    if flag.kind == "bool":
+        return click.Option([f"--{flag.key}/--no-{flag.key}"], default=None, help=text)
+    metavar = "A,B,..." if flag.kind == "list[str]" else flag.key.upper().replace("-", "_")
+    return click.Option([f"--{flag.key}"], type=kind, default=None, metavar=metavar, help=text)
 
 
 def option_flags(fn: F) -> F:
@@ -121,12 +137,12 @@ def option_flags(fn: F) -> F:
                         help="Set an analyzer's option (repeatable); `model-analyze plugins` lists them.")(fn)
 
 
-def add_flag_params(cmd: click.Command, specs: list[tuple[OptionSpec, list[str]]] | None = None) -> None:
+def add_flag_params(cmd: click.Command, flags: list[Flag] | None = None) -> None:
     """Add every installed analyzer's flag options to ``cmd`` (those whose name is free);
-    ``specs``: :func:`flag_specs` computed once for several commands."""
+    ``flags``: :func:`flag_specs` computed once for several commands."""
     taken = {o for p in cmd.params for o in getattr(p, "opts", [])}
-    for spec, owners in flag_specs() if specs is None else specs:
-        opt = _click_option(spec, owners)
+    for flag in flag_specs() if flags is None else flags:
+        opt = _click_option(flag)
         if not set(opt.opts) & taken:
             cmd.params.append(opt)
             taken.update(opt.opts)
@@ -167,7 +183,7 @@ class LazyCommand(click.Command):
         return self.command.make_context(info_name, args, parent=parent, **extra)
 
 
-def flag_specs() -> list[tuple[OptionSpec, list[str]]]:
+def flag_specs() -> list[Flag]:
     """Each flag option of the installed analyzers with the analyzers that share it (never raises:
     a broken plugin must not take ``--help`` down)."""
     try:
@@ -176,7 +192,8 @@ def flag_specs() -> list[tuple[OptionSpec, list[str]]]:
         cat = installed_catalog()
     except Exception:
         return []
-    return [(spec, [name for name, _ in cat.owners(key, True)]) for key, spec in sorted(cat.flags().items())]
+    return [Flag(key, spec.kind, spec.minimum, spec.maximum, tuple(spec.choices), spec.help,
+                 tuple(name for name, _ in cat.owners(key, True))) for key, spec in sorted(cat.flags().items())]
 
 
 def flag_values(flags: dict[str, object]) -> dict[str, object]:

@@ -326,34 +326,45 @@ def may_declare_entry_points() -> bool:
 
     ``importlib.metadata`` is the authority, but importing it (and the ``email`` package it
     parses metadata with) and reading every distribution's metadata was a third of
-    ``model-analyze --help`` (issue 15, goal 4). This looks where its path finder looks —
-    every ``*.dist-info``/``*.egg-info`` (and an ``.egg``'s ``EGG-INFO``) directly under each
-    ``sys.path`` directory — at the bytes of ``entry_points.txt`` only: any with a section
-    header for the group, any ``sys.path`` entry that is not a plain directory (a zip), or any other
-    finder that can list distributions makes the answer True and ``importlib.metadata``
-    decides, so a plugin is never missed."""
+    ``model-analyze --help`` (issue 15, goal 4); :func:`entry_point_files` looks at the bytes
+    of ``entry_points.txt`` only, and when it cannot tell, ``importlib.metadata`` decides."""
+    files = entry_point_files()
+    return files is None or bool(files)
+
+
+def entry_point_files() -> list[str] | None:
+    """Every ``entry_points.txt`` that may declare a ``model_analyze`` entry point, or None
+    when that cannot be told from files (so a plugin is never missed).
+
+    This looks where ``importlib.metadata``'s path finder looks — every
+    ``*.dist-info``/``*.egg-info`` (and an ``.egg``'s ``EGG-INFO``) directly under each
+    ``sys.path`` directory — and keeps the files with a section header for the group. Any
+    ``sys.path`` entry that is not a plain directory (a zip), or any other finder that can
+    list distributions, makes the answer None."""
     if any(callable(getattr(f, "find_distributions", None)) and f is not PathFinder for f in sys.meta_path):
-        return True
+        return None
     header = re.compile(rb"^\s*\[\s*" + re.escape(PROJECT.encode()) + rb"\s*\]", re.M)  # a superset of
     # importlib.metadata's (it strips the line, then takes ``[group]`` exactly)
+    found: list[str] = []
     for root in sys.path:
         try:
             children = os.listdir(root or ".")
         except OSError:
             if os.path.exists(root):
-                return True  # a zip (or an unreadable directory): let importlib.metadata look
+                return None  # a zip (or an unreadable directory): let importlib.metadata look
             continue
         egg = root.lower().endswith(".egg")
         for child in children:
             low = child.lower()
             if low.endswith((".dist-info", ".egg-info")) or (egg and low == "egg-info"):
+                path = os.path.join(root or ".", child, "entry_points.txt")
                 try:
-                    with open(os.path.join(root or ".", child, "entry_points.txt"), "rb") as f:
+                    with open(path, "rb") as f:
                         if header.search(f.read()):
-                            return True
+                            found.append(path)
                 except OSError:
                     continue
-    return False
+    return found
 
 
 def _load(manager: PluginManager, name: str, load: Callable[[], object], dist: str, version: str) -> None:
@@ -389,8 +400,8 @@ def get_plugin_manager() -> PluginManager:
         if manager.pm.has_plugin(ep.name) or any(f.name == ep.name for f in manager.failures):
             continue
         dist = getattr(ep, "dist", None)
-        dist_name = dist.metadata["Name"] if dist is not None else "?"
-        dist_version = dist.version if dist is not None else "?"
+        dist_name = (dist.metadata["Name"] if dist is not None else None) or "?"  # None: no METADATA file
+        dist_version = (dist.version if dist is not None else None) or "?"
         _load(manager, ep.name, ep.load, dist_name, dist_version)
     for name, info in manager.infos.items():
         info.hooks = _hook_names(manager.pm, manager.pm.get_plugin(name))

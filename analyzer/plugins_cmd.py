@@ -8,12 +8,10 @@ import error, or a plugin written for a newer plugin API), one line each.
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from . import declared
 from .clikit import guarded
-from .hookspecs import API_VERSION
 
 
 @click.command()
@@ -21,44 +19,13 @@ from .hookspecs import API_VERSION
 @guarded
 def plugins(fmt: str) -> None:
     """List installed plugins: distribution, version, plugin API, hooks, what they provide and their options."""
-    doc = listing()
+    doc = declared.listing()
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(doc, indent=2))
         return
     click.echo("\n".join(render_text(doc)))
-
-
-def listing() -> dict[str, object]:
-    """The listing as one JSON-able document."""
-    from ._version import __version__
-    from .analyzers import available_analyzers
-    from .devices import Device
-    from .manager import get_plugin_manager
-    from .options import catalog
-
-    pm = get_plugin_manager()
-    analyzers, _ = available_analyzers(pm)
-    options = catalog(analyzers.values())
-    rules, _ = pm.op_rules()
-    fmts, _ = pm.formats()
-    devices, _ = pm.collect("model_analyze_devices", Device)
-    rows = []
-    for name, info in pm.infos.items():
-        mine = [a for a in analyzers.values() if a.plugin == name]
-        opts = [{"analyzer": a.name, "key": s.key, "type": s.type_text, "default": s.default, "help": s.help,
-                 "flag": f"--{s.key}" if s.flag else None}
-                for a in mine if a.name in options.analyzers for s in options.analyzers[a.name][1]]
-        rows.append({
-            "name": name, "distribution": info.distribution, "version": info.version, "api": info.api or None,
-            "hooks": info.hooks, "analyzers": [a.name for a in mine],
-            "op_rules": [f"{r.domain + '::' if r.domain else ''}{r.op_type}" for p, r in rules if p == name],
-            "formats": [f.name for p, f in fmts if p == name],
-            "devices": [d.name for p, d in devices if p == name],
-            "options": opts,
-        })
-    failed = [{"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
-              for f in pm.failures]
-    return {"model_analyze": __version__, "api_version": API_VERSION, "plugins": rows, "failed": failed}
 
 
 def render_text(doc: dict[str, object]) -> list[str]:

@@ -11,12 +11,17 @@ measures the neighbours) and of peak RSS, and their ratios within the same run:
   (goal: time and RSS ≤ 1.2×; VGG-16 ≤ 130 MB);
 * ``mistral-7b.onnx`` (29 GB sparse data file, seq 4096) vs a bare
   ``onnx.load(load_external_data=False)`` process (goal: ≤ 1.5×, peak ≤ 120 MiB);
-* ``--help`` and ``plugins`` vs ``python -c "import click, pluggy"`` (goal ≤ 1.3×).
+* ``--help`` and ``plugins`` vs ``python -c "import click, pluggy"`` (goal ≤ 1.3×), on the
+  stored reading of the plugins' declarations (analyzer/declared.py; the cache dir is a
+  temp dir, filled by one run before measuring), and — for information — reading the
+  plugins afresh (``MODEL_ANALYZE_NO_CACHE=1``: what the first run after installing or
+  editing a plugin pays, plus storing the reading).
 
 Our package is byte-compiled first (an installed package has its ``.pyc``; under
 ``PYTHONDONTWRITEBYTECODE`` every run would recompile it).
 
-Usage: python benchmarks/perf.py [--runs N] [--quick] [--ocr DIR] [--yolov8n PATH]
+Usage: python benchmarks/perf.py [--runs N] [--quick] [--startup] [--ocr DIR] [--yolov8n PATH]
+  --startup      the start-up rows only
   --ocr DIR      directory with ch_PP-OCRv4_{det,rec}_infer.onnx (from the rapidocr-onnxruntime
                  wheel: pip download --no-deps rapidocr-onnxruntime; unzip); fetched like that
                  into a temp dir when not given (--no-fetch skips the OCR rows)
@@ -68,6 +73,8 @@ class Row:
     peer: list[str]
     peer_name: str
     goal: str
+    env: dict[str, str] = field(default_factory=dict)
+    """Set in our command's environment (not the peer's)."""
     times: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {"ours": [], "peer": []})
 
 
@@ -81,11 +88,11 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_s
 """
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """(CPU seconds, peak RSS MiB) of one child process. A small launcher forks it:
     ``ru_maxrss`` counts the forked image before ``exec``, and this script is large."""
-    out = subprocess.run([PY, "-c", LAUNCHER, json.dumps(cmd)], capture_output=True, text=True, env=child_env(),
-                         check=True)
+    out = subprocess.run([PY, "-c", LAUNCHER, json.dumps(cmd)], capture_output=True, text=True,
+                         env={**child_env(), **(env or {})}, check=True)
     code, cpu, rss, err = json.loads(out.stdout)
     if code not in (0, 1):
         raise RuntimeError(f"{' '.join(cmd[:4])}… exited {code}: {err}")
@@ -96,7 +103,7 @@ def run(rows: list[Row], runs: int) -> None:
     for _ in range(runs):
         for row in rows:
             for who in ("ours", "peer"):
-                row.times[who].append(measure(row.ours if who == "ours" else row.peer))
+                row.times[who].append(measure(row.ours, row.env) if who == "ours" else measure(row.peer))
 
 
 def table(rows: list[Row]) -> str:
@@ -164,14 +171,21 @@ def fetch_ocr(tmp: Path) -> Path | None:
 
 def startup_rows() -> list[Row]:
     base = [PY, "-c", "import click, pluggy"]
-    return [Row("model-analyze --help", [PY, "-m", "model_analyze", "--help"], base, "click+pluggy", "≤ 1.30"),
-            Row("model-analyze plugins", [PY, "-m", "model_analyze", "plugins"], base, "click+pluggy", "≤ 1.30")]
+    help_, plugins = [PY, "-m", "model_analyze", "--help"], [PY, "-m", "model_analyze", "plugins"]
+    for cmd in (help_, plugins):  # the stored reading, as every run after the first has it
+        subprocess.run(cmd, capture_output=True, env=child_env(), check=True)
+    afresh = {"MODEL_ANALYZE_NO_CACHE": "1"}
+    return [Row("model-analyze --help", help_, base, "click+pluggy", "≤ 1.30"),
+            Row("model-analyze plugins", plugins, base, "click+pluggy", "≤ 1.30"),
+            Row("--help, plugins read afresh", help_, base, "click+pluggy", "(info)", afresh),
+            Row("plugins, plugins read afresh", plugins, base, "click+pluggy", "(info)", afresh)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="skip VGG-16 and Mistral-7B")
+    ap.add_argument("--startup", action="store_true", help="the start-up rows only")
     ap.add_argument("--ocr", type=Path, help="directory holding the PP-OCRv4 det/rec models")
     ap.add_argument("--no-fetch", action="store_true", help="do not pip-download the OCR models")
     ap.add_argument("--yolov8n", type=Path, help="a full-size YOLOv8n export")
@@ -181,7 +195,13 @@ def main() -> None:
     compileall.compile_dir(str(ROOT / "plugins"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="ma-perf-") as t:
         tmp = Path(t)
-        rows = startup_rows() + cnn_rows(tmp, args.quick)
+        os.environ["MODEL_ANALYZE_CACHE_DIR"] = str(tmp / "cache")  # the children's: never the user's
+        rows = startup_rows()
+        if args.startup:
+            run(rows, args.runs)
+            report(rows, args.runs)
+            return
+        rows += cnn_rows(tmp, args.quick)
         if args.yolov8n:
             import onnx
 
@@ -208,8 +228,12 @@ def main() -> None:
                     rows.append(Row(f"{path.stem} seq 4096 (sparse data)", ours(copy, "--seq-len", "4096"), m7,
                                     "Mistral-7B", "≤ 4.00" if "405" in path.name else "≤ 2.00"))
                 run(rows, args.runs)
+    report(rows, args.runs)
+
+
+def report(rows: list[Row], runs: int) -> None:
     load = os.getloadavg()
-    print(f"medians of {args.runs} runs; CPU = user+sys of the child; load average {load[0]:.2f} {load[1]:.2f}")
+    print(f"medians of {runs} runs; CPU = user+sys of the child; load average {load[0]:.2f} {load[1]:.2f}")
     print(table(rows))
 
 

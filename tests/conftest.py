@@ -19,6 +19,8 @@ sys.path.insert(0, str(SAMPLES))  # `import builders`
 
 EMITTED: dict[str, str] = {}
 """Every finding code any analysis of this session emitted → the model that emitted it first."""
+CACHE_DIRS: list[str] = []
+"""The cache dir this session made (removed at its end)."""
 
 
 def pytest_configure(config):
@@ -26,6 +28,13 @@ def pytest_configure(config):
     ``runner.run``), so an emitted code missing from the registry fails the session."""
     from model_analyze import runner
 
+    # Every model-analyze the suite starts keeps its caches (scan results, the plugins'
+    # declarations) in a directory of the session's own, never in the user's.
+    if "MODEL_ANALYZE_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        CACHE_DIRS.append(tempfile.mkdtemp(prefix="model-analyze-test-cache-"))
+        os.environ["MODEL_ANALYZE_CACHE_DIR"] = CACHE_DIRS[-1]
     real = runner.run
 
     def recording(path, options=None, pm=None):
@@ -38,6 +47,10 @@ def pytest_configure(config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    for folder in CACHE_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
     from model_analyze.codes import registry
 
     missing = {c: m for c, m in EMITTED.items() if c not in registry()}

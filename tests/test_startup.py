@@ -39,7 +39,10 @@ ENGINE = ("model_analyze.graph", "model_analyze.loader", "model_analyze.onnxprot
 
 
 def _modules(*args: str) -> set[str]:
+    """What reading the plugins imports (``MODEL_ANALYZE_NO_CACHE``: a stored reading imports
+    none of them; tests/test_declared.py)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed plugins only
+    env["MODEL_ANALYZE_NO_CACHE"] = "1"
     p = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     line = next(ln for ln in p.stderr.splitlines() if ln.startswith("MODULES "))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -34,24 +33,6 @@ from .keys import Dep
 LAYOUT = "v3"
 FORMAT = 3
 """The header's ``v``: an entry without it (or with another) is a miss."""
-
-
-def default_cache_dir() -> str:
-    """Where a user's caches go, as platformdirs' ``user_cache_dir`` says (without depending on it):
-    ``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
-    on Windows; ``MODEL_ANALYZE_CACHE_DIR`` overrides all of them."""
-    explicit = os.environ.get("MODEL_ANALYZE_CACHE_DIR")
-    if explicit:
-        return explicit
-    if sys.platform == "win32":
-        root = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
-        return os.path.join(root, "model-analyze", "Cache")
-    if sys.platform == "darwin":
-        return os.path.expanduser("~/Library/Caches/model-analyze")
-    root = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(root):  # the XDG spec: a relative value is invalid and ignored
-        root = os.path.expanduser("~/.cache")
-    return os.path.join(root, "model-analyze")
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..batch import BatchRunner, CliSettings
+from ..cachedir import default_cache_dir
 from ..config import Config, load_config
 from ..errors import UsageError
 from . import records
-from .cache import Entry, ResultCache, StatIndex, default_cache_dir
+from .cache import Entry, ResultCache, StatIndex
 from .keys import check_deps, graph_digest, identity, settings_key
 from .records import ScanResult
 from .spec import Item, Limits, Outcome, Preset, ScanSpec, is_url, source_of
