@@ -241,7 +241,8 @@ def analyze(paths: tuple[str, ...], dims: tuple[str, ...], input_shapes: tuple[s
 
 _commands_registered = False
 _command_failures = 0
-"""Plugins whose ``model_analyze_commands`` failed (a reading with failures is not cached)."""
+"""Plugins whose ``model_analyze_commands`` failed, or changed the group other than by adding
+commands: a stored reading holds only the commands, so such a reading is not stored."""
 
 
 def get_cli() -> click.Group:
@@ -268,10 +269,17 @@ def _register_commands() -> None:
     except Exception:  # never let plugin discovery break --help
         _command_failures += 1
         return
+    before = _params(cli)
     _, errors = pm.call("model_analyze_commands", cli=cli)
-    _command_failures += len(errors)
+    after = _params(cli)
+    _command_failures += len(errors) + any(after.get(name) != count for name, count in before.items())
     for err in errors:
         click.echo(f"model-analyze: warning: plugin {err.plugin!r} failed to add commands: {err.error}", err=True)
+
+
+def _params(group: click.Group) -> dict[str, int]:
+    """How many options the group (``""``) and each of its commands has."""
+    return {"": len(group.params), **{name: len(c.params) for name, c in group.commands.items()}}
 
 
 def declared_cli(decl: declared.Declarations) -> click.Group:

@@ -93,7 +93,10 @@ def model_analyze_commands(cli: click.Group) -> None:
 
     Use ``@cli.command()`` on the given group; the core's own ``reach``, ``verify``,
     ``rules`` and ``explain`` are added this way, the architecture plugin adds
-    ``compare`` and the serving plugin ``devices``.
+    ``compare`` and the serving plugin ``devices``. Add commands only: ``--help`` lists
+    them from a stored reading (:mod:`model_analyze.declared`: name, help, short help,
+    hidden, deprecated), and a plugin that changes the group's or an existing command's
+    options makes every ``--help`` read the plugins afresh.
     """
 
 

@@ -242,3 +242,22 @@ def test_no_cache_neither_reads_nor_writes(env):
     run(env, "plugins")
     assert run(env, "plugins").hit
     assert not run(env, "plugins", cache=False).hit
+
+
+def test_a_plugin_that_changes_an_existing_command_is_read_every_time(env, tmp_path):
+    """A stored reading holds the commands' names and help only: a plugin that adds an
+    option to ``analyze`` through the commands hook keeps --help reading the plugins."""
+    site = tmp_path / "site"
+    info = site / "tweak-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[model_analyze]\ntweak = tweak_plugin\n")
+    (site / "tweak_plugin.py").write_text(
+        "import click\nfrom model_analyze.plugin_api import hookimpl\n\n\n@hookimpl\n"
+        "def model_analyze_commands(cli):\n"
+        "    cli.commands['analyze'].params.append(click.Option(['--tweak'], help='Added by a plugin.'))\n")
+    settle(site)
+    env["PYTHONPATH"] = str(site)
+    for _ in range(2):
+        got = run(env, "--help")
+        assert not got.hit and "--tweak" in got.out and "Added by a plugin." in got.out
+    assert stored(env) == []
