@@ -130,33 +130,6 @@ def lstm_model(direction: str) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_forward_lstm_over_frames_is_causal_and_covers(cli_run, save_model):
-    # y_t = cell(x_t, y_{t-1}): frame t reaches outputs t..T-1, so output t sees 0..t —
-    # the last (5) sees all 6 frames, causal. The oracle confirms it at run time.
-    path = save_model(lstm_model("forward"), "lstm_fwd.onnx")
-    pair = oracle(path, ("frames", 0), "out", positions=T)
-    reach, covers, causal = truth(pair, T)
-    assert (reach, covers, causal) == (T, True, True)
-    row = sees_row(cli_run, path)
-    assert f"reach {reach} tokens (of n = {T}, causal)" in row and "covers the context: yes" in row
-    data = reach_data(cli_run, path)
-    assert data["source"] == "frames[0]"  # the frames, never the recurrent state h0
-    assert (data["reach_last"], data["covers"], data["causal"]) == (reach, covers, causal)
-
-
-def test_reverse_lstm_is_not_causal_and_does_not_cover(cli_run, save_model):
-    # direction=reverse: y_t = cell(x_t, y_{t+1}), so output t sees t..T-1 — the last sees
-    # only itself (reach 1, position 0 unseen) and output 0 sees later frames: not causal.
-    path = save_model(lstm_model("reverse"), "lstm_rev.onnx")
-    pair = oracle(path, ("frames", 0), "out", positions=T)
-    reach, covers, causal = truth(pair, T)
-    assert (reach, covers, causal) == (1, False, False)
-    row = sees_row(cli_run, path)
-    assert f"reach {reach} tokens (of n = {T}, not causal)" in row and "covers the context: no" in row
-    data = reach_data(cli_run, path)
-    assert (data["reach_last"], data["covers"], data["causal"]) == (reach, covers, causal)
-
-
 def test_lstm_initial_state_is_a_state_not_a_sequence():
     ctx = prepare(lstm_model("forward"))
     assert recurrent_state(ctx, "h0") and not recurrent_state(ctx, "frames")
@@ -180,16 +153,31 @@ def conv_text_model() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_convolution_over_token_ids_states_its_reach(cli_run, save_model):
+BUILT = {
+    # y_t = cell(x_t, y_{t-1}): frame t reaches outputs t..T-1, so output t sees 0..t — the
+    # last (5) sees all 6 frames, causal.
+    "lstm-forward": (lambda: lstm_model("forward"), ("frames", 0), T, (T, True, True)),
+    # direction=reverse: y_t = cell(x_t, y_{t+1}), so output t sees t..T-1 — the last sees
+    # only itself (reach 1, position 0 unseen) and output 0 sees later frames: not causal.
+    "lstm-reverse": (lambda: lstm_model("reverse"), ("frames", 0), T, (1, False, False)),
     # Output t = Σ_k w_k·e_{t-K+1+k}: tokens t-2..t (K = 3, left-padded), so the last of
     # N = 8 sees 3 tokens, not position 0, and nothing later: causal, reach 3 < 8.
-    path = save_model(conv_text_model(), "conv_text.onnx")
-    pair = oracle(path, ("ids", 1), "out", positions=N)
-    reach, covers, causal = truth(pair, N)
-    assert (reach, covers, causal) == (K, False, True)
+    "conv-text": (conv_text_model, ("ids", 1), N, (K, False, True)),
+}
+
+
+@pytest.mark.parametrize("case", list(BUILT))
+def test_built_sequence_model_prints_the_oracle_reach(cli_run, save_model, case):
+    build, source, n, derived = BUILT[case]
+    path = save_model(build(), f"{case}.onnx")
+    pair = oracle(path, source, "out", positions=n)
+    reach, covers, causal = truth(pair, n)
+    assert (reach, covers, causal) == derived  # the runtime agrees with the hand derivation
     row = sees_row(cli_run, path)
-    assert f"reach {reach} tokens (of n = {N}, causal)" in row and "covers the context: no" in row
+    assert f"reach {reach} tokens (of n = {n}, {'causal' if causal else 'not causal'})" in row
+    assert f"covers the context: {'yes' if covers else 'no'}" in row and "≤" not in row
     data = reach_data(cli_run, path)
+    assert data["source"] == f"{source[0]}[{source[1]}]"  # the frames, never the recurrent state h0
     assert (data["reach_last"], data["covers"], data["causal"]) == (reach, covers, causal)
 
 
