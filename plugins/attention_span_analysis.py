@@ -256,10 +256,17 @@ def _attention_free(ctx: AnalysisContext, section: Section) -> dict[str, Any]:
     section.summary = "no attention layer found"
     if cov is None:
         return {}
+    from model_analyze.tokenflow import flow
+
     reach = _reach(ctx, section)
     upper = "≤ " if reach is not None and reach["reach_bound"] else ""
-    section.summary = (f"no attention layer found; the sequence {cov.source} is mixed by other ops "
-                       f"(recurrences, scans, convolutions): {cov.causal_text}, the last position sees "
+    kinds = next((s.kinds for s in flow(ctx).sources.values() if s.label == cov.source), set())
+    # What the engine saw mix the positions: ops that run along a sequence (recurrences,
+    # scans, cumulative sums mark it ``sequence``) and sliding kernels (``spatial``).
+    mixers = [text for kind, text in (("sequence", "recurrences, scans or cumulative sums"),
+                                      ("spatial", "convolutions")) if kind in kinds] or ["other ops"]
+    section.summary = (f"no attention layer found; the sequence {cov.source} is mixed by "
+                       f"{' and '.join(mixers)}: {cov.causal_text}, the last position sees "
                        f"{upper}{cov.reach_last:,} of {cov.n:,} positions")
     return {"n": cov.n, "reach": reach}
 
