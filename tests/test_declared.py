@@ -98,6 +98,21 @@ def settle(*paths: Path) -> None:
             os.utime(p, (past, past))
 
 
+def install(env: dict[str, str], site: Path, dist: str, entry_points: str, module: str = "",
+            source: str = "", settled: bool = True) -> None:
+    """A distribution in ``site`` (made the test's PYTHONPATH): its .dist-info with these entry
+    points and, if given, a module with this source — as pip lays them out."""
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    if module:
+        (site / f"{module}.py").write_text(source)
+    if settled:
+        settle(site)
+    env["PYTHONPATH"] = str(site)
+
+
 def stored(env: dict[str, str]) -> list[str]:
     folder = Path(env["MODEL_ANALYZE_CACHE_DIR"]) / "declarations"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
@@ -133,23 +148,16 @@ def test_commands_other_than_help_and_plugins_read_the_plugins(env):
 
 def test_a_plugin_installed_edited_and_removed_is_seen_by_the_next_run(env, tmp_path):
     site = tmp_path / "site"
-    site.mkdir()
-    env["PYTHONPATH"] = str(site)
 
-    def install(dist: str, module: str, name: str) -> None:
-        (site / f"{module}.py").write_text(PLUGIN.format(name=name))
-        info = site / f"{dist}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(f"[model_analyze]\n{module} = {module}\n")
-        settle(site)
+    def plugin(dist: str, module: str, name: str) -> None:
+        install(env, site, dist, f"[model_analyze]\n{module} = {module}\n", module, PLUGIN.format(name=name))
 
     def listing() -> Run:
         got = run(env, "plugins")
         assert got.same(run(env, "plugins", cache=False)), "what reading the plugins prints"
         return got
 
-    install("depth-plugin", "depth_plugin", "deep")
+    plugin("depth-plugin", "depth_plugin", "deep")
     assert "option     deep.depth: int = 3 (--depth)" in listing().out
     again = listing()
     assert again.hit and "depth_plugin" not in again.modules and "deep.depth" in again.out
@@ -163,7 +171,7 @@ def test_a_plugin_installed_edited_and_removed_is_seen_by_the_next_run(env, tmp_
     assert not edited.hit and "deep.depth: int = 7" in edited.out
 
     # a second plugin installed: its .dist-info changes the directory's mtime
-    install("other-plugin", "other_plugin", "other")
+    plugin("other-plugin", "other_plugin", "other")
     both = listing()
     assert not both.hit and "other_plugin  (other-plugin 1.0)" in both.out
 
@@ -186,27 +194,18 @@ def test_a_plugin_installed_edited_and_removed_is_seen_by_the_next_run(env, tmp_
 
 
 def test_a_plugin_that_fails_to_load_is_never_stored(env, tmp_path):
-    site = tmp_path / "site"
-    info = site / "broken-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[model_analyze]\nbroken = broken_missing_module\n")
-    settle(site)
-    env["PYTHONPATH"] = str(site)
+    install(env, tmp_path / "site", "broken", "[model_analyze]\nbroken = broken_missing_module\n")
     for _ in range(2):
         got = run(env, "plugins")
-        assert not got.hit and "broken  (?" in got.out and "FAILED TO LOAD: ModuleNotFoundError" in got.out
+        assert not got.hit and "broken  (broken 1.0)" in got.out and "FAILED TO LOAD: ModuleNotFoundError" in got.out
     assert stored(env) == []
 
 
 def test_a_file_changed_just_now_is_not_trusted_yet(env, tmp_path):
     """A plugin written a moment ago is read, but its reading not stored (racily clean)."""
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "fresh_plugin.py").write_text(PLUGIN.format(name="fresh"))
-    info = site / "fresh-plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "entry_points.txt").write_text("[model_analyze]\nfresh = fresh_plugin\n")
-    env["PYTHONPATH"] = str(site)
+    install(env, site, "fresh-plugin", "[model_analyze]\nfresh = fresh_plugin\n", "fresh_plugin",
+            PLUGIN.format(name="fresh"), settled=False)
     assert "fresh.depth" in run(env, "plugins").out and stored(env) == []
     settle(site)
     run(env, "plugins")
@@ -247,16 +246,10 @@ def test_no_cache_neither_reads_nor_writes(env):
 def test_a_plugin_that_changes_an_existing_command_is_read_every_time(env, tmp_path):
     """A stored reading holds the commands' names and help only: a plugin that adds an
     option to ``analyze`` through the commands hook keeps --help reading the plugins."""
-    site = tmp_path / "site"
-    info = site / "tweak-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[model_analyze]\ntweak = tweak_plugin\n")
-    (site / "tweak_plugin.py").write_text(
-        "import click\nfrom model_analyze.plugin_api import hookimpl\n\n\n@hookimpl\n"
-        "def model_analyze_commands(cli):\n"
-        "    cli.commands['analyze'].params.append(click.Option(['--tweak'], help='Added by a plugin.'))\n")
-    settle(site)
-    env["PYTHONPATH"] = str(site)
+    install(env, tmp_path / "site", "tweak", "[model_analyze]\ntweak = tweak_plugin\n", "tweak_plugin",
+            "import click\nfrom model_analyze.plugin_api import hookimpl\n\n\n@hookimpl\n"
+            "def model_analyze_commands(cli):\n"
+            "    cli.commands['analyze'].params.append(click.Option(['--tweak'], help='Added by a plugin.'))\n")
     for _ in range(2):
         got = run(env, "--help")
         assert not got.hit and "--tweak" in got.out and "Added by a plugin." in got.out

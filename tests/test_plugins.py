@@ -474,3 +474,15 @@ def test_plugins_lists_options_with_type_default_and_help(cli_run):
     text = cli_run("plugins").stdout
     assert text.startswith("model-analyze 0.1.0 · plugin API 1.1")
     assert "option     hotspots.top: int = 10 (--top)" in text
+
+
+def test_a_distribution_without_metadata_is_listed_as_unknown_not_none(tmp_path):
+    """A .dist-info with entry points but no METADATA file (a hand-made or half-removed
+    install): importlib.metadata gives no name and no version; the listing says '?'."""
+    info = tmp_path / "bare-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[model_analyze]\nbare = bare_missing_module\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), MODEL_ANALYZE_NO_CACHE="1")
+    listing = subprocess.run([sys.executable, "-m", "model_analyze", "plugins"], env=env, capture_output=True,
+                             text=True)
+    assert "bare  (? ?)  FAILED TO LOAD: ModuleNotFoundError" in listing.stdout, listing.stdout[-300:]
