@@ -246,7 +246,10 @@ def _check_limit(b: Budget, label: str, metric: Metric, value: float, at: str) -
     most = kind.limit == "max"
     allows = span(value, metric.bound)
     if (allows.lo > allowed) if most else (allows.hi < allowed):
-        exact = f" ({value:,} {'>' if most else '<'} {allowed:,})" if isinstance(value, int) else ""
+        # The exact digits only where human-sizing rounded them away (4.09 G), with the same mark:
+        # repeating "160 > 100" adds nothing, and a bare "(160 > 100)" would read as exact.
+        rounded = isinstance(value, int) and (shown != f"{value:,}" or limit != f"{allowed:,}")
+        exact = f" ({mark(metric.bound)}{value:,} {'>' if most else '<'} {allowed:,})" if rounded else ""
         return [Finding(kind.code, E, f"{label} {mark(metric.bound)}{shown} {'>' if most else '<'} {kind.key} "
                         f"{limit}{exact}{at}{_where(b)}", source="budgets")]
     if (allows.hi <= allowed) if most else (allows.lo >= allowed):

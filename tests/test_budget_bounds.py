@@ -33,7 +33,7 @@ def _check(headline: str, value: float | bool, bound: str | None, key: str, limi
 # (headline, value, bound, budget, limit, code or None, severity, a fragment of the message)
 MATRIX = [
     # exact 160 against max 100: 160 > 100, proven
-    ("macs", 160, None, "max-macs", 100, "BG001", E, "MACs 160 > max-macs 100 (160 > 100)"),
+    ("macs", 160, None, "max-macs", 100, "BG001", E, "MACs 160 > max-macs 100"),
     # exact 160 against max 200: met, nothing said
     ("macs", 160, None, "max-macs", 200, None, "", ""),
     # ≥ 160 = [160, ∞) against max 100: even the least value is over — proven broken
@@ -73,6 +73,23 @@ def test_budget_claims_only_what_the_bounds_prove(head, value, bound, key, limit
         return
     assert [(c, s) for c, s, _ in found] == [(code, sev)], found
     assert text in found[0][2], found[0][2]
+
+
+# The whole message of a broken max-macs. The exact digits follow in parentheses only where
+# human-sizing rounded them (4,089,184,256 prints 4.09 G; 160 prints 160), and carry the
+# figure's mark: a bare "(4,089,184,256 > …)" would read as an exact count.
+WHOLE = [
+    (160, None, 100, "MACs 160 > max-macs 100"),
+    (160, "lower", 100, "MACs ≥ 160 > max-macs 100"),
+    (4_089_184_256, None, 4_000_000_000, "MACs 4.09 G > max-macs 4 G (4,089,184,256 > 4,000,000,000)"),
+    (4_089_184_256, "lower", 4_000_000_000, "MACs ≥ 4.09 G > max-macs 4 G (≥ 4,089,184,256 > 4,000,000,000)"),
+    (4_089_184_256, "lower", 100, "MACs ≥ 4.09 G > max-macs 100 (≥ 4,089,184,256 > 100)"),
+]
+
+
+@pytest.mark.parametrize(("value", "bound", "limit", "message"), WHOLE)
+def test_broken_budget_message_says_its_value_once_with_its_mark(value, bound, limit, message):
+    assert _check("macs", value, bound, "max-macs", limit) == [("BG001", E, message)]
 
 
 def test_an_estimate_reads_approximately_in_the_summary_and_the_budget(tmp_path, cli_run):
