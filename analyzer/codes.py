@@ -138,6 +138,17 @@ CORE: tuple[Code, ...] = (
        "Bind the dims you deploy with: `--dim NAME=VALUE`, `--seq-len N`, `--input-shape NAME=D1,...` "
        "or `dims`/`seq-len`/`input-shapes` in the config.",
        "numbers are at stated defaults seq=128 — bind with `--seq-len N`", action="bind"),
+    _c("D002", "binding-cannot-run", E,
+       "at the binding an op's output has no length (a conv/pool/STFT window longer than its input, or a "
+       "negative dim): the model cannot run there; the smallest input that works is named, no cost is given",
+       "A windowed op (Conv, pooling, STFT) needs at least one window position: ``floor((L + pads - window) / "
+       "stride) + 1 ≥ 1``. Below that the runtime rejects the input, and the shape formulas would give a "
+       "negative length and negative costs, so none are printed. A guessed default is raised to the smallest "
+       "input that runs instead; this finding means the binding you gave is too small.",
+       "Bind a larger input: the finding names the dim and its smallest working value (`--dim NAME=VALUE`).",
+       "the model cannot run at this binding: Conv 'Conv_2' output 'x' axis 2 has length "
+       "floor((samples - 512)/160) + 1 = -2; samples must be ≥ 512 (Conv 'Conv_2' window 512); no cost is "
+       "given at this binding", action="bind"),
     _c("C001", "config-binding-skipped", I,
        "a dim, seq-len or input shape from the config does not apply to this model: skipped",
        "One configuration covers a folder of different models; a binding the model has no use for "

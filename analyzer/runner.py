@@ -28,6 +28,7 @@ from .manager import PluginManager, get_plugin_manager
 from .ops.registry import OpRegistry
 from .options import OptionLayer, catalog, resolve
 from .report import DOC, DimInfo, Finding, ModelInfo, NodeRef, Report, Section, Severity, Status, TensorSummary, anchor
+from .runnable import raise_defaults, unrunnable
 from .shapes import infer_shapes, input_types
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
                                   for s in D.free_symbols(d)}
     dims = _soft_dims(graph, types, all_dims, options, skipped)
     dim_info = resolve_dims(graph, types, all_dims, dims, options.seq_len, shapes_in, model.proto)
+    raise_defaults(graph, table, dim_info)
     ctx = AnalysisContext(model, graph, table, registry, dim_info, plugins=pm)
     model.findings.extend(reg_findings)
     model.findings.extend(skipped)
@@ -237,6 +239,9 @@ def _run(path: str | onnx.ModelProto, options: AnalyzeOptions | None,
             f"unknown op {op} ({count} node{'s' if count > 1 else ''}): no rules; treated "
             "conservatively (every output position depends on every input position, zero cost)"))
     report.findings.extend(shape_failure_findings(ctx))
+    problem = unrunnable(ctx)
+    if problem is not None:
+        report.findings.append(problem.finding())
     if ctx.dims.free:
         report.findings.append(defaults_finding(ctx.dims))
     for name in order:

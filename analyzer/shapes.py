@@ -85,6 +85,10 @@ class ShapeTable:
     """Broadcasts of two dims that must be equal but are not provably so (see ``broadcast``)."""
     branch_taken: dict[str, int] = field(default_factory=dict)
     """``If`` node id → 0 (then) / 1 (else) when the condition is known without running the model."""
+    negative: dict[str, TensorType] = field(default_factory=dict)
+    """Tensors a rule gave a negative concrete dim (a conv window longer than a concrete input):
+    the type the rule computed, before the dim was made unknown — the model cannot run there,
+    and ``runnable`` says so."""
 
     def type(self, tensor: str) -> TensorType | None:
         return self.types.get(tensor)
@@ -233,6 +237,8 @@ class ShapeEngine:
         self._onnx_types: dict[str, TensorType] | None = None
         self.input_symbols: set[str] = set()
         self._types: dict[TensorType, TensorType] = {}
+        self._negative: set[TensorType] = set()
+        """Types whose negative dims :func:`_bounded` made unknown (empty in a model that runs)."""
         """Each distinct output type once, bounded (:func:`_bounded`): the activations of a
         1M-node chain share a handful of types — one object each, checked once."""
 
@@ -314,6 +320,8 @@ class ShapeEngine:
             if t is None or t.shape is None or any(d is None for d in t.shape):
                 t = merge_types(t, self._onnx_type(out))
             self.table.types[out] = self._bounded(t) if t is not None else TensorType()
+            if self._negative and t in self._negative:
+                self.table.negative[out] = t
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
         self._fold(node, ctx, results)
@@ -326,6 +334,8 @@ class ShapeEngine:
             return _bounded(t)
         if hit is None:
             hit = self._types[t] = _bounded(t)
+            if hit is not t and t.shape and any(D.is_int(d) and d < 0 for d in t.shape):
+                self._negative.add(t)
         return hit
 
     def _mark_data_dependent(self, node: Node) -> None:

@@ -25,6 +25,7 @@ from ..failures import RuleFailure, failure
 from ..graph import ModelGraph, Node
 from ..opsets import latest
 from ..report import combine_bounds
+from ..runnable import unrunnable
 from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
@@ -61,6 +62,8 @@ class CostEngine:
         """Evaluations by expression: the nodes of a 1M-node graph share a few cost formulas."""
         self._typed_bytes: dict[tuple[Any, int | None], Poly | None] = {}
         self._bindings = ctx.bindings
+        self._runs = unrunnable(ctx) is None
+        """False when the model cannot run at the binding (D002): then no count has a value."""
         self.failures: list[RuleFailure] = []
         self.data_dependent: dict[str, str] = {}
         """Node id → the data-dependent node whose run-time size left it uncosted (a dict
@@ -103,7 +106,7 @@ class CostEngine:
 
     def evaluate(self, p: Poly | None) -> int | float | None:
         """``p`` at the bindings (bound dims + stated defaults); None if a dim is free."""
-        if p is None:
+        if p is None or not self._runs:
             return None
         try:
             return self._values[p.e]
@@ -114,6 +117,8 @@ class CostEngine:
             self._env.update(atom_values(missing, self._bindings))
         raw = p.evaluate(self._env)
         v = float(raw) if isinstance(raw, Fraction) else raw
+        if v is not None and v < 0:  # a count is never negative: a length the model cannot have
+            v = None
         self._values[p.e] = v
         return v
 

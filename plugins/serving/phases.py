@@ -102,11 +102,13 @@ class Phases:
 
 
 def _at(p: Poly | None, env: dict[str, int]) -> float | None:
-    """A cost polynomial at ``env`` (opaque atoms through the dim algebra)."""
+    """A cost polynomial at ``env`` (opaque atoms through the dim algebra); None where it is
+    negative — a length the model cannot have at ``env`` (a conv window longer than its input,
+    D002), never a count."""
     if p is None:
         return None
     v = p.evaluate(atom_values(p.atoms(), env))
-    return None if v is None else float(v)
+    return None if v is None or v < 0 else float(v)
 
 
 def compute_dtype(ctx: AnalysisContext, node: Any) -> str:
