@@ -186,9 +186,21 @@ def serving_rows(a: Report, b: Report) -> list[Row]:
             _metric_row("flops", "decode step FLOPs", a, b, "serving", "decode.flops"),
             Row("memory", "decode step bytes ≥", _metric(a, "serving", "decode.bytes"),
                 _metric(b, "serving", "decode.bytes")),
-            Row("bound", "decode step ≥", _metric(a, "serving", "bound.decode"), _metric(b, "serving", "bound.decode")),
-            Row("tps", "decode tokens/s ≤", _metric(a, "serving", "bound.tokens_per_s"),
-                _metric(b, "serving", "bound.tokens_per_s"))]
+            _bound_row("bound", "decode step ≥", a, b, "bound.decode"),
+            _bound_row("tps", "decode tokens/s ≤", a, b, "bound.tokens_per_s")]
+
+
+def _bound_row(key: str, label: str, a: Report, b: Report, name: str) -> Row:
+    """A row comparing two serving bounds *as bounds* (its label carries ``≥``/``≤``: "B: 2× the
+    time bound" is exact about the bounds). A side that is only an estimate (``≈``: the work
+    behind it is not a floor, so it bounds nothing) keeps that kind, so no ratio is claimed for it."""
+    def kind(report: Report) -> str | None:
+        s = report.section("serving")
+        m = s.metric(name) if s is not None else None
+        return "estimate" if m is not None and m.bound == "estimate" else None
+
+    return Row(key, label, _metric(a, "serving", name), _metric(b, "serving", name), a_bound=kind(a),
+               b_bound=kind(b))
 
 
 def headline(table: list[Row]) -> str:

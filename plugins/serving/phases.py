@@ -17,7 +17,11 @@ the attention service read. Nothing here counts an op.
   one key per query (the least any mask leaves), for the displayed FLOPs it counts
   dense, as the hotspots section does.
 * **Bytes that must move** (the bound's side): every weight read once per step (a
-  lookup table only the rows it gathers), the KV cache touched (written by the
+  lookup table only the rows it gathers) by a node that certainly runs — the graph's,
+  a ``Loop``/``Scan`` body's (counted as running, as the cost model counts it), the
+  branch an ``If`` is known to take; a weight read only inside the branches of an ``If``
+  whose condition is not known may not be read at all, and is left out (``weights_maybe``),
+  so the bytes stay a lower bound, the KV cache touched (written by the
   prefill, read and extended by a decode step), the model's own inputs and outputs.
   Activations are not counted: a fused runtime may keep them on chip. The unfused
   traffic of the hotspots section (every tensor written and read back) is reported
@@ -99,6 +103,9 @@ class Phases:
     """What the FLOPs/MACs are (the graph's total bound): ``lower`` when nodes are uncosted."""
     unfused_bound: str | None = None
     """What the unfused bytes are: ``lower`` when a tensor's size is unknown (it counts zero)."""
+    weights_maybe: int = 0
+    """Bytes of ``weights_read`` read only inside ``If`` branches whose condition is not known:
+    perhaps not read at all, so not in a phase's bytes (a lower bound)."""
 
 
 def _at(p: Poly | None, env: dict[str, int]) -> float | None:
@@ -128,6 +135,31 @@ def _lookup_tables(ctx: AnalysisContext, names: set[str]) -> dict[str, tuple[int
                for u in users):
             rows = init.dims[0]
             out[name] = (rows, init.nbytes // rows if rows else 0)
+    return out
+
+
+def certainly_read(ctx: AnalysisContext) -> set[str]:
+    """Every tensor some node that certainly runs reads: the graph's nodes, the bodies of its
+    ``Loop``/``Scan`` (and other control-flow) nodes, which the cost model counts as running,
+    the branch an ``If`` is known to take, and of an ``If`` whose condition is not known only
+    what *every* branch reads (either branch may be the one that does not run)."""
+    return _read_in(ctx, ctx.graph)
+
+
+def _read_in(ctx: AnalysisContext, g: Any) -> set[str]:
+    out: set[str] = set()
+    for node in g.nodes:
+        out.update(t for t in node.inputs if t)
+        subs = node.subgraphs
+        if node.op_type == "If" and node.domain == "":
+            taken = ctx.shapes.branch_taken.get(node.id)
+            keys = ("then_branch", "else_branch")
+            branches = [set().union(*(_read_in(ctx, sub) for sub in subs.get(k, []))) for k in keys]
+            out |= branches[taken] if taken is not None else branches[0] & branches[1]
+        else:
+            for group in subs.values():
+                for sub in group:
+                    out |= _read_in(ctx, sub)
     return out
 
 
@@ -289,18 +321,23 @@ class _PhaseBuilder:
         lookups = _lookup_tables(self.ctx, {t.name for t in stored if t.role in read_roles})
         weights_read = sum(t.nbytes or 0 for t in stored if t.role in read_roles and t.name not in lookups)
         weights_held = sum(t.nbytes or 0 for t in stored)
+        certain = certainly_read(self.ctx)
+        weights_maybe = sum(t.nbytes or 0 for t in stored
+                            if t.role in read_roles and t.name not in lookups and t.name not in certain)
+        gathered = [v for k, v in lookups.items() if k in certain]
 
         def lookup_bytes(tokens: int | None) -> float:
             if tokens is None:
-                return float(sum(rows * rb for rows, rb in lookups.values()))
-            return float(sum(min(tokens, rows) * rb for rows, rb in lookups.values()))
+                return float(sum(rows * rb for rows, rb in gathered))
+            return float(sum(min(tokens, rows) * rb for rows, rb in gathered))
 
         notes: list[str] = []
         if seq is not None and any(p.degree(seq) > 2 for p in [m.graph.flops, *self.mac_by.values()]):
             notes.append("a cost term grows faster than seq²: the as-if-cached decode is approximate")
         pf, pm = self.phase_costs("prefill")
         decodes = _decodes(self.layers, kv)
-        prefill = Phase("prefill" if decodes else "forward", n, n, pf, pm, float(weights_read), lookup_bytes(n),
+        must = float(weights_read - weights_maybe)
+        prefill = Phase("prefill" if decodes else "forward", n, n, pf, pm, must, lookup_bytes(n),
                         float(kv.bytes(n)) if n is not None and kv.layers else 0.0, self.io_bytes(self.pref_env),
                         _at(m.graph.read + m.graph.written, self.pref_env),
                         how=f"the graph at {_fmt_env(self.pref_env, seq, pasts)}")
@@ -310,12 +347,12 @@ class _PhaseBuilder:
             how = (f"read from the graph at {_fmt_env(self.dec_env, seq, pasts)}"  # type: ignore[arg-type]
                    if self.cached else "as if cached: one query row against n keys (the graph has no KV cache)")
             io_env = self.dec_env if self.cached else self.env(1, 0)
-            decode = Phase("decode", n, 1, df, dm, float(weights_read), lookup_bytes(1),
+            decode = Phase("decode", n, 1, df, dm, must, lookup_bytes(1),
                            float(kv.bytes(n)) if kv.layers else 0.0, self.io_bytes(io_env),  # type: ignore[arg-type]
                            how=how)
         return Phases(seq, n, prefill, decode, self.cached, weights_held, weights_read,
                       [(k, r, b) for k, (r, b) in sorted(lookups.items())], sorted(set(self.unread)), notes,
-                      m.graph.total_bound, m.traffic_bound)
+                      m.graph.total_bound, m.traffic_bound, weights_maybe)
 
 
 def _decodes(layers: list[AttentionLayer], kv: KVCache) -> bool:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from model_analyze import devices as devmod
+from model_analyze.bounded import WHAT
 from model_analyze.context import AnalysisContext
 from model_analyze.cost import cost_model
 from model_analyze.devices import Device
@@ -128,8 +129,13 @@ def _weights(section: Section, m: Any, ph: Phases, data: dict[str, Any]) -> None
     look = ""
     if ph.lookups:
         look = "; only gathered rows of " + ", ".join(f"{name} ({rows:,} rows)" for name, rows, _ in ph.lookups)
+    maybe = ""
+    if ph.weights_maybe:  # read only in an If branch that may not run: the total is only a ceiling
+        maybe = (f"; {human(ph.weights_maybe, 'B')} of them only inside If branches whose condition is not known "
+                 "(perhaps not read; not in the bytes ≥)")
     section.metrics.append(Metric("weights.read", "Weights read per step", ph.weights_read, "B", None,
-                                  "parameters, scales and buffers, once per step whatever the batch" + look))
+                                  "parameters, scales and buffers, once per step whatever the batch" + look + maybe,
+                                  bound="upper" if ph.weights_maybe else None))
     table = Table("weights", "Weights by dtype", [Column("dtype", "dtype"), Column("elements", "elements", "right"),
                                                  Column("bytes", "bytes", "right")])
     for label, (n, b) in sorted(by.items(), key=lambda x: -x[1][1]):
@@ -137,6 +143,7 @@ def _weights(section: Section, m: Any, ph: Phases, data: dict[str, Any]) -> None
     if table.rows:
         section.tables.append(table)
     data["weights"] = {"held_bytes": ph.weights_held, "read_bytes": ph.weights_read,
+                       "maybe_read_bytes": ph.weights_maybe,
                        "by_dtype": {k: {"elements": n, "bytes": b} for k, (n, b) in by.items()},
                        "lookup_tables": [{"name": a, "rows": r, "row_bytes": b} for a, r, b in ph.lookups]}
 
@@ -156,15 +163,18 @@ def _phase_metrics(section: Section, ph: Phases, data: dict[str, Any]) -> None:
     table = Table("phases", title, [
         Column("phase", "phase"), Column("tokens", "tokens", "right"), Column("flops", "FLOPs", "right", bounded=True),
         Column("mma", "2·MACs", "right", bounded=True), Column("bytes", "bytes ≥", "right"),
-        Column("unfused", "unfused bytes", "right"), Column("ai", "FLOP/B", "right", bounded=True)],
+        Column("unfused", "unfused bytes", "right"), Column("ai", "FLOP/B", "right")],
         note="FLOPs: all, mask-aware; 2·MACs: the matrix work the bounds use; bytes ≥: weights once + KV cache + "
              "inputs/outputs; unfused: every tensor written and read (hotspots), not a bound")
+    # 2·MACs over bytes that are a floor: at most the true intensity's when the work is exact or at
+    # most what runs (≤ over ≥); with work that is a floor too, neither way (≈).
+    ai_kind = "upper" if ph.flops_bound in (None, "upper") else "estimate"
     for p in rows:
         ai = p.mma_total / p.bytes() if p.bytes() else None
         table.add([p.name, p.tokens, human(exact(p.flops)), human(exact(p.mma_total)),
                    human(exact(p.bytes()), "B"),
                    mark(ph.unfused_bound) + human(exact(p.unfused), "B") if p.unfused else "—",
-                   f"{ai:.3g}" if ai is not None else "—"], ph.flops_bound)
+                   mark(ai_kind) + f"{ai:.3g}" if ai is not None else "—"], ph.flops_bound)
     section.tables.append(table)
     data["phases"] = {p.name: {"context": p.context, "tokens": p.tokens, "flops": exact(p.flops),
                                "mma_flops": {k: exact(v) for k, v in p.mma.items()}, "bytes": exact(p.bytes()),
@@ -198,24 +208,21 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
     out: dict[str, list[Bound]] = {}
     sizes = sorted(set(BATCHES) | {batch})
     for p in phases:
-        out[p.name] = [bound(p, device, b) for b in sizes]
+        out[p.name] = [bound(p, device, b, ph.flops_bound) for b in sizes]
     for p in phases:
         b = next(x for x in out[p.name] if x.batch == batch)
         label = {"prefill": "Prefill time", "decode": "Decode step time", "forward": "Forward pass time"}[p.name]
-        side = (f"{human(exact(b.work))} FLOP of 2·MACs / peak = {fmt_time(b.t_compute)}; "
-                + (f"{human(exact(b.bytes), 'B')} / {fmt_rate(device.bandwidth, 'B/s')} = {fmt_time(b.t_memory)}"
-                   if b.t_memory is not None else "working set fits on chip: bandwidth bounds nothing"))
-        section.metrics.append(Metric(f"bound.{p.name}", label, b.time, "s", None,
-                                      f"{b.binds}-bound at batch {batch}: {side}", bound="lower",
-                                      headline="decode_time_bound" if p.name == "decode" else None))
+        section.metrics.append(Metric(f"bound.{p.name}", label, b.time, "s", None, _side_note(b, device, batch),
+                                      bound=b.kind, headline="decode_time_bound" if p.name == "decode" else None))
+        rate = round(batch / b.time, 3) if b.time else None
+        ceiling = "a ceiling, not a prediction" if b.rate_kind == "upper" else "an estimate: the step time is one"
         if p.name == "decode":
-            section.metrics.append(Metric("bound.tokens_per_s", "Decode rate", round(batch / b.time, 3)
-                                          if b.time else None, "tokens/s", None,
-                                          f"batch {batch} / step bound at n={p.context:,}; a ceiling, not a prediction",
-                                          bound="upper"))
+            section.metrics.append(Metric("bound.tokens_per_s", "Decode rate", rate, "tokens/s", None,
+                                          f"batch {batch} / step time at n={p.context:,}; {ceiling}",
+                                          bound=b.rate_kind))
         if p.name == "forward":
-            section.metrics.append(Metric("bound.items_per_s", "Items per second", round(batch / b.time, 3)
-                                          if b.time else None, "", None, f"batch {batch} / bound", bound="upper"))
+            section.metrics.append(Metric("bound.items_per_s", "Items per second", rate, "", None,
+                                          f"batch {batch} / forward time; {ceiling}", bound=b.rate_kind))
     held = ph.weights_held
     need = held + batch * float(kv.bytes(ph.n)) if (kv.layers and ph.n is not None) else held
     if device.memory:
@@ -225,23 +232,25 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
             fit += f"; at most {most:,} sequence(s) of n={ph.n:,} fit beside the weights (activations not counted)"
         section.metrics.append(Metric("memory.need", "Device memory needed", exact(need), "B", None, fit,
                                       bound="lower"))
-    table = Table("bounds", f"Lower bounds on {device.label} by batch", [
+    every = [x for bs in out.values() for x in bs]
+    lower = all(x.kind == "lower" for x in every)
+    table = Table("bounds", f"{'Lower bounds' if lower else 'Time'} on {device.label} by batch", [
         Column("batch", "batch", "right")]
-        + [c for p in phases for c in (Column(f"{p.name}", f"{p.name} ≥", "right"),
+        + [c for p in phases for c in (Column(f"{p.name}", _head(p.name, lower), "right"),
                                        Column(f"{p.name}_binds", "binds"))]
-        + ([Column("tps", "tokens/s ≤", "right")] if ph.decode else [Column("ips", "items/s ≤", "right")])
+        + [Column("tps" if ph.decode else "ips", _head("tokens/s" if ph.decode else "items/s", lower, "≤"), "right")]
         + ([Column("mem", "memory ≥", "right")] if kv.layers else []),
         note="≥: no runtime can do this step faster on this device (dense peaks, peak bandwidth); "
              + ("tokens/s ≤ = batch / decode step bound" if ph.decode else "items/s ≤ = batch / bound")
              + "; compute*: weights and cache fit on chip, bandwidth bounds nothing"
+             + ("" if lower else f"; {_NOT_A_FLOOR}")
              + ("; ✗: more than the device's memory" if kv.layers and device.memory else ""))
     for i, size in enumerate(sizes):
         row: list[Any] = [size]
         for p in phases:
             x = out[p.name][i]
-            row += [fmt_time(x.time), x.binds]
-        last = out[phases[-1].name][i]
-        row.append(fmt_rate(size / last.time) if last.time else "—")
+            row += [_cell_time(x, lower), x.binds]
+        row.append(_cell_rate(out[phases[-1].name][i], size, lower))
         if kv.layers and ph.n is not None:
             need_b = held + size * float(kv.bytes(ph.n))
             over = " ✗" if device.memory and need_b > device.memory else ""
@@ -250,7 +259,8 @@ def _device_metrics(section: Section, device: Device, ph: Phases, kv: KVCache, b
     section.tables.append(table)
     data["device"] = {"name": device.name, "label": device.label, "peak": device.peak, "bandwidth": device.bandwidth,
                       "memory": device.memory, "cache": device.cache, "source": device.source}
-    data["bounds"] = {name: [{"batch": x.batch, "time_s": x.time, "t_compute_s": x.t_compute,
+    data["bounds"] = {name: [{"batch": x.batch, "time_s": x.time, "time_bound": x.kind, "work_bound": x.work_bound,
+                              "t_compute_s": x.t_compute,
                               "t_memory_s": x.t_memory, "binds": x.binds, "work": x.work, "bytes": x.bytes,
                               "peaks": [{"dtype": d, "peak": v, "how": h} for d, v, h in x.peaks]} for x in bs]
                       for name, bs in out.items()}
@@ -266,22 +276,59 @@ def _device_table(section: Section, ph: Phases, batch: int, data: dict[str, Any]
     phases = [p for p in (ph.prefill, ph.decode) if p is not None]
     if not seen or not phases:
         return
-    table = Table("devices", f"Lower bounds per device (batch {batch}; --device NAME for details)", [
-        Column("device", "device")]
-        + [c for p in phases for c in (Column(p.name, f"{p.name} ≥", "right"), Column(f"{p.name}_b", "binds"))]
-        + [Column("rate", "tokens/s ≤" if ph.decode else "items/s ≤", "right")],
-        note="≥: lower bounds (dense peaks, peak bandwidth); compute*: fits on chip, bandwidth bounds nothing")
-    rows = {}
-    for name, dev in seen.items():
-        bs = [bound(p, dev, batch) for p in phases]
+    every = {name: [bound(p, dev, batch, ph.flops_bound) for p in phases] for name, dev in seen.items()}
+    lower = all(x.kind == "lower" for bs in every.values() for x in bs)
+    table = Table("devices", f"{'Lower bounds' if lower else 'Time'} per device (batch {batch}; --device NAME for "
+                  "details)", [Column("device", "device")]
+        + [c for p in phases for c in (Column(p.name, _head(p.name, lower), "right"), Column(f"{p.name}_b", "binds"))]
+        + [Column("rate", _head("tokens/s" if ph.decode else "items/s", lower, "≤"), "right")],
+        note="≥: lower bounds (dense peaks, peak bandwidth); compute*: fits on chip, bandwidth bounds nothing"
+             + ("" if lower else f"; {_NOT_A_FLOOR}"))
+    rows, kinds = {}, {}
+    for name, bs in every.items():
         row: list[Any] = [name]
         for x in bs:
-            row += [fmt_time(x.time), x.binds]
-        row.append(fmt_rate(batch / bs[-1].time) if bs[-1].time else "—")
+            row += [_cell_time(x, lower), x.binds]
+        row.append(_cell_rate(bs[-1], batch, lower))
         table.rows.append(row)
         rows[name] = {x.phase: x.time for x in bs}
+        kinds[name] = {x.phase: x.kind for x in bs}
     section.tables.append(table)
     data["per_device"] = rows
+    data["per_device_bound"] = kinds
+
+
+_NOT_A_FLOOR = ("the 2·MACs are not a floor (an upper bound or an estimate: the costlier If branch), so their "
+                "time bounds nothing: ≥ is the memory side alone, ≈ the compute side where nothing bounds")
+"""Why a time table holds ``≈`` cells (see :mod:`.roofline`)."""
+
+
+def _head(name: str, lower: bool, mark_: str = "≥") -> str:
+    """A time (or rate) column's header: its mark when every cell is that kind, else bare (cells marked)."""
+    return f"{name} {mark_}" if lower else name
+
+
+def _cell_time(x: Bound, lower: bool) -> str:
+    return fmt_time(x.time) if lower else mark(x.kind) + fmt_time(x.time)
+
+
+def _cell_rate(x: Bound, batch: int, lower: bool) -> str:
+    if not x.time:
+        return "—"
+    return fmt_rate(batch / x.time) if lower else mark(x.rate_kind) + fmt_rate(batch / x.time)
+
+
+def _side_note(b: Bound, device: Device, batch: int) -> str:
+    """How a step's time figure is made: each side's arithmetic, and which side it is (or why none bounds)."""
+    work = f"{mark(b.work_bound)}{human(exact(b.work))} FLOP of 2·MACs / peak = {mark(b.work_bound)}" \
+           f"{fmt_time(b.t_compute)}"
+    if not b.compute_bounds:
+        work += f" (not a bound: the 2·MACs are {WHAT[b.work_bound or 'estimate']})"
+    memory = (f"{human(exact(b.bytes), 'B')} / {fmt_rate(device.bandwidth, 'B/s')} = {fmt_time(b.t_memory)}"
+              if b.t_memory is not None else "working set fits on chip: bandwidth bounds nothing")
+    if b.kind == "estimate":
+        return f"an estimate, not a bound, at batch {batch}: {work}; {memory}"
+    return f"{b.binds}-bound at batch {batch}: {work}; {memory}"
 
 
 # -- findings and summary --------------------------------------------------------------------
@@ -326,6 +373,8 @@ def _summary(kv: KVCache, ph: Phases, device: Device | None, batch: int, bounds:
         key = "decode" if "decode" in bounds else next(iter(bounds), None)
         x = next((b for b in bounds.get(key, []) if b.batch == batch), None) if key else None
         if x is not None:
-            text = f"{key} ≥ {fmt_time(x.time)} on {device.name} ({x.binds}-bound"
-            parts.append(text + (f", ≤ {fmt_rate(batch / x.time)} tokens/s)" if key == "decode" else ")"))
+            how = f"{x.binds}-bound" if x.kind == "lower" else "an estimate: the 2·MACs are not a floor"
+            text = f"{key} {mark(x.kind)}{fmt_time(x.time)} on {device.name} ({how}"
+            rate = f", {mark(x.rate_kind)}{fmt_rate(batch / x.time)} tokens/s)" if x.time else ")"
+            parts.append(text + (rate if key == "decode" else ")"))
     return "; ".join(parts)
