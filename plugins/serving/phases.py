@@ -241,8 +241,11 @@ class _PhaseBuilder:
         """One node's MACs by the dtype of the work done. An op's is the dtype of its first
         input; a control-flow node's work is its bodies' nodes', not its first input's (an
         ``If``'s is its boolean condition): the branch an ``If`` counts (its MACs are that
-        branch's) gives its own split; a body whose work is of one dtype (a ``Loop`` counts it
-        × trips) gives that dtype; else the node's first output's dtype, the dtype it computes."""
+        branch's) gives its own split; a ``Loop``/``Scan`` body (the node counts it × trips)
+        gives its split × trips — each dtype's share of the body times the node's count over the
+        body's, so an fp16 and an fp32 MatMul in one body stay apart. Only where that ratio is no
+        exact polynomial (a body whose count is a sum of terms in the dims) and the body mixes
+        dtypes does the node's first output's dtype, the dtype it computes, take all of it."""
         node = nc.node
         if not node.subgraphs:
             return {compute_dtype(self.ctx, node): nc.macs}
@@ -250,9 +253,15 @@ class _PhaseBuilder:
         for body in bodies:
             if body.macs == nc.macs:
                 return self._split(body.nodes)
-        keys = {k for body in bodies for k in self._split(body.nodes)}
+        splits = [(body, self._split(body.nodes)) for body in bodies]
+        keys = {k for _, split in splits for k in split}
         if len(keys) == 1:
             return {keys.pop(): nc.macs}
+        for body, split in splits:
+            if len(bodies) == 1 and body.macs != 0:
+                shares = {k: (macs * nc.macs).div_exact(body.macs) for k, macs in split.items()}
+                if all(v is not None for v in shares.values()):
+                    return {k: v for k, v in shares.items() if v is not None}
         t = self.ctx.shapes.dtype(node.outputs[0]) if node.outputs else None
         return {COMPUTE_DTYPES.get(dtype_name(t), dtype_name(t)): nc.macs}
 
