@@ -138,6 +138,9 @@ def test_the_issue_line_no_longer_claims_a_lower_bound(tmp_path):
     data = json.loads(json_render.render(report))["sections"][0]["data"]
     assert {x["time_bound"] for x in data["bounds"]["forward"]} == {"estimate"}
     assert data["bounds"]["forward"][0]["work_bound"] == "upper"
+    assert [f.message for f in s.findings if f.code == "SV005"] == [
+        "forward: the weights (and KV cache) fit in the 40 MB on-chip cache of NVIDIA A100 SXM4 80GB; memory "
+        "bandwidth bounds nothing, only the compute side is stated (an estimate: the 2·MACs are not a floor)"]
 
 
 def test_weights_read_only_in_an_undecided_branch_are_not_in_the_bytes_floor(tmp_path):

@@ -354,7 +354,8 @@ def _findings(section: Section, ctx: AnalysisContext, kv: KVCache, ph: Phases, d
         if x is not None and x.t_memory is None and device is not None:
             section.add("SV005", Severity.INFO, f"{name}: the weights (and KV cache) fit in the "
                         f"{human(device.cache, 'B')} on-chip cache of {device.label}; "
-                        "memory bandwidth bounds nothing, only the compute side is stated")
+                        "memory bandwidth bounds nothing, only the compute side is stated"
+                        + ("" if x.kind == "lower" else " (an estimate: the 2·MACs are not a floor)"))
 
 
 def _summary(kv: KVCache, ph: Phases, device: Device | None, batch: int, bounds: dict[str, list[Bound]],
