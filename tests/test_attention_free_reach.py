@@ -18,7 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import SAMPLES
+from conftest import SAMPLES, shared_model
 from model_analyze.runner import AnalyzeOptions, prepare
 from model_analyze.tokenflow.query import recurrent_state
 
@@ -202,3 +202,15 @@ def test_markdown_and_html_say_the_same_sees_row(cli_run, tmp_path):
     cli_run(path, "--format", "html", "-o", out)
     html = out.read_text(encoding="utf-8")
     assert "reach 16 tokens (of n = 16, causal)" in html
+
+
+# -- attention models say it the same way ------------------------------------------------------
+@pytest.mark.parametrize(("name", "word", "causal"), [
+    ("tiny-llama.onnx", "causal", True),      # models README: output t depends on inputs 0..t
+    ("tiny-bert.onnx", "not causal", False),  # models README: every output depends on every input
+])
+def test_attention_model_reach_says_whether_it_is_causal(cli_run, name, word, causal):
+    path = shared_model(name)
+    assert f"reach 16 tokens (of n = 16, {word})" in sees_row(cli_run, path, "--seq-len", "16")
+    data = reach_data(cli_run, path, "--seq-len", "16")
+    assert data["causal"] is causal and data["reach_bound"] is None
