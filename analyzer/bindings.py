@@ -86,6 +86,9 @@ def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
         seq_like = n.lower() in SEQ_NAMES or re.fullmatch(r"(seq|sequence)\w*", n.lower())
         if seq_like and "past" not in n.lower():
             return n
+    signals = signal_dims(graph, types)
+    if signals:
+        return next(iter(signals))
     for name in graph.inputs:
         t = types.get(name)
         if t is None or t.shape is None or len(t.shape) not in (2, 3):
@@ -98,6 +101,64 @@ def sequence_dim(graph: ModelGraph, types: dict[str, TensorType]) -> str | None:
     return None
 
 
+SIGNAL_OPS = frozenset({"Conv", "ConvInteger", "QLinearConv", "STFT", "DFT", "MaxPool", "AveragePool", "LpPool"})
+"""Ops that slide a window (or a transform) along a signal: what makes an input axis a length."""
+_NOT_THROUGH = frozenset({"Shape", "Size", "Transpose"})
+"""A signal is not followed through these: they read metadata, or move the axis elsewhere."""
+SIGNAL_DEPTH = 32
+
+
+def _reaches_window(graph: ModelGraph, tensor: str) -> bool:
+    """Whether ``tensor`` flows (through at most :data:`SIGNAL_DEPTH` nodes, into subgraph
+    bodies through their owner — wespeaker frames the signal in a Scan) into a windowed or
+    spectral op; never through Shape (metadata) or Transpose (the axis moves)."""
+    seen: set[str] = set()
+    frontier = [tensor]
+    for _ in range(SIGNAL_DEPTH):
+        nxt: list[str] = []
+        for t in frontier:
+            for node in graph.consumers(t):
+                if node.op_type in SIGNAL_OPS and not node.domain:
+                    return True
+                if node.op_type in _NOT_THROUGH or node.id in seen:
+                    continue
+                seen.add(node.id)
+                nxt += [o for o in node.outputs if o]
+                for subs in node.subgraphs.values():
+                    if any(n.op_type in SIGNAL_OPS for sub in subs for n in sub.walk()):
+                        return True
+        if not nxt:
+            return False
+        frontier = nxt
+    return False
+
+
+def signal_dims(graph: ModelGraph, types: dict[str, TensorType]) -> dict[str, str]:
+    """Length dims of raw signals, by symbol → the input that has it: the last axis of a float
+    input ``[batch, N]`` or ``[batch, C, N]`` (C concrete) that flows into a Conv, pooling,
+    STFT or DFT — a waveform, whatever its dim is called (onnx-asr names it ``N``, which
+    reads as a batch). Such an axis is a length: the cost grows with it and the front-end's
+    window needs a minimum of it."""
+    out: dict[str, str] = {}
+    for name in graph.inputs:
+        t = types.get(name)
+        shape = t.shape if t is not None else None
+        if t is None or shape is None or len(shape) not in (2, 3) or t.dtype in INT_TYPES or _is_state(name, t):
+            continue
+        if len(shape) == 3 and not D.is_int(shape[1]):
+            continue
+        sym = _single(shape[-1])
+        if sym is None or sym in out or sym in D.free_symbols(shape[0]) or "past" in sym.lower():
+            continue
+        if _reaches_window(graph, name):
+            out[sym] = name
+    return out
+
+
+SIGNAL_DEFAULT = 16_000
+SIGNAL_SOURCE = "1 s of audio at 16 kHz, a guess"
+"""The default length of a raw signal: one second at 16 kHz, the rate of speech models
+(ASR, wake words, VAD); a window longer than that raises it (``runnable.raise_defaults``)."""
 SPATIAL_FALLBACK = 224
 OTHER_FALLBACK = 128
 META_KEYS = ("imgsz", "img_size", "image_size", "input_size", "input_shape", "imagesize", "resolution",
@@ -128,6 +189,7 @@ def _roles(graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> 
     sequence: a sequence-like name, the model's sequence dim, or a token axis elsewhere."""
     roles: dict[str, str] = {}
     token_axes = {s for name in graph.inputs for s in _token_symbols(types.get(name))}
+    signals = signal_dims(graph, types)
     for name in graph.inputs:
         t = types.get(name)
         if t is None or t.shape is None:
@@ -146,11 +208,12 @@ def _roles(graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> 
                 roles[sym] = "batch"
             elif axis in spatial:
                 roles[sym] = labels[spatial.index(axis)]
-            elif sym == seq:
+            elif sym == seq or sym in signals:
                 roles[sym] = "seq"
     for s in input_dims(graph, types):
         if s not in roles:
-            roles[s] = "batch" if _is_batch(s) and s != seq else ("seq" if s == seq else "other")
+            roles[s] = "batch" if _is_batch(s) and s != seq and s not in signals else (
+                "seq" if s == seq or s in signals else "other")
     return roles
 
 
@@ -230,6 +293,9 @@ def _defaults(free: list[str], roles: dict[str, str], graph: ModelGraph, types: 
             if s is None or s not in free or s in values:
                 continue
             values[s], source[s] = (hint[0][k], hint[1]) if hint else (SPATIAL_FALLBACK, "fallback")
+    for s in signal_dims(graph, types):
+        if s in free and s not in values:
+            values[s], source[s] = SIGNAL_DEFAULT, SIGNAL_SOURCE
     for s in free:
         if s in values:
             continue
@@ -240,6 +306,11 @@ def _defaults(free: list[str], roles: dict[str, str], graph: ModelGraph, types: 
 
 
 PLACEHOLDER = {"H": "H", "W": "W", "D": "D"}
+
+
+def _is_guess(source: str) -> bool:
+    """A default of ours (a fallback, a signal's second of audio), not a size the model stated."""
+    return source == "fallback" or source.endswith(", a guess")
 
 
 def suggestion(dims: DimInfo, graph: ModelGraph, types: dict[str, TensorType], seq: str | None) -> str:
@@ -253,7 +324,7 @@ def suggestion(dims: DimInfo, graph: ModelGraph, types: dict[str, TensorType], s
         return ""
 
     def show(name: str) -> str:
-        if dims.default_from.get(name, "fallback") != "fallback" or name not in guessed:
+        if not _is_guess(dims.default_from.get(name, "fallback")) or name not in guessed:
             return str({**dims.defaults, **dims.bound}[name])
         return PLACEHOLDER.get(dims.roles.get(name, ""), "N")
 

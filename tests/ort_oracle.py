@@ -291,12 +291,34 @@ def executed_macs(node: onnx.NodeProto, ev: Event) -> int | None:
             for ch, d in zip(term, s, strict=False):
                 sizes[ch] = max(sizes.get(ch, 1), d)
         return math.prod(sizes.values())
+    if op == "STFT":
+        # [batch, frames, bins, 2] out; per frame a direct DFT of the frame (the window's length):
+        # 2 real MACs per (sample, bin) for a real signal ([B, L] or [B, L, 1]), 4 for a complex one
+        if len(ins) < 3 or ins[2] is None or len(ins[2]) != 1:
+            return None
+        real = len(ins[0]) == 2 or ins[0][-1] == 1
+        return math.prod(outs[0][:3]) * ins[2][0] * (2 if real else 4)
+    if op == "DFT":
+        # every complex output value sums n inputs along the axis; n is the output's length there
+        # unless one-sided (n is then not determined by the shapes alone)
+        if _attr(node, "onesided", 0) and len(node.input) > 1 and node.input[1]:
+            return None
+        rank = len(ins[0])
+        axis = _attr(node, "axis", 1) if len(node.input) < 3 or not node.input[2] else None
+        if axis is None:  # DFT-20's axis input: the one axis whose length the transform changed
+            changed = [k for k in range(rank - 1) if ins[0][k] != outs[0][k]]
+            if len(changed) != 1:
+                return None
+            axis = changed[0]
+        axis = axis + rank if axis < 0 else axis
+        n = ins[0][axis] if _attr(node, "onesided", 0) or len(node.input) < 2 or not node.input[1] else outs[0][axis]
+        return math.prod(outs[0][:-1]) * n * (2 if ins[0][-1] == 1 else 4)
     return None
 
 
 MAC_OPS = {"Conv", "ConvInteger", "FusedConv", "QLinearConv", "ConvTranspose", "MatMul", "MatMulInteger",
            "FusedMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QLinearMatMul", "Gemm", "QGemm",
-           "LSTM", "GRU", "RNN", "DynamicQuantizeLSTM", "Einsum", "Attention", "MultiHeadAttention"}
+           "LSTM", "GRU", "RNN", "DynamicQuantizeLSTM", "Einsum", "Attention", "MultiHeadAttention", "STFT", "DFT"}
 
 
 def _constant_dims(model: onnx.ModelProto) -> dict[str, Shape]:

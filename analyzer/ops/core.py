@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+from ..cost import signal as _signal_costs  # noqa: F401 - registers the spectral ops' cost rules
 from ..cost.rules import COST
 from ..tokenflow.rules import FLOW
 from . import catalog

@@ -12,7 +12,7 @@ One module per family; importing this package registers all of them in :data:`FL
 
 from __future__ import annotations
 
-from . import elementwise, movement, nn, sequence  # noqa: F401 - registers the rules
+from . import elementwise, movement, nn, sequence, signal  # noqa: F401 - registers the rules
 from .common import FLOW, broadcast, conservative, pointwise
 from .nn import matmul_state
 

@@ -607,7 +607,7 @@ def topk(ctx: FlowCtx) -> Out:
 
 
 @FLOW.rule("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
-@FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "DFT", "STFT", "Det",
+@FLOW.rule("Compress", "ReverseSequence", "Unique", "NonZero", "NonMaxSuppression", "Det",
            "CenterCropPad", "Col2Im", "MaxUnpool")
 def whole_tensor(ctx: FlowCtx) -> Out:
     """Data-dependent or interleaving layouts: sound, not precise."""
