@@ -133,8 +133,8 @@ CORE: tuple[Code, ...] = (
        "batch of 1 / an empty past is defaulted",
        "Some dims are symbolic and nobody bound them; the concrete numbers of the report are taken at "
        "stated defaults (a batch-like axis 1, `past*` 0, image H/W from the model's metadata or 224, "
-       "others 128). A guessed image size or length changes every cost, so it is a warning naming the "
-       "binding to type; only a batch of 1 or an empty past is info.",
+       "a raw signal's length 16,000 samples, others 128). A guessed image size or length changes every "
+       "cost, so it is a warning naming the binding to type; only a batch of 1 or an empty past is info.",
        "Bind the dims you deploy with: `--dim NAME=VALUE`, `--seq-len N`, `--input-shape NAME=D1,...` "
        "or `dims`/`seq-len`/`input-shapes` in the config.",
        "numbers are at stated defaults seq=128 — bind with `--seq-len N`", action="bind"),

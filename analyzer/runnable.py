@@ -72,13 +72,19 @@ class Unrunnable:
 
 
 def _lengths(graph: ModelGraph, shapes: ShapeTable) -> Iterator[tuple[Node, str, int, D.Dim, bool]]:
-    """(node, output, axis, dim, is a window axis) for every known output dim."""
+    """(node, output, axis, dim, is a window axis) for every known output dim — each shape
+    object once outside windowed ops (a 1M-node graph shares a handful of type objects)."""
+    seen: set[int] = set()
     for node in graph.walk():
         first = WINDOW_AXES_FROM.get(node.op_type) if not node.domain or node.op_type == "FusedConv" else None
         for out in node.outputs:
             t = (shapes.negative.get(out) or shapes.types.get(out)) if out else None
             if t is None or t.shape is None:
                 continue
+            if first is None:
+                if id(t.shape) in seen:
+                    continue
+                seen.add(id(t.shape))
             for axis, d in enumerate(t.shape):
                 if d is not None:
                     yield node, out, axis, d, first is not None and axis >= first

@@ -311,6 +311,8 @@ def executed_macs(node: onnx.NodeProto, ev: Event) -> int | None:
                 return None
             axis = changed[0]
         axis = axis + rank if axis < 0 else axis
+        if outs[0][-1] == 1:  # irfft: each real output sums the one-sided input bins, 2 MACs each
+            return math.prod(outs[0][:-1]) * ins[0][axis] * 2
         n = ins[0][axis] if _attr(node, "onesided", 0) or len(node.input) < 2 or not node.input[1] else outs[0][axis]
         return math.prod(outs[0][:-1]) * n * (2 if ins[0][-1] == 1 else 4)
     return None

@@ -62,9 +62,12 @@ def dft(ctx: CostCtx) -> OpCost:
     """MACs = (complex output values) · n · (2 real / 4 complex): every output value is a sum
     over the ``n`` = ``dft_length`` (default: the axis' length) inputs."""
     out = ctx.need_out_shape(0)
-    if not out or out[-1] != 2:
-        raise CostUnknown("the output is not complex ([..., 2])")
+    if not out or out[-1] not in (1, 2):
+        raise CostUnknown("the output's last axis is not 1 (real) or 2 (complex)")
+    axis = _dft_axis(ctx, len(ctx.need_shape(0)))
+    if out[-1] == 1:  # irfft: each of the n real outputs sums the one-sided bins (2 MACs per bin)
+        return OpCost(macs=ctx.prod_dims(out[:-1]) * ctx.dim(0, axis) * 2)
     n = ctx.scalar(1)
     if n is None:
-        n = ctx.dim(0, _dft_axis(ctx, len(ctx.need_shape(0))))
+        n = ctx.dim(0, axis)
     return OpCost(macs=ctx.prod_dims(out[:-1]) * n * _components(ctx, -1))

@@ -75,17 +75,23 @@ def dft_axis(ctx: ShapeCtx, rank: int) -> int | None:
 @SHAPE.rule("DFT")
 def dft(ctx: ShapeCtx) -> Out:
     """The input's shape with the transformed axis of length ``dft_length`` (input 1; default
-    the axis' own length), ``⌊n/2⌋ + 1`` of it when one-sided, and a last axis of 2 (complex)."""
+    the axis' own length), ``⌊n/2⌋ + 1`` of it when one-sided, and a last axis of 2 (complex);
+    an inverse one-sided DFT returns ``n`` real values (last axis 1)."""
     x = ctx.shape(0)
     if x is None or len(x) < 2:
         return [TensorType(ctx.dtype(0), None)]
     axis = dft_axis(ctx, len(x))
+    irfft = bool(ctx.attr("inverse", 0) and ctx.attr("onesided", 0))
     if axis is None:
-        return [TensorType(ctx.dtype(0), (None,) * (len(x) - 1) + (2,))]
+        return [TensorType(ctx.dtype(0), (None,) * (len(x) - 1) + (1 if irfft else 2,))]
     n = scalar(ctx, 1) if ctx.has(1) else x[axis]
-    out = list(x[:-1]) + [2]
-    if ctx.attr("inverse", 0) and ctx.attr("onesided", 0):
-        out[axis] = None  # an inverse one-sided DFT: not executed by onnxruntime, not guessed
+    out: list[Dim | None] = list(x[:-1]) + [2]
+    if irfft:
+        # irfft: a one-sided spectrum of ⌊n/2⌋ + 1 bins in, n real values out (n = 2·(bins − 1)
+        # unless dft_length says), as onnx's reference implementation returns
+        out[-1] = 1
+        bins = x[axis]
+        out[axis] = scalar(ctx, 1) if ctx.has(1) else (None if bins is None else D.mul(D.sub(bins, 1), 2))
     else:
         out[axis] = onesided_bins(n, bool(ctx.attr("onesided", 0)))
     return [TensorType(ctx.dtype(0), tuple(out))]
