@@ -75,10 +75,11 @@ def _lengths(graph: ModelGraph, shapes: ShapeTable) -> Iterator[tuple[Node, str,
     """(node, output, axis, dim, is a window axis) for every known output dim — each shape
     object once outside windowed ops (a 1M-node graph shares a handful of type objects)."""
     seen: set[int] = set()
+    negative, types = shapes.negative, shapes.types
     for node in graph.walk():
         first = WINDOW_AXES_FROM.get(node.op_type) if not node.domain or node.op_type == "FusedConv" else None
         for out in node.outputs:
-            t = (shapes.negative.get(out) or shapes.types.get(out)) if out else None
+            t = (negative.get(out) if negative else None) or types.get(out)
             if t is None or t.shape is None:
                 continue
             if first is None:
@@ -146,16 +147,19 @@ def _smallest(graph: ModelGraph, shapes: ShapeTable, bindings: dict[str, int], s
     return hi
 
 
-def raise_defaults(graph: ModelGraph, shapes: ShapeTable, dims: DimInfo) -> None:
+def raise_defaults(graph: ModelGraph, shapes: ShapeTable, dims: DimInfo) -> Unrunnable | None:
     """A guessed default the model cannot run at is raised to the smallest one it runs at
     (a 128-sample guess for a 512-sample STFT window becomes 512), and said where it came
-    from; a dim the user bound is never changed."""
+    from; a dim the user bound is never changed. Returns what still cannot run at the
+    final bindings (None: it runs), so the analysis need not look again."""
+    problem = first_unrunnable(graph, shapes, {**dims.defaults, **dims.bound})
     for _ in range(8):  # each round fixes one dim; a model has few
-        problem = first_unrunnable(graph, shapes, {**dims.defaults, **dims.bound})
         if problem is None or problem.symbol not in dims.defaults or problem.minimum is None:
-            return
+            break
         dims.defaults[problem.symbol] = problem.minimum
         dims.default_from[problem.symbol] = f"the smallest input {problem.node.name!r} runs at"
+        problem = first_unrunnable(graph, shapes, {**dims.defaults, **dims.bound})
+    return problem
 
 
 def unrunnable(ctx: AnalysisContext) -> Unrunnable | None:

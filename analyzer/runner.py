@@ -125,8 +125,9 @@ def prepare(path: str | onnx.ModelProto, options: AnalyzeOptions | None = None,
                                   for s in D.free_symbols(d)}
     dims = _soft_dims(graph, types, all_dims, options, skipped)
     dim_info = resolve_dims(graph, types, all_dims, dims, options.seq_len, shapes_in, model.proto)
-    raise_defaults(graph, table, dim_info)
+    problem = raise_defaults(graph, table, dim_info)
     ctx = AnalysisContext(model, graph, table, registry, dim_info, plugins=pm)
+    ctx.cached("runnable", lambda: problem)  # what `unrunnable(ctx)` returns at these bindings
     model.findings.extend(reg_findings)
     model.findings.extend(skipped)
     return ctx
