@@ -157,6 +157,17 @@ def reshape_state(st: FlowState, src: tuple[Dim | None, ...] | None,
         if not live_in:
             continue
         big_in = [k for k in gi if src[k] != 1]
+        ones = [k for k in live_in if src[k] == 1]
+        if ones and (big_in or big_out):
+            # A length-1 axis merged with a longer one ([1, 1, T] → [T]: a frame axis a
+            # convolution reduced to one, then flattened with the sequence): its one
+            # position is every output element's, so its deps hold for all of them — not
+            # read at each output position as if the axis were that long (silero-vad's
+            # sequence export lost every chunk's samples but the first that way).
+            fixed.append(merge(*(collapse(st.axes[k], 1) for k in ones)))
+            live_in = [k for k in live_in if src[k] != 1]
+            if not live_in:
+                continue
         if len(big_in) <= 1 and len(big_out) <= 1:
             target = big_out[0] if big_out else (gj[0] if gj else None)
             deps = merge(*(st.axes[k] for k in live_in))
