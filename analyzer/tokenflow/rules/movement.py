@@ -277,7 +277,18 @@ def _unperiod(deps: Deps, inner: Dim | None) -> dict[Any, Dep] | None:
 def reshape(ctx: FlowCtx) -> Out:
     st = ctx.state(0)
     src, dst = ctx.shape(0), ctx.out_shape(0)
-    out = reshape_state(st, src, dst, ctx.at_binding, ctx.approximate)
+    lost: list[tuple[str, Deps]] = []
+    out = reshape_state(st, src, dst, ctx.at_binding, lambda why, deps: lost.append((why, deps)))
+    if lost and any("do not pair" in why for why, _ in lost):
+        # Axes that pair only element by element (a diagonalising Pad + Reshape): read
+        # the reshape at the binding as an index map (``concrete``).
+        from ..concrete import concrete_reshape
+
+        exact = concrete_reshape(ctx)
+        if exact is not None:
+            return [exact]
+    for why, deps in lost:
+        ctx.approximate(why, deps)
     for i in range(1, ctx.n_inputs):  # the shape operand's own content deps
         if ctx.has(i):
             out.fixed = merge(out.fixed, ctx.state(i).collapsed(ctx.shape(i)))
@@ -412,6 +423,15 @@ def gather(ctx: FlowCtx) -> Out:
     axis = _norm(ctx.attr("axis", 0), len(dshape))
     dep_k = data.axes[axis]
     values = ctx.ints(1)
+    if len(dshape) == 1 and (values is None or len(ishape) > 1):
+        # A flattened tensor gathered by computed indices (an exported as_strided):
+        # read element by element at the binding (``concrete``).
+        from ..concrete import flat_gather, reshape_origin
+
+        if reshape_origin(ctx, ctx.node.input(0)) != ctx.node.input(0):
+            st = flat_gather(ctx)
+            if st is not None:
+                return [st]
     fixed: list[Deps] = [data.fixed, idx.fixed]
     idx_axes = [dict(a) for a in idx.axes]
     if dep_k:
