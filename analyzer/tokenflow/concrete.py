@@ -21,11 +21,12 @@ caller keeps its symbolic answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .deps import Band, Dep, Interval, Pattern, Steps, constant, merge_intervals
+from .deps import Band, Dep, Interval, Pattern, Steps, constant, is_constant_set, merge_intervals, union
 from .state import Deps, FlowState, merge, through
 
 if TYPE_CHECKING:
@@ -44,8 +45,13 @@ def shape_at(ctx: FlowCtx, tensor: str) -> tuple[int, ...] | None:
     shape = ctx.shapes.shape(tensor)
     if shape is None:
         return None
-    out = [ctx.at_binding(d) for d in shape]
-    return None if any(v is None or v < 0 for v in out) else tuple(out)  # type: ignore[misc]
+    out: list[int] = []
+    for d in shape:
+        v = ctx.at_binding(d)
+        if v is None or v < 0:
+            return None
+        out.append(v)
+    return tuple(out)
 
 
 def value_at(ctx: FlowCtx, tensor: str, memo: dict[str, Any] | None = None, depth: int = 0) -> np.ndarray | None:
@@ -145,7 +151,7 @@ def _table(rows: Any) -> Dep:
     """:class:`IndexTable` from ``rows[p]`` = the source positions read at position p."""
     import numpy as np
 
-    table = []
+    table: list[tuple[Interval, ...]] = []
     for row in rows:
         vals = np.unique(row)
         if not vals.size:
@@ -158,51 +164,141 @@ def _table(rows: Any) -> Dep:
     return IndexTable(tuple(table))
 
 
-def _cost(rows: Any) -> int:
-    """Source positions named in all rows together (spans counted whole: the table's
-    rows may be summarised by their hull)."""
-    return int(sum(int(r.max()) - int(r.min()) + 1 for r in rows if r.size))
+def _cost(rows: Sequence[Any]) -> float:
+    """Positions an element of this axis is said to read, on average over the rows (a row
+    of more than three spans counts as its hull: :func:`~.deps.union` summarises it so)."""
+    import numpy as np
+
+    total = 0
+    for r in rows:
+        if not r.size:
+            continue
+        vals = np.unique(r)
+        spans = int((np.diff(vals) != 1).sum()) + 1
+        total += int(vals.size) if spans <= 3 else int(vals[-1]) - int(vals[0]) + 1
+    return total / max(len(rows), 1)
 
 
 def regroup(origin: FlowState, oshape: tuple[int, ...], flat: np.ndarray,
-            extra: list[Deps], lose: Any = None) -> FlowState | None:
+            extra: Sequence[Deps], lose: Any = None, present: np.ndarray | None = None) -> FlowState | None:
     """The state of a tensor whose element ``e`` is element ``flat[e]`` (row-major) of a
     tensor of shape ``oshape`` and state ``origin``; ``extra``: position-independent deps
-    added to every element (the index or shape operands' own). None when ``origin``'s
-    rank is unknown or an index is out of range. ``lose(why, deps)`` is told when a row of
-    a table names several positions (an element reads one of them: the reach through it is
-    then an upper bound)."""
+    added to every element (the index or shape operands' own); ``present``: which elements
+    read one at all (None: every one). None when ``origin``'s rank is unknown or an index
+    is out of range. ``lose(why, deps)`` is told when a row of a table names several
+    positions (an element reads one of them: the reach through it is then an upper bound)."""
     import numpy as np
 
     if origin.axes is None or len(origin.axes) != len(oshape):
         return None
     total = int(np.prod(oshape, dtype=np.int64))
     flat = np.where(flat < 0, flat + total, flat).astype(np.int64)
-    if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= total):
+    mask = np.ones(flat.shape, bool) if present is None else present
+    if mask.any() and (int(flat[mask].min()) < 0 or int(flat[mask].max()) >= total):
         return None
+    flat = np.where(mask, flat, 0)
     coords = np.unravel_index(flat, oshape) if total else tuple(np.zeros_like(flat) for _ in oshape)
     axes: list[dict[Any, Dep]] = [{} for _ in range(flat.ndim)]
     fixed: list[Deps] = [origin.fixed, *extra]
     for k, deps in enumerate(origin.axes):
-        if not deps:
+        if not deps or not mask.any():
             continue
         src = coords[k]
-        if flat.ndim == 0:
-            v = int(src)
-            fixed.append(through(constant(v, v), deps))
-            continue
-        best: tuple[int, int, Any] | None = None
+        read = src[mask]
+        lo, hi = int(read.min()), int(read.max())
+        best: tuple[float, int, list[Any]] | None = None
         for a in range(flat.ndim):
-            rows = np.moveaxis(src, a, 0).reshape(flat.shape[a], -1)
+            if flat.shape[a] < 2:  # a size-1 axis carries no positions of its own
+                continue
+            vals = np.moveaxis(src, a, 0).reshape(flat.shape[a], -1)
+            keep = np.moveaxis(mask, a, 0).reshape(flat.shape[a], -1)
+            rows = [v[m] for v, m in zip(vals, keep, strict=True)]
             cost = _cost(rows)
             if best is None or cost < best[0]:
                 best = (cost, a, rows)
-        assert best is not None
+        if best is None or best[0] >= hi - lo + 1:  # every row reads every position
+            fixed.append(through(constant(lo, hi), deps))
+            if lose is not None and hi > lo:
+                lose("regroups positions by an index map: read as a whole (at the binding)", deps)
+            continue
         _, a, rows = best
         if lose is not None and any(int(r.max()) != int(r.min()) for r in rows if r.size):
             lose("regroups positions by an index map: each row kept as a whole (at the binding)", deps)
         axes[a] = merge(axes[a], through(_table(rows), deps))
     return FlowState(tuple(axes), merge(*fixed))
+
+
+def scatter(ctx: FlowCtx) -> FlowState | None:
+    """``ScatterND`` with indices evaluable at the binding (an exported slice assignment,
+    Longformer's ``diagonal_attention_scores[:, :-1, :, w:] = chunks[...]``): each written
+    element read back to its update element; the others keep the data's positions."""
+    import numpy as np
+
+    dshape, ushape = shape_at(ctx, ctx.node.input(0)), shape_at(ctx, ctx.node.input(2))
+    idx = value_at(ctx, ctx.node.input(1))
+    data, upd = ctx.state(0), ctx.state(2)
+    if dshape is None or ushape is None or idx is None or idx.ndim < 1 or data.axes is None:
+        return None
+    q = int(idx.shape[-1])
+    if not 0 < q <= len(dshape) or tuple(idx.shape[:-1]) + dshape[q:] != ushape \
+            or not 0 < _size(dshape) <= MAX_ELEMENTS or ctx.attr("reduction", "none") not in ("none", b"none"):
+        return None
+    lead = idx.reshape(-1, q).astype(np.int64)
+    lead = np.where(lead < 0, lead + np.array(dshape[:q]), lead)
+    if lead.size and ((lead < 0).any() or (lead >= np.array(dshape[:q])).any()):
+        return None
+    if len({tuple(r) for r in lead.tolist()}) != len(lead):  # duplicates: the runtime picks any
+        return None
+    source = np.full(dshape, -1, np.int64)
+    source[tuple(lead[:, k] for k in range(q))] = np.arange(_size(ushape), dtype=np.int64).reshape(
+        (len(lead), *dshape[q:]))
+    moved = FlowState(upd.axes, {})
+    written = regroup(moved, ushape, source, [ctx.state(1).collapsed(ctx.shape(1))], ctx.approximate, source >= 0)
+    if written is None or written.axes is None:
+        return None
+    axes = [merge(d, w) for d, w in zip(data.axes, written.axes, strict=True)]
+    # What every update element depends on lands only where updates are written: a
+    # table of those rows on the axis with the fewest (Longformer's corner x[:, 0, 1:w, 1:w]).
+    landed = {s: c for s, d in upd.fixed.items() if (c := _as_set(ctx, s, d)) is not None}
+    rest = {s: d for s, d in upd.fixed.items() if s not in landed}
+    if landed:
+        rows = _written_rows(source >= 0)
+        if rows is None:
+            rest.update(landed)
+        else:
+            a, hit = rows
+            axes[a] = merge(axes[a], {s: Steps(tuple((p, d) for p in hit)) for s, d in landed.items()})
+    return FlowState(tuple(axes), merge(data.fixed, written.fixed, rest))
+
+
+def _as_set(ctx: FlowCtx, source: Any, dep: Dep) -> Dep | None:
+    """A position-independent dependency as the constant set it is at the binding."""
+    if is_constant_set(dep):
+        return dep
+    info = ctx.engine.sources.get(source)
+    n = ctx.at_binding(info.length) if info is not None else None
+    if n is None:
+        return None
+    try:
+        spans = dep.image(0, 0, n, ctx.engine.bindings)
+    except ValueError:  # a pattern known at another length, an unbound offset
+        return None
+    return union(*(constant(a, b) for a, b in spans)) if spans else None
+
+
+def _written_rows(mask: np.ndarray) -> tuple[int, list[int]] | None:
+    """``(axis, rows)``: the axis (longer than 1) along which the fewest rows hold a written
+    element, and those rows; None when no axis is longer than 1 or nothing is written."""
+    import numpy as np
+
+    best: tuple[int, list[int]] | None = None
+    for a in range(mask.ndim):
+        if mask.shape[a] < 2:
+            continue
+        hit = [int(p) for p in np.nonzero(np.moveaxis(mask, a, 0).reshape(mask.shape[a], -1).any(axis=1))[0]]
+        if hit and (best is None or len(hit) < len(best[1])):
+            best = (a, hit)
+    return best
 
 
 def flat_gather(ctx: FlowCtx) -> FlowState | None:
@@ -262,4 +358,4 @@ def _size(shape: tuple[int, ...]) -> int:
     return out
 
 
-__all__ = ["concrete_reshape", "flat_gather", "regroup", "shape_at", "value_at"]
+__all__ = ["IndexTable", "concrete_reshape", "flat_gather", "regroup", "scatter", "shape_at", "value_at"]

@@ -430,8 +430,28 @@ def one_hot(ctx: ShapeCtx) -> Out:
 
 @SHAPE.rule("NonZero")
 def nonzero(ctx: ShapeCtx) -> Out:
+    """``[rank, count]``; the count is known when every element is nonzero by construction:
+    ``NonZero(ConstantOfShape(shape, value=1))`` is how TorchScript exports ``arange`` of a
+    size (Longformer's ``as_strided`` index), ``count`` = the number of elements."""
     r = ctx.rank(0)
-    return [TensorType(T.INT64, (r, None))]
+    return [TensorType(T.INT64, (r, _all_nonzero_count(ctx)))]
+
+
+def _all_nonzero_count(ctx: ShapeCtx) -> Dim | None:
+    s = ctx.shape(0)
+    producer = ctx.node.graph.producer(ctx.node.input(0))
+    if s is None or any(d is None for d in s) or producer is None or producer.op_type != "ConstantOfShape" \
+            or producer.domain:
+        return None
+    value = producer.attr("value")
+    if value is None:  # the default fill is 0: nothing is nonzero
+        return 0
+    from ...safeio import tensor_array
+
+    fill = tensor_array(value, 1)
+    if fill is None or fill.size != 1:
+        return None
+    return D.prod(s) if fill.reshape(-1)[0] != 0 else 0
 
 
 @SHAPE.rule("TopK")

@@ -434,10 +434,17 @@ def gather(ctx: FlowCtx) -> Out:
                 return [st]
     fixed: list[Deps] = [data.fixed, idx.fixed]
     idx_axes = [dict(a) for a in idx.axes]
+    if dep_k and values is not None and min(values, default=0) < 0:
+        # Negative indices count from the end: at the binding when the axis is symbolic
+        # (``x[:, -1]`` on a chunk axis), else the whole axis.
+        length = ctx.at_binding(dshape[axis])
+        values = None if length is None else [v + length if v < 0 else v for v in values]
+        if values is None:
+            fixed.append(collapse(dep_k, dshape[axis]))
+            dep_k = {}
     if dep_k:
         if values is not None and len(ishape) == 0:
-            v = values[0] + (int(dshape[axis]) if values[0] < 0 and D.is_int(dshape[axis]) else 0)  # type: ignore[arg-type]
-            fixed.append(through(constant(v, v), dep_k))
+            fixed.append(through(constant(values[0], values[0]), dep_k))
         elif values is not None and len(ishape) == 1 and len(values) >= 1:
             steps = {b - a for a, b in itertools.pairwise(values)}
             if len(values) == 1 or (len(steps) == 1 and values[0] >= 0):
@@ -721,6 +728,13 @@ def scatter_nd(ctx: FlowCtx) -> Out:
         rest = {s: d for s, d in landed.items() if s not in steps}
         return [FlowState(tuple(axes), merge(data.fixed, idx.fixed, rest))]
     moved = merge(rows, idx.collapsed(ishape))
+    if (moved or upd.fixed) and ctx.const(1) is None:
+        # Indices computed from shapes (an exported slice assignment): at the binding.
+        from ..concrete import scatter
+
+        exact = scatter(ctx)
+        if exact is not None:
+            return [exact]
     if moved:
         ctx.mixed_by_data(moved)
     axes = [merge(a, moved) if k < q else a for k, a in enumerate(axes)]
