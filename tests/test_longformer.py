@@ -95,6 +95,46 @@ def test_strided_chunks_against_onnxruntime(tmp_path):
     assert pair.observed_at(3) == [4, 5, 6, 7] == pair.predicted_at(3)
 
 
+def test_negative_gather_index_on_a_symbolic_axis_counts_from_the_end(tmp_path):
+    # x[:, -1] on x [1, seq, 2]: at seq = 6 that is position 5 (it used to be read as
+    # position -1, i.e. nothing — unsound).
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["last"], value=helper.make_tensor("last", TensorProto.INT64, [], [-1])),
+         helper.make_node("Gather", ["x", "last"], ["y"], axis=1)],
+        "last", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ctx = prepare(model, AnalyzeOptions(seq_len=6))
+    assert flow(ctx).states["y"].fixed[("x", 1)].at(0, 6) == [(5, 5)]
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from model_analyze.verify import verify_model
+
+    onnx.save(model, str(tmp_path / "last.onnx"))
+    pair = verify_model(str(tmp_path / "last.onnx"), AnalyzeOptions(seq_len=6), positions=6, seeds=1).pair(
+        ("x", 1), "y")
+    assert pair.sound and pair.observed == pair.predicted == 1  # every output element sees position 5 only
+
+
+def test_nonzero_of_ones_has_every_element():
+    # TorchScript's arange(n) is NonZero(ConstantOfShape([n], value=1)): n indices, [1, n].
+    from onnx import TensorProto, helper
+
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    graph = helper.make_graph(
+        [helper.make_node("Shape", ["x"], ["shp"]),
+         helper.make_node("ConstantOfShape", ["shp"], ["ones"], value=one),
+         helper.make_node("NonZero", ["ones"], ["idx"])],
+        "arange", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq"])],
+        [helper.make_tensor_value_info("idx", TensorProto.INT64, None)])
+    ctx = prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), AnalyzeOptions(seq_len=5))
+    shape = ctx.shapes.shape("idx")
+    assert shape is not None and shape[0] == 2 and ctx.evaluate(shape[1]) == 5  # rank 2, 1·5 elements
+
+
 def test_longformer_torchscript_export_is_sound_and_not_the_hf_band():
     pytest.importorskip("onnxruntime")
     from model_analyze.verify import verify_model
@@ -110,3 +150,17 @@ def test_longformer_torchscript_export_is_sound_and_not_the_hf_band():
     # the non-contiguous Q/K view are gathered from other positions).
     outside = [i for i in range(16) if any(abs(i - j) > W for j in ids.observed_at(i))]
     assert 6 in outside and 0 in ids.observed_at(6)
+    # The chunks are followed through the exported as_strided gathers, the diagonalising
+    # reshapes and the slice-assignment scatters: row i is read as its w-row block of the
+    # diagonal layout, keys [w·⌊i/w⌋ - w, w·⌊i/w⌋ + 2w - 1] — HF's band i-w..i+w plus at most
+    # w - 1 more. At i = 8: 6..10 observed (the band), 6..11 said. (Before: all 16.)
+    assert mask.observed_at(8) == [6, 7, 8, 9, 10]
+    assert mask.predicted_at(8) == [6, 7, 8, 9, 10, 11]
+    assert mask.tightness >= 74 / (16 * (2 * W + 2))  # ≤ 2w+2 keys a row: tightness ≥ 74/96
+
+
+def test_longformer_reach_at_128_is_the_chunk_block():
+    # At the default length 128, position 64 of the output: HF band 62..66 (w = 2), read
+    # as its chunk block [2·32 - 2, 2·32 + 3] = 62..67 — not all 128.
+    ctx = prepare(str(FIXTURE), AnalyzeOptions(seq_len=128))
+    assert reach(ctx, "output", 1, 64, ("attention_mask", 1))[("attention_mask", 1)] == [(62, 67)]

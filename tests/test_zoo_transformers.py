@@ -188,8 +188,8 @@ def test_longformer_sliding_chunks_are_reported_not_guessed():
     # LongformerConfig(hidden 16, 2 heads, 1 layer, attention_window 4): the
     # scores are built in a banded [B, S, H, 2w+1] layout by chunked matmuls and
     # ScatterND; that layout is not read, so the layer is not claimed with any
-    # mask — it is reported (AT090) and its positions are treated as all mixed,
-    # which onnxruntime confirms is sound.
+    # mask — it is reported (AT090) and its positions are followed op by op
+    # (tests/test_longformer.py), which onnxruntime confirms is sound.
     from model_analyze.attention import attention_problems
 
     ctx = prepare(str(ZOO / "longformer-tiny-eager-torchscript.onnx"), AnalyzeOptions(seq_len=N))

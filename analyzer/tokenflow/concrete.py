@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .deps import Band, Dep, Interval, Pattern, Steps, constant, is_constant_set, merge_intervals, union
+from .deps import Band, Dep, Interval, Pattern, Steps, affine, constant, is_constant_set, merge_intervals, union
 from .state import Deps, FlowState, merge, through
 
 if TYPE_CHECKING:
@@ -141,7 +142,26 @@ class IndexTable(Pattern):
 
     @cached_property
     def hull(self) -> Band:
-        return Steps(tuple((p, constant(r[0][0], r[-1][1])) for p, r in enumerate(self.rows) if r)).hull
+        """The band ``[s·p + a, s·p + b]`` holding every row, for the slope ``s`` (0, 1, or
+        the rows' own drift from the first to the last) that leaves the least slack: a
+        chunk table of stride w drifts by w per row, and a band of slope w keeps it a map
+        that moves with the position (the reach of an axis, not of every element)."""
+        pts = [(p, r[0][0], r[-1][1]) for p, r in enumerate(self.rows) if r]
+        if not pts:
+            return constant(0, -1)
+        slopes = {Fraction(0), Fraction(1)}
+        if len(pts) > 1:
+            (p0, a0, b0), (p1, a1, b1) = pts[0], pts[-1]
+            slopes.add(Fraction(a1 + b1 - a0 - b0, 2 * (p1 - p0)).limit_denominator(64))
+        best: tuple[Fraction, Band] | None = None
+        for s in slopes:
+            lo = min(a - s * p for p, a, _ in pts)
+            hi = max(b - s * p for p, _, b in pts)
+            slack = Fraction(sum((hi - lo) - (b - a) for _, a, b in pts))
+            if best is None or slack < best[0]:
+                best = (slack, affine(s, lo, hi))
+        assert best is not None
+        return best[1]
 
     def describe(self) -> str:
         return f"index table ({len(self.rows)} positions) ⊆ {self.hull.describe()}"
