@@ -86,8 +86,8 @@ def detect_unfused(ctx: AnalysisContext, reader: MaskReader, problems: list[str]
         elif _looks_like_attention(node):
             problems.append(f"softmax {node.name!r} normalises a product of two activations that feeds another "
                             "such product, but its score layout was not understood (banded or chunked scores, "
-                            "e.g. Longformer's sliding chunks?): no mask or window is claimed for it; its positions are "
-                            "followed op by op (the reach marks say where that is an upper bound)")
+                            "e.g. Longformer's sliding chunks?): no mask or window is claimed for it; its "
+                            "positions are followed op by op (the reach marks say where that is an upper bound)")
     return layers
 
 

@@ -279,9 +279,11 @@ def reshape(ctx: FlowCtx) -> Out:
     src, dst = ctx.shape(0), ctx.out_shape(0)
     lost: list[tuple[str, Deps]] = []
     out = reshape_state(st, src, dst, ctx.at_binding, lambda why, deps: lost.append((why, deps)))
-    if lost and any("do not pair" in why for why, _ in lost):
+    if lost and any("do not pair" in why for why, _ in lost) and not _spatial(ctx, st):
         # Axes that pair only element by element (a diagonalising Pad + Reshape): read
-        # the reshape at the binding as an index map (``concrete``).
+        # the reshape at the binding as an index map (``concrete``). Not for maps of a
+        # conv's spatial axes: a window partition kept whole is what the receptive-field
+        # report reads as the window grid (Swin), and a table is no map to it.
         from ..concrete import concrete_reshape
 
         exact = concrete_reshape(ctx)
@@ -293,6 +295,11 @@ def reshape(ctx: FlowCtx) -> Out:
         if ctx.has(i):
             out.fixed = merge(out.fixed, ctx.state(i).collapsed(ctx.shape(i)))
     return [out]
+
+
+def _spatial(ctx: FlowCtx, st: FlowState) -> bool:
+    """Does ``st`` carry positions of a source a convolution or pooling ran over?"""
+    return any("spatial" in src.kinds for s in st.sources() if (src := ctx.engine.sources.get(s)) is not None)
 
 
 def _offsets_along(sizes: list[Dim | None]) -> list[Dim | None]:
