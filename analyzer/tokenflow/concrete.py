@@ -134,6 +134,13 @@ class IndexTable(Pattern):
     rows: tuple[tuple[Interval, ...], ...]
     name = "index_table"
 
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:  # the rows are hashed once (states are interned by their deps)
+        return hash((IndexTable, self.rows))
+
     def image(self, lo: int, hi: int, n: int, env: dict[str, int] | None = None) -> list[Interval]:
         out: list[Interval] = []
         for p in range(max(lo, 0), min(hi, len(self.rows) - 1) + 1):
