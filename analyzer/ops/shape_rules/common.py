@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +44,22 @@ provably equal; set by the shape engine for the node being inferred (records it)
 _CONFLICT: ContextVar[Conflict | None] = ContextVar("broadcast_conflict", default=None)
 
 
-@contextmanager
-def on_conflict(fn: Conflict | None) -> Iterator[None]:
-    token = _CONFLICT.set(fn)
-    try:
-        yield
-    finally:
-        _CONFLICT.reset(token)
+class on_conflict:
+    """``with on_conflict(fn):`` — ``fn`` decides the conflicts of the rules run inside.
+
+    A slotted class, not ``@contextmanager``: the shape engine enters one per node, and
+    the generator machinery cost 3 µs of a node's 60 (1M-node graphs)."""
+
+    __slots__ = ("fn", "token")
+
+    def __init__(self, fn: Conflict | None) -> None:
+        self.fn = fn
+
+    def __enter__(self) -> None:
+        self.token = _CONFLICT.set(self.fn)
+
+    def __exit__(self, *exc: object) -> None:
+        _CONFLICT.reset(self.token)
 
 
 def broadcast(shapes: Sequence[Shape | None]) -> Shape | None:

@@ -30,31 +30,35 @@ def _len(shape: tuple[Dim | None, ...] | None, k: int) -> Dim | None:
 def broadcast(ctx: FlowCtx, inputs: list[int] | None = None, out: int = 0) -> FlowState | None:
     """Element-wise with numpy broadcasting: output axis k sees each input's
     aligned axis; an input axis of size 1 broadcast to more is seen at position 0."""
-    rank = ctx.out_rank(out)
-    idx = [i for i in (inputs if inputs is not None else range(ctx.n_inputs)) if ctx.has(i)]
-    if rank is None:
+    out_shape = ctx.out_shape(out)  # each shape read once: this runs for most nodes of a graph
+    if out_shape is None:
         return None
+    rank = len(out_shape)
     axes: list[dict[Any, Dep]] = [{} for _ in range(rank)]
     fixed: list[Deps] = []
-    out_shape = ctx.out_shape(out)
-    for i in idx:
+    for i in (inputs if inputs is not None else range(ctx.n_inputs)):
+        if not ctx.has(i):
+            continue
         st = ctx.state(i)
         fixed.append(st.fixed)
         if st.axes is None:
             fixed.append(st.fixed)
             continue
-        shape = ctx.shape(i)
+        shape = None
         r = len(st.axes)
         for j, deps in enumerate(st.axes):
             if not deps:
                 continue
+            if shape is None:
+                shape = ctx.shape(i)
             k = j + rank - r
+            n = _len(shape, j)
             if k < 0:
-                fixed.append(collapse(deps, _len(shape, j)))
+                fixed.append(collapse(deps, n))
                 continue
-            if _len(shape, j) == 1 and _len(out_shape, k) != 1:
+            if n == 1 and _len(out_shape, k) != 1:
                 deps = through(constant(0, 0), deps)
-            axes[k] = merge(axes[k], deps)
+            axes[k] = merge(axes[k], deps) if axes[k] else dict(deps)
     return FlowState(tuple(axes), merge(*fixed))
 
 
