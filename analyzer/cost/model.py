@@ -10,9 +10,10 @@ so a missing shape never becomes a silent zero or a crash.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..graph import ModelGraph, Node, Shape
@@ -123,6 +124,9 @@ class Summed:
         obj.__dict__.setdefault("_sums", {})[self.name] = (len(obj.__dict__.get("_costs", ())), value)
 
 
+_NO_OPS: Mapping[str, int] = MappingProxyType({})
+
+
 @dataclass
 class GraphCost:
     """Totals of one (sub)graph and the per-node records behind them."""
@@ -132,26 +136,40 @@ class GraphCost:
     flops = Summed()
     read = Summed()
     written = Summed()
-    unknown_ops: Counter[str] = field(default_factory=Counter)
-    partial: list[NodeCost] = field(default_factory=list)
-    bounds: list[NodeCost] = field(default_factory=list)
+    # The three lists and the counter start as shared empty immutables and become their
+    # own on the first entry (``add``/``absorb``, the only writers): most bodies of a model
+    # have none, and four empty containers were 250 bytes of each of 400k bodies.
+    unknown_ops: Counter[str] | Mapping[str, int] = field(default_factory=lambda: _NO_OPS)
+    partial: list[NodeCost] | tuple[()] = ()
+    bounds: list[NodeCost] | tuple[()] = ()
     """Nodes whose count is a bound (unknown trip count, If branch max, ...)."""
-    folded: list[NodeCost] = field(default_factory=list)
+    folded: list[NodeCost] | tuple[()] = ()
 
     def add(self, nc: NodeCost) -> None:
         self.nodes.append(nc)
         if nc.status == "folded":
+            if isinstance(self.folded, tuple):
+                self.folded = []
             self.folded.append(nc)
             return
         if nc.body is not None:
             self.absorb(nc.body)
         if nc.status == "unknown":
-            self.unknown_ops[_op_key(nc.node)] += 1
+            self._own_ops()[_op_key(nc.node)] += 1
         elif nc.status == "partial":
+            if isinstance(self.partial, tuple):
+                self.partial = []
             self.partial.append(nc)
         if nc.bound:
+            if isinstance(self.bounds, tuple):
+                self.bounds = []
             self.bounds.append(nc)
         accumulate(self, nc)
+
+    def _own_ops(self) -> Counter[str]:
+        if not isinstance(self.unknown_ops, Counter):
+            self.unknown_ops = Counter(self.unknown_ops)
+        return self.unknown_ops
 
     @property
     def total_bound(self) -> str | None:
@@ -167,9 +185,16 @@ class GraphCost:
 
     def absorb(self, other: GraphCost) -> None:
         """Merge a body's unknowns/partials so they are never lost in a total."""
-        self.unknown_ops.update(other.unknown_ops)
-        self.partial.extend(other.partial)
-        self.bounds.extend(other.bounds)
+        if other.unknown_ops:
+            self._own_ops().update(other.unknown_ops)
+        if other.partial:
+            if isinstance(self.partial, tuple):
+                self.partial = []
+            self.partial.extend(other.partial)
+        if other.bounds:
+            if isinstance(self.bounds, tuple):
+                self.bounds = []
+            self.bounds.extend(other.bounds)
 
 
 def accumulate(totals: Any, nc: NodeCost) -> None:
