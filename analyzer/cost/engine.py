@@ -30,7 +30,18 @@ from . import rules
 from .attention import AttentionCost, attention_costs, detected_layers
 from .layers import UNSCOPED, attention_segments, layer_of
 from .memory import MemoryReport, activation_memory
-from .model import CostCtx, CostUnknown, GraphCost, NodeCost, OpCost, Summed, accumulate, node_bound, tensor_bytes
+from .model import (
+    CostCtx,
+    CostUnknown,
+    GraphCost,
+    NodeCost,
+    OpCost,
+    Summed,
+    accumulate,
+    node_bound,
+    share_totals,
+    tensor_bytes,
+)
 from .params import ParamReport, parameter_report
 from .poly import Poly, atom_values, from_dim, product, total
 
@@ -152,12 +163,14 @@ class CostEngine:
         for node in g.topo_order():
             nc = self.node_cost(node, node.id in folded)
             gc.add(nc)
-        # The totals, summed now and shared like the node costs: the bodies of a model cost
-        # a few distinct formulas, and 4 sums of their own per body were a quarter of the
-        # cost model of a graph of 400k bodies (1M-node nested Ifs). Read anyway: the
-        # rule of the body's node (If, Loop, Scan) counts them, hotspots the main graph's.
-        gc.macs, gc.flops = self._shared(gc.macs), self._shared(gc.flops)
-        gc.read, gc.written = self._shared(gc.read), self._shared(gc.written)
+            for subs in node.subgraphs.values():
+                # The totals the node's rule (If, Loop, Scan) read off its bodies, shared
+                # like the node costs: the bodies of a model cost a few distinct formulas,
+                # and their own sums were a quarter of the cost model of 400k bodies.
+                for sub in subs:
+                    body = self._costs.get(id(sub))
+                    if body is not None:
+                        share_totals(body, self._shared)
         return gc
 
     def node_cost(self, node: Node, folded: bool = False) -> NodeCost:

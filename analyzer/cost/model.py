@@ -10,7 +10,7 @@ so a missing shape never becomes a silent zero or a crash.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
@@ -122,6 +122,15 @@ class Summed:
 
     def __set__(self, obj: Any, value: Poly) -> None:
         obj.__dict__.setdefault("_sums", {})[self.name] = (len(obj.__dict__.get("_costs", ())), value)
+
+
+def share_totals(obj: Any, share: Callable[[Poly], Poly]) -> None:
+    """Pass the totals ``obj`` has summed so far (its :class:`Summed` fields that were read)
+    through ``share`` (an interner: an equal Poly, kept once); the ones not read stay unsummed."""
+    sums = obj.__dict__.get("_sums")
+    if sums:
+        for name, (done, value) in sums.items():
+            sums[name] = (done, share(value))
 
 
 _NO_OPS: Mapping[str, int] = MappingProxyType({})
