@@ -209,9 +209,10 @@ def run(ctx: AnalysisContext) -> Section:
     section = Section("attention", "Attention")
     n = _n(ctx, layers)
     if not layers:
-        for problem in attention_problems(ctx):
+        problems = attention_problems(ctx)
+        for problem in problems:
             section.add("AT090", Severity.WARNING, f"attention-like node not read: {problem}")
-        section.data = {"n": n, "layers": [], **_attention_free(ctx, section)}
+        section.data = {"n": n, "layers": [], **_attention_free(ctx, section, unread=len(problems))}
         return section
     fams = Counter(la.mask.family for la in layers)
     kinds = Counter(la.kind for la in layers)
@@ -243,17 +244,23 @@ def run(ctx: AnalysisContext) -> Section:
     return section
 
 
-def _attention_free(ctx: AnalysisContext, section: Section) -> dict[str, Any]:
+def _attention_free(ctx: AnalysisContext, section: Section, unread: int = 0) -> dict[str, Any]:
     """A model without attention layers still mixes its sequence — a recurrence (LSTM, GRU,
     an unrolled scan: Mamba, RWKV, RecurrentGemma's RG-LRU), a cumulative sum, a convolution
     over tokens or frames. The token-flow engine follows those as it follows masks, so the
     reach, coverage and causality are reported the same way, over a sequence input only
     (token ids, frames; never an image, whose field is the receptive field). Returns the
-    section data it adds: the reach and the length it is computed at."""
+    section data it adds: the reach and the length it is computed at.
+
+    ``unread``: attention-like nodes that could not be read (AT090, Longformer's chunked
+    attention). The model then has attention, followed op by op: the summary says so and
+    does not name what mixed the sequence (the unread attention did, as much as anything)."""
     from model_analyze.tokenflow.coverage import sequence_coverage
 
     cov = sequence_coverage(ctx)
-    section.summary = "no attention layer found"
+    head = (f"{unread} attention-like node{'s' if unread != 1 else ''} not read (AT090), followed op by op"
+            if unread else "no attention layer found")
+    section.summary = head
     if cov is None:
         return {}
     from model_analyze.tokenflow import flow
@@ -265,8 +272,8 @@ def _attention_free(ctx: AnalysisContext, section: Section) -> dict[str, Any]:
     # scans, cumulative sums mark it ``sequence``) and sliding kernels (``spatial``).
     mixers = [text for kind, text in (("sequence", "recurrences, scans or cumulative sums"),
                                       ("spatial", "convolutions")) if kind in kinds] or ["other ops"]
-    section.summary = (f"no attention layer found; the sequence {cov.source} is mixed by "
-                       f"{' and '.join(mixers)}: {cov.causal_text}, the last position sees "
+    mixed_by = "" if unread else f" is mixed by {' and '.join(mixers)}"
+    section.summary = (f"{head}; the sequence {cov.source}{mixed_by}: {cov.causal_text}, the last position sees "
                        f"{upper}{cov.reach_last:,} of {cov.n:,} positions")
     return {"n": cov.n, "reach": reach}
 

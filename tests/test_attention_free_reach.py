@@ -214,3 +214,16 @@ def test_attention_model_reach_says_whether_it_is_causal(cli_run, name, word, ca
     assert f"reach 16 tokens (of n = 16, {word})" in sees_row(cli_run, path, "--seq-len", "16")
     data = reach_data(cli_run, path, "--seq-len", "16")
     assert data["causal"] is causal and data["reach_bound"] is None
+
+
+def test_unread_attention_is_said_not_taken_for_no_attention(cli_run):
+    """Longformer's chunked attention is found but not read (AT090): the section says so,
+    not "no attention layer found", and does not name recurrences as what mixed the
+    sequence (its position ids' cumulative sum is not what makes it see)."""
+    data = json.loads(cli_run(ZOO / "longformer-tiny-eager-torchscript.onnx", "--format", "json").stdout)
+    section = next(s for s in data["sections"] if s["analyzer"] == "attention")
+    unread = [f for f in section["findings"] if f["code"] == "AT090"]
+    assert unread, "the fixture's attention is not read (README, Known limitations)"
+    noun = "node" if len(unread) == 1 else "nodes"
+    assert section["summary"].startswith(f"{len(unread)} attention-like {noun} not read (AT090)")
+    assert "no attention layer found" not in section["summary"] and "recurrences" not in section["summary"]
