@@ -237,7 +237,8 @@ class ShapeEngine:
         self._onnx_types: dict[str, TensorType] | None = None
         self.input_symbols: set[str] = set()
         self._types: dict[TensorType, TensorType] = {}
-        self._negative: set[TensorType] = set()
+        self._negative = False
+        """Some type had a negative dim (so outputs are checked for one: D002's input)."""
         """Types whose negative dims :func:`_bounded` made unknown (empty in a model that runs)."""
         """Each distinct output type once, bounded (:func:`_bounded`): the activations of a
         1M-node chain share a handful of types — one object each, checked once."""
@@ -320,7 +321,7 @@ class ShapeEngine:
             if t is None or t.shape is None or any(d is None for d in t.shape):
                 t = merge_types(t, self._onnx_type(out))
             self.table.types[out] = self._bounded(t) if t is not None else TensorType()
-            if self._negative and t in self._negative:
+            if self._negative and t is not None and _negative_dim(t):
                 self.table.negative[out] = t
             if k in ctx.out_values:
                 self.table.values[out] = ctx.out_values[k]
@@ -331,11 +332,12 @@ class ShapeEngine:
         try:
             hit = self._types.get(t)
         except TypeError:  # an unhashable attribute value (a fuzzed dtype): checked alone
+            self._negative = self._negative or _negative_dim(t)
             return _bounded(t)
         if hit is None:
             hit = self._types[t] = _bounded(t)
-            if hit is not t and t.shape and any(D.is_int(d) and d < 0 for d in t.shape):
-                self._negative.add(t)
+            if hit is not t and _negative_dim(t):
+                self._negative = True
         return hit
 
     def _mark_data_dependent(self, node: Node) -> None:
@@ -446,6 +448,11 @@ class ShapeEngine:
                     t = TensorType(t.dtype, tuple(None if _is_unk(d) else d for d in t.shape), t.kind)
                 out[vi.name] = t
         return out
+
+
+def _negative_dim(t: TensorType) -> bool:
+    """A concrete dim below zero: the op cannot run at this binding (``runnable``, D002)."""
+    return bool(t.shape) and any(D.is_int(d) and d < 0 for d in t.shape or ())
 
 
 def _bounded(t: TensorType) -> TensorType:
