@@ -161,7 +161,8 @@ HEADLINES: dict[str, Headline] = {h.key: h for h in (
     Headline("kv_cache_bytes", "KV cache", "B", "lower", "KV cache at the bound context length and batch",
              "KV cache {}"),
     Headline("decode_time_bound", "Decode step", "s", "lower",
-             "lower bound on one decode step's time on the chosen --device", "decode step {}"),
+             "one decode step's time on the chosen --device: a lower bound from exact or lower-bound work "
+             "(an estimate when the work is only an upper bound or an estimate)", "decode step {}"),
 )}
 
 

@@ -174,7 +174,8 @@ def test_built_sequence_model_prints_the_oracle_reach(cli_run, save_model, case)
     reach, covers, causal = truth(pair, n)
     assert (reach, covers, causal) == derived  # the runtime agrees with the hand derivation
     row = sees_row(cli_run, path)
-    assert f"reach {reach} tokens (of n = {n}, {'causal' if causal else 'not causal'})" in row
+    unit = "token" if reach == 1 else "tokens"
+    assert f"reach {reach} {unit} (of n = {n}, {'causal' if causal else 'not causal'})" in row
     assert f"covers the context: {'yes' if covers else 'no'}" in row and "≤" not in row
     data = reach_data(cli_run, path)
     assert data["source"] == f"{source[0]}[{source[1]}]"  # the frames, never the recurrent state h0
@@ -227,3 +228,12 @@ def test_unread_attention_is_said_not_taken_for_no_attention(cli_run):
     noun = "node" if len(unread) == 1 else "nodes"
     assert section["summary"].startswith(f"{len(unread)} attention-like {noun} not read (AT090)")
     assert "no attention layer found" not in section["summary"] and "recurrences" not in section["summary"]
+
+
+def test_a_reach_of_one_reads_in_the_singular():
+    """The reverse LSTM's last position sees itself only: "1 token", never "1 tokens"; the
+    units that are not words stay as they are."""
+    from model_analyze.render import human
+
+    assert [human(1, "tokens"), human(16, "tokens"), human(1, "samples"), human(1, "px"), human(1, "B")] == \
+        ["1 token", "16 tokens", "1 sample", "1 px", "1 B"]

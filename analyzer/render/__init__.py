@@ -51,6 +51,8 @@ def human(n: float | int | None, unit: str = "") -> str:
         if a >= div:
             return f"{sign}{a / div:.3g} {suffix}{unit}".rstrip()
     if isinstance(n, int) or float(n).is_integer():
+        if a == 1 and len(unit) > 3 and unit.isalpha() and unit.endswith("s"):
+            unit = unit[:-1]  # a word's plural: 1 token, 1 sample (not "px", "B", "ms")
         return f"{sign}{int(a):,}{(' ' + unit) if unit else ''}"
     return f"{n:.4g}{(' ' + unit) if unit else ''}"
 
