@@ -71,12 +71,13 @@ def env(tmp_path):
     """The suite's environment with a cache dir of this test's own; PYTHONPATH is the test's.
 
     A reading is not stored while a file it was read from is younger than RACY_NS: right
-    after an edit of the package (a developer's checkout), wait that long once."""
+    after an edit of the package or a reinstall (a developer's checkout), wait that long once."""
     import model_analyze
-    from model_analyze.declared import RACY_NS
+    from model_analyze.declared import RACY_NS, _module_files
 
     package = Path(model_analyze.__file__).parent
-    newest = max(p.stat().st_mtime_ns for root in (package, package.parent / "plugins") for p in root.rglob("*.py"))
+    files = [*_module_files(), *(str(p) for root in (package, package.parent / "plugins") for p in root.rglob("*.py"))]
+    newest = max(os.stat(f).st_mtime_ns for f in files if os.path.exists(f))
     time.sleep(max(0.0, (newest + RACY_NS - time.time_ns()) / 1e9 + 0.05))
     out = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODEL_ANALYZE_NO_CACHE")}
     out["MODEL_ANALYZE_CACHE_DIR"] = str(tmp_path / "cache")
@@ -254,3 +255,25 @@ def test_a_plugin_that_changes_an_existing_command_is_read_every_time(env, tmp_p
         got = run(env, "--help")
         assert not got.hit and "--tweak" in got.out and "Added by a plugin." in got.out
     assert stored(env) == []
+
+
+STAND_IN = """
+import sys
+from model_analyze import declared
+from model_analyze.cli import declared_cli
+decl = declared.load()
+assert decl is not None, "no stored reading"
+declared_cli(decl)(sys.argv[1:], prog_name="model-analyze")
+"""
+
+
+@pytest.mark.parametrize("args", [("devices",), ("rules",)], ids=["plugin-command", "core-command"])
+def test_a_stand_in_runs_the_real_command(env, args):
+    """The group made from a stored reading stands in for each command by its name and help;
+    running one loads it for real — the core's without the plugins, a plugin's (serving's
+    ``devices``) from the loaded plugins — and prints what the command prints."""
+    run(env, "--help")  # stores the reading
+    live = subprocess.run([sys.executable, "-m", "model_analyze", *args], capture_output=True, text=True, env=env)
+    stood = subprocess.run([sys.executable, "-c", STAND_IN, *args], capture_output=True, text=True, env=env)
+    assert live.returncode == 0 and live.stdout
+    assert (stood.returncode, stood.stdout, stood.stderr) == (live.returncode, live.stdout, live.stderr)
