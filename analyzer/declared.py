@@ -46,6 +46,11 @@ from .clikit import TRUE_WORDS, Flag
 if TYPE_CHECKING:
     import click
 
+    from .descriptors import Analyzer, Format
+    from .devices import Device
+    from .manager import PluginManager
+    from .ops.registry import OpRule
+
 FORMAT = 1
 """Bumped whenever what is stored changes shape; part of the key."""
 RACY_NS = 2_000_000_000
@@ -70,7 +75,7 @@ class Declarations(NamedTuple):
     formats: tuple[str, ...]
     analyzers: tuple[str, ...]
     listing: dict[str, object]
-    """``model-analyze plugins``' document (:func:`read_listing`)."""
+    """``model-analyze plugins``' document (:func:`listing`)."""
 
 
 _active: Declarations | None = None
@@ -141,46 +146,61 @@ def store(decl: Declarations) -> bool:
 def read(group: click.Group, command_failures: int) -> Declarations | None:
     """The reading of the loaded plugins (``group`` has their commands), or None when it is not
     clean: a plugin that failed to load, or a hook that raised or returned the wrong thing."""
-    from .analyzers import available_analyzers
     from .clikit import flag_specs
-    from .devices import Device
     from .manager import get_plugin_manager
 
     pm = get_plugin_manager()
-    analyzers, problems = available_analyzers(pm)
-    formats, format_errors = pm.formats()
-    _, rule_errors = pm.op_rules()
-    _, device_errors = pm.collect("model_analyze_devices", Device)
-    if command_failures or pm.failures or problems or format_errors or rule_errors or device_errors:
+    provided = _provided(pm)
+    if command_failures or not provided.clean:
         return None
     commands = tuple(CommandDecl(name, cmd.help, cmd.short_help, bool(cmd.hidden), cmd.deprecated)
                      for name, cmd in sorted(group.commands.items()))
-    return Declarations(commands, tuple(flag_specs()), tuple(f.name for _, f in formats), tuple(sorted(analyzers)),
-                        read_listing())
+    return Declarations(commands, tuple(flag_specs()), tuple(f.name for _, f in provided.formats),
+                        tuple(sorted(provided.analyzers)), _listing(pm, provided))
 
 
 def listing() -> dict[str, object]:
     """``model-analyze plugins``' document: the active reading's, else read from the plugins."""
-    return _active.listing if _active is not None else read_listing()
-
-
-def read_listing() -> dict[str, object]:
-    """``model-analyze plugins``' document, read from the loaded plugins: one row per plugin
-    (distribution, version, plugin API, hooks, what it provides, its analyzers' options) and
-    the plugins that failed to load. Plain JSON-able values (what :func:`store` can write)."""
-    from ._version import __version__
-    from .analyzers import available_analyzers
-    from .devices import Device
-    from .hookspecs import API_VERSION
+    if _active is not None:
+        return _active.listing
     from .manager import get_plugin_manager
-    from .options import catalog
 
     pm = get_plugin_manager()
-    analyzers, _ = available_analyzers(pm)
+    return _listing(pm, _provided(pm))
+
+
+class _Provided(NamedTuple):
+    """What the loaded plugins provide, each hook called once, and whether every call was clean."""
+
+    analyzers: dict[str, Analyzer]
+    rules: list[tuple[str, OpRule]]
+    formats: list[tuple[str, Format]]
+    devices: list[tuple[str, Device]]
+    clean: bool
+
+
+def _provided(pm: PluginManager) -> _Provided:
+    from .analyzers import available_analyzers
+    from .devices import Device
+
+    analyzers, problems = available_analyzers(pm)
+    rules, rule_errors = pm.op_rules()
+    formats, format_errors = pm.formats()
+    devices, device_errors = pm.collect("model_analyze_devices", Device)
+    clean = not (pm.failures or problems or rule_errors or format_errors or device_errors)
+    return _Provided(analyzers, rules, formats, devices, clean)
+
+
+def _listing(pm: PluginManager, provided: _Provided) -> dict[str, object]:
+    """``model-analyze plugins``' document: one row per plugin (distribution, version, plugin
+    API, hooks, what it provides, its analyzers' options) and the plugins that failed to load.
+    Plain JSON-able values (what :func:`store` can write)."""
+    from ._version import __version__
+    from .hookspecs import API_VERSION
+    from .options import catalog
+
+    analyzers, rules, fmts, devices = provided.analyzers, provided.rules, provided.formats, provided.devices
     options = catalog(analyzers.values())
-    rules, _ = pm.op_rules()
-    fmts, _ = pm.formats()
-    devices, _ = pm.collect("model_analyze_devices", Device)
     rows = []
     for name, info in pm.infos.items():
         mine = [a for a in analyzers.values() if a.plugin == name]
